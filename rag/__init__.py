@@ -1,0 +1,52 @@
+"""Question answering over a corpus of articles, with citations you can check.
+
+    import rag
+    r = rag.RAG.load()                     # ./corpus and ./index
+    hits = r.retrieve("question", k=5)     # mode="hybrid" | "dense" | "bm25"
+    art = r.article(hits[0].article_id)
+
+Heavy parts (torch, sentence-transformers, FAISS) load on first use.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    CorpusError,
+    ModelError,
+    QueryError,
+    RagError,
+    SettingsError,
+    StoreError,
+    UnknownArticleError,
+)
+from .settings import Settings  # noqa: E402
+from .types import Answer, Article, Chunk, Citation, Hit, RepairReport  # noqa: E402
+
+__all__ = [
+    "RAG",
+    "Settings",
+    "Article",
+    "Chunk",
+    "Hit",
+    "Citation",
+    "Answer",
+    "RepairReport",
+    "RagError",
+    "CorpusError",
+    "StoreError",
+    "QueryError",
+    "UnknownArticleError",
+    "ModelError",
+    "SettingsError",
+]
+
+
+def __getattr__(name: str):
+    # RAG pulls in numpy and the index code; keep `import rag` cheap for the CLI.
+    if name == "RAG":
+        from .core import RAG
+
+        return RAG
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")

@@ -1,0 +1,33 @@
+"""The few domain errors the package raises.
+
+Each message says what is wrong and what to do; the CLI and the app print it
+as one line. Library code raises these and never calls `sys.exit`.
+"""
+
+
+class RagError(Exception):
+    """Base class: anything the user can fix by changing input, files or settings."""
+
+
+class CorpusError(RagError):
+    """The corpus folder is missing, empty, or holds no readable article."""
+
+
+class StoreError(RagError):
+    """The index folder is corrupted, truncated or was built for other settings."""
+
+
+class QueryError(RagError):
+    """A question or a retrieval argument is unusable (empty, too long, bad k or mode)."""
+
+
+class UnknownArticleError(QueryError):
+    """An article id that the corpus does not hold."""
+
+
+class ModelError(RagError):
+    """The embedding model cannot be found locally (it is never downloaded)."""
+
+
+class SettingsError(RagError):
+    """A setting has an unknown name or a value outside its range."""

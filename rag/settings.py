@@ -1,0 +1,92 @@
+"""Every tunable of the pipeline, with its default, in one place.
+
+Settings are plain frozen values: library code receives them and never reads
+the environment itself. Unknown names are rejected so that a typo in a config
+does not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SettingsError
+
+MODES = ("hybrid", "dense", "bm25")
+FUSIONS = ("rrf", "weighted")
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+
+    # The embedding model: a name of a locally installed model package or a
+    # folder holding a sentence-transformers model. Never downloaded.
+    model: str = "all-MiniLM-L6-v2"
+    embed_batch_size: int = 32
+
+    # Chunks hold whole sentences up to `chunk_tokens` tiktoken tokens, 3-5
+    # sentences of these articles: a hit points at one argument and a citation
+    # stays checkable, and with the title prefix a chunk stays far below the
+    # 256 word pieces MiniLM reads (it was trained on 128-piece inputs, so
+    # longer chunks also embed worse). On eval/questions.jsonl, 100-160 tokens
+    # scored alike (hit@1 0.93-0.96) and 220 a little lower; see README.
+    # Consecutive chunks share up to `overlap_tokens` of whole sentences so that
+    # a statement spanning a chunk border is whole in at least one chunk.
+    chunk_tokens: int = 120
+    overlap_tokens: int = 30
+    tokenizer: str = "cl100k_base"
+
+    # Hybrid retrieval: each index returns `candidates` chunks, then scores are
+    # fused. Weighted fusion of min-max normalised scores beat reciprocal rank
+    # fusion on eval/questions.jsonl at every chunk size (hit@1 0.93-0.96
+    # against 0.87-0.91): RRF throws away how far ahead a clear BM25 match is.
+    fusion: str = "weighted"
+    dense_weight: float = 0.6  # 0.5-0.7 scored alike; below 0.5 lost ground
+    rrf_k: int = 60  # only for fusion="rrf"; the constant of Cormack et al. (2009)
+    candidates: int = 50
+
+    # Questions longer than this are refused rather than truncated: a question
+    # of several pages is a pasted document, not a question.
+    max_question_chars: int = 2000
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.chunk_tokens >= 16, "chunk_tokens must be at least 16"),
+            (0 <= self.overlap_tokens < self.chunk_tokens, "overlap_tokens must be >= 0 and below chunk_tokens"),
+            (self.embed_batch_size >= 1, "embed_batch_size must be at least 1"),
+            (self.fusion in FUSIONS, f"fusion must be one of {', '.join(FUSIONS)}"),
+            (self.rrf_k >= 1, "rrf_k must be at least 1"),
+            (0.0 <= self.dense_weight <= 1.0, "dense_weight must be between 0 and 1"),
+            (self.candidates >= 1, "candidates must be at least 1"),
+            (self.max_question_chars >= 1, "max_question_chars must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SettingsError(f"invalid setting: {message}")
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Settings":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise SettingsError(
+                f"unknown setting(s) {', '.join(unknown)}: valid names are {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return Settings.from_dict({**dataclasses.asdict(self), **changes})
+
+    def chunking_params(self) -> dict[str, Any]:
+        """What the chunks depend on; a change here means re-chunking."""
+        return {
+            "chunk_tokens": self.chunk_tokens,
+            "overlap_tokens": self.overlap_tokens,
+            "tokenizer": self.tokenizer,
+        }

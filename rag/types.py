@@ -1,0 +1,101 @@
+"""The named values that travel between the pipeline's steps.
+
+corpus files -> Article -> Chunk -> (dense + sparse index) -> Hit -> Answer(Citation...)
+
+All are frozen: a value handed from one step to the next cannot be changed
+behind the receiver's back. Vectors never live here; they stay in the indexes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    """How much of one document the text repair changed, by kind of damage."""
+
+    swapped_chars: int = 0  # byte-swapped UTF-16 characters decoded (匀 -> S)
+    dashes_respaced: int = 0  # repaired dashes whose stray spaces were removed
+    furniture_lines: int = 0  # page numbers, running headers and footers removed
+    joined_lines: int = 0  # hard line breaks inside paragraphs joined
+    encoding_fixes: int = 0  # characters changed by mojibake / Unicode normalisation
+    garbled_share: float = 0.0  # share of characters that still look damaged after repair
+
+    @property
+    def total(self) -> int:
+        return (
+            self.swapped_chars
+            + self.dashes_respaced
+            + self.furniture_lines
+            + self.joined_lines
+            + self.encoding_fixes
+        )
+
+
+@dataclass(frozen=True)
+class Article:
+    """One document of the corpus; `text` is the cleaned reference text.
+
+    Every offset in the system (chunks, hits, citations) points into `text`.
+    """
+
+    id: str  # the file stem, e.g. "000_b8d8672fd89b6af8"
+    title: str
+    author: str | None
+    publisher: str | None
+    date: str | None
+    source: str  # the file name inside the corpus folder
+    text: str
+    title_is_descriptive: bool = False  # True when the article prints no title and one was written for it
+    content_hash: str = ""  # sha256 of the file's bytes
+    repair: RepairReport = field(default_factory=RepairReport)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A token-bounded span of an article: `article.text[start:end] == text`."""
+
+    id: str  # "<article_id>#<position>"
+    article_id: str
+    position: int  # 0-based order of the chunk inside its article
+    start: int
+    end: int
+    text: str
+    n_tokens: int  # tiktoken tokens of `text`
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its score; `score` is comparable only within one result list."""
+
+    article_id: str
+    title: str
+    text: str
+    score: float
+    start: int
+    end: int
+    chunk_id: str
+    dense_score: float | None = None  # cosine similarity, when the dense index saw this chunk
+    bm25_score: float | None = None  # BM25 score, when the sparse index saw this chunk
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One `[n]` marker of an answer: `quote == article.text[start:end]`."""
+
+    n: int
+    article_id: str
+    title: str
+    quote: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    hits: list[Hit]
+    notes: list[str] = field(default_factory=list)
