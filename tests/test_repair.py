@@ -1,0 +1,157 @@
+"""Text repair: the damage of article 003, and the same kinds of damage built by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.repair import garbled_share, repair_text
+
+from .conftest import CORPUS, DAMAGED_ID
+
+
+def swap(text: str) -> str:
+    """Damage text the way the PDF extractor did: UTF-16 with its bytes swapped,
+    punctuation losing its 0x20 high byte (– U+2013 -> U+1300)."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        out.append(chr((code & 0xFF) << 8) if code < 0x80 or 0x2010 <= code <= 0x201F else ch)
+    return "".join(out)
+
+
+@pytest.fixture(scope="module")
+def article_003() -> str:
+    raw = (CORPUS / f"{DAMAGED_ID}.txt").read_text(encoding="utf-8")
+    return repair_text(raw).text
+
+
+@pytest.mark.parametrize(
+    "expected",
+    [
+        "Türkiye–Serbia ties have entered",
+        "institutionalized high-level dialogue, expanding trade",
+        "such as the Belgrade–Sarajevo highway, alongside",
+        "security-related fields",
+        "in Bosnia-Herzegovina and Kosovo",
+        "which non-EU actors are increasingly",
+        "activism—symbolized by its upgraded relationship",
+        "The inclusion—direct or indirect—of stakeholders",
+        "goals of de-escalation, confidence-building and exploring",
+        "intensified great-power competition",
+        "undermining the EUs image as the primary anchor of stability and transformation.[4]",
+    ],
+)
+def test_article_003_damage_is_repaired(article_003: str, expected: str) -> None:
+    assert expected in article_003
+
+
+def test_article_003_has_no_swapped_characters_or_footer_left(article_003: str) -> None:
+    assert not any(ord(c) >= 0x1000 and ord(c) & 0xFF == 0 for c in article_003)
+    assert "AVİM Commentary" not in article_003
+    assert "February 2026" not in article_003
+    assert "\n1\n" not in article_003
+    assert "  " not in article_003
+    assert garbled_share(article_003) == 0.0
+
+
+def test_article_003_keeps_paragraphs_and_footnote_markers(article_003: str) -> None:
+    paragraphs = article_003.split("\n\n")
+    assert paragraphs[0] == "A New Phase in Türkiye–Serbia Relations"
+    assert "Bosnia-Herzegovina, EU Missteps, and the Emerging Space" in paragraphs
+    for n in range(1, 9):
+        assert f"[{n}]" in article_003
+    assert all("\n" not in p for p in paragraphs)  # hard line breaks joined
+
+
+def test_report_counts_each_kind_of_repair() -> None:
+    raw = (CORPUS / f"{DAMAGED_ID}.txt").read_text(encoding="utf-8")
+    report = repair_text(raw).report
+    assert report.swapped_chars > 150
+    assert report.dashes_respaced >= 20
+    assert report.furniture_lines == 3  # "1", "AVİM Commentary • …", "February 2026"
+    assert report.joined_lines > 40
+    assert report.total > 0
+
+
+@pytest.mark.parametrize("article_id", ["000_b8d8672fd89b6af8", "001_ffbeb848175f5bcf", "002_96505048f8b5e099"])
+def test_clean_articles_pass_through_unchanged(article_id: str) -> None:
+    raw = (CORPUS / f"{article_id}.txt").read_text(encoding="utf-8")
+    repaired = repair_text(raw)
+    assert repaired.report.total == 0
+    assert [p for p in repaired.text.split("\n\n")] == [line.strip() for line in raw.splitlines() if line.strip()]
+
+
+# --- damage constructed by hand: the rules are general ---------------------------
+
+
+def test_swapped_words_in_any_text_are_decoded() -> None:
+    raw = f"The new{swap(' –Budapest')} railway and a{swap('–long')} tunnel opened{swap(' in 2024')}."
+    assert repair_text(raw).text == "The new–Budapest railway and a–long tunnel opened in 2024."
+
+
+def test_swapped_dash_with_padding_spaces_is_closed_up() -> None:
+    raw = f"Greece\u2000 {swap('–Albania')}\u2000 talks and a high {swap('-speed')} rail link"
+    assert repair_text(raw).text == "Greece–Albania talks and a high-speed rail link"
+
+
+def test_typed_spaced_dashes_are_left_alone() -> None:
+    raw = "Relations improved – slowly – after 2020, and the figure rose from 10 - 12."
+    assert repair_text(raw).text == raw
+
+
+def test_genuine_cjk_text_is_not_decoded() -> None:
+    raw = "北京是中国的首都。上海是最大的城市。攀登长城很难。"
+    assert repair_text(raw).text == raw
+
+
+def test_page_number_and_footer_mid_sentence_are_removed_and_joined() -> None:
+    raw = (
+        "The committee met in Skopje and agreed that the\n"
+        "new border crossing would open in\n\n"
+        "7\n\n"
+        "Regional Review • Vol. 3 • \nMarch 2025\n\n"
+        "spring, after the elections.\n\n"
+        "A second paragraph follows here.\n"
+    )
+    text = repair_text(raw).text
+    assert text == (
+        "The committee met in Skopje and agreed that the new border crossing would open in spring, "
+        "after the elections.\n\nA second paragraph follows here."
+    )
+
+
+def test_page_number_between_whole_sentences_keeps_the_paragraph_break() -> None:
+    raw = (
+        "First paragraph ends here with a full stop.\n\n12\n\n"
+        "Second paragraph starts on the next page.\n"
+    )
+    assert repair_text(raw).text == "First paragraph ends here with a full stop.\n\nSecond paragraph starts on the next page."
+
+
+def test_unknown_header_inside_a_broken_sentence_is_removed() -> None:
+    # The header has no tell-tale shape; it goes because a sentence cannot contain it.
+    raw = "The talks stalled because the\n\n4\n\nQuarterly Balkan Notes\n\nsides could not agree.\n"
+    assert repair_text(raw).text == "The talks stalled because the sides could not agree."
+
+
+def test_heading_after_a_page_break_is_kept() -> None:
+    raw = "The talks ended in May.\n\n4\n\nOutlook for the Region\n\nThe next round is planned.\n"
+    assert repair_text(raw).text == "The talks ended in May.\n\nOutlook for the Region\n\nThe next round is planned."
+
+
+def test_one_paragraph_per_line_documents_are_not_joined() -> None:
+    long_a = "Ankara invested in roads and airports across the region over many years. " * 3
+    long_b = "Tirana and Ankara signed a strategic partnership agreement in 2021. " * 3
+    raw = f"{long_a.strip()}\n{long_b.strip()}\n"
+    assert repair_text(raw).text == f"{long_a.strip()}\n\n{long_b.strip()}"
+
+
+def test_mojibake_and_odd_spaces_are_normalised() -> None:
+    raw = "Turkeyâ€™s role\u00a0in the region\u200b is growing"
+    assert repair_text(raw).text == "Turkey’s role in the region is growing"
+
+
+def test_garbled_share_flags_scattered_wide_characters() -> None:
+    text = "A normal English sentence with 攀 some 爀 stray 戀 characters in it."
+    assert garbled_share(text) > 0.01
+    assert garbled_share("Plain English, nothing wrong here.") == 0.0
