@@ -1,0 +1,84 @@
+"""The sparse index: BM25 (bm25s) over stemmed, accent-folded words.
+
+Readers type "Vucic" and "Turkiye" where the articles print "Vučić" and
+"Türkiye", so both sides are folded to ASCII letters before stemming.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StoreError
+from .sentences import mask_footnotes
+
+FOLDER = "bm25"
+# Letters that NFKD does not take apart into base + accent.
+_EXTRA_FOLDS = str.maketrans({"ı": "i", "İ": "I", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss", "æ": "ae", "œ": "oe", "ł": "l", "Ł": "L"})
+
+
+def fold(text: str) -> str:
+    """Lower-case ASCII-ish text: accents dropped, footnote markers blanked."""
+    text = mask_footnotes(text).translate(_EXTRA_FOLDS)
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    import bm25s
+
+    return bm25s.tokenize(
+        [fold(t) for t in texts], stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+    )
+
+
+class SparseIndex:
+    def __init__(self, retriever, size: int) -> None:
+        self._bm25 = retriever
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: list[str]) -> "SparseIndex":
+        import bm25s
+
+        retriever = bm25s.BM25()
+        retriever.index(tokenize(texts), show_progress=False)
+        return cls(retriever, len(texts))
+
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top `k` (row, BM25 score) with a score above zero, best first."""
+        tokens = tokenize([query])
+        if not tokens[0]:
+            return []  # only stop words: BM25 has nothing to match
+        mask = None
+        if allowed is not None:
+            mask = np.zeros(self.size, dtype=np.float32)
+            mask[np.asarray(allowed, dtype=np.int64)] = 1.0
+        k = min(k, self.size)
+        if k <= 0:
+            return []
+        rows, scores = self._bm25.retrieve(tokens, k=k, show_progress=False, weight_mask=mask, n_threads=0)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if s > 0]
+
+    def save(self, folder: Path) -> None:
+        self._bm25.save(str(folder / FOLDER), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path, size: int, mmap: bool = False) -> "SparseIndex":
+        import bm25s
+
+        try:
+            retriever = bm25s.BM25.load(str(folder / FOLDER), mmap=mmap, show_progress=False)
+        except Exception as e:  # bm25s raises json, numpy and OS errors alike on damaged files
+            raise StoreError(f"{folder / FOLDER} cannot be read ({type(e).__name__}: {e})") from e
+        return cls(retriever, size)
