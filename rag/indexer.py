@@ -1,0 +1,173 @@
+"""Build or refresh the index for a corpus, re-embedding only what changed.
+
+Chunks are keyed by the hash of the text that is embedded (model name,
+article context and chunk text), so an unchanged chunk keeps its vector even
+when its neighbours, its article or the chunking around it changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__
+from .chunking import chunk_article
+from .dense import DenseIndex
+from .embedding import Embedder
+from .ingest import Corpus
+from .sentences import mask_footnotes
+from .settings import Settings
+from .sparse import SparseIndex
+from .store import ChunkRecord, IndexStore, Manifest, StoredIndex
+from .types import Article
+
+log = logging.getLogger("rag")
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """What a refresh did, for the user and for tests."""
+
+    rebuilt: bool  # False when the index was already up to date
+    reason: str
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    chunks: int = 0
+    embedded: int = 0  # chunks whose vectors were computed now
+    reused: int = 0  # chunks whose vectors came from the previous index
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        if not self.rebuilt:
+            return f"index is up to date ({self.chunks} chunks from {len(self.unchanged)} articles)"
+        parts = [f"{len(v)} {k}" for k, v in (("added", self.added), ("changed", self.changed), ("removed", self.removed), ("unchanged", self.unchanged)) if v]
+        return (
+            f"indexed {self.chunks} chunks from {len(self.added) + len(self.changed) + len(self.unchanged)} articles "
+            f"({', '.join(parts)}); embedded {self.embedded}, reused {self.reused}, in {self.seconds:.1f} s"
+        )
+
+
+def context_text(article: Article, text: str) -> str:
+    """What is embedded and matched for a chunk: its article's title and
+    publisher (questions often name the source), then the chunk's own text
+    with footnote markers blanked."""
+    head = article.title if not article.publisher else f"{article.title} ({article.publisher})"
+    return f"{head}\n\n{mask_footnotes(text)}"
+
+
+def article_key(article: Article) -> str:
+    """Everything an article's chunks and their embedded text depend on."""
+    payload = json.dumps([article.text, article.title, article.publisher], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _embed_hash(model: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\n{text}".encode()).hexdigest()
+
+
+def staleness(stored: StoredIndex | None, corpus: Corpus, settings: Settings, embedder: Embedder) -> str | None:
+    """Why the stored index cannot serve this corpus and settings; None if it can."""
+    if stored is None:
+        return "no index yet"
+    m = stored.manifest
+    if m.model != embedder.name or m.dimension != embedder.dimension:
+        return f"index was built with model {m.model} ({m.dimension} dims), settings use {embedder.name} ({embedder.dimension} dims)"
+    if m.chunking != settings.chunking_params():
+        return f"chunking changed from {m.chunking} to {settings.chunking_params()}"
+    current = {a.id: article_key(a) for a in corpus.articles}
+    stored_keys = {k: v["key"] for k, v in m.articles.items()}
+    if current != stored_keys:
+        return "corpus changed"
+    return None
+
+
+def refresh(
+    store: IndexStore,
+    corpus: Corpus,
+    settings: Settings,
+    embedder: Embedder,
+    stored: StoredIndex | None,
+    reason: str,
+    progress: bool = False,
+) -> tuple[StoredIndex, BuildSummary]:
+    """Build the index for `corpus`, reusing what `stored` already embedded."""
+    started = time.perf_counter()
+    warnings: list[str] = []
+    reusable: dict[str, np.ndarray] = {}
+    old_articles: dict[str, dict] = {}
+    if stored is not None:
+        m = stored.manifest
+        if m.model == embedder.name and m.dimension == embedder.dimension:
+            reusable = {c.embed_hash: stored.vectors[i] for i, c in enumerate(stored.chunks)}
+        else:
+            warnings.append(f"{reason}: re-embedding every chunk")
+        old_articles = m.articles
+
+    def fits(text: str) -> bool:
+        return embedder.count_pieces(text) <= embedder.max_pieces
+
+    records: list[ChunkRecord] = []
+    texts: list[str] = []
+    article_info: dict[str, dict] = {}
+    for article in corpus.articles:
+        chunks = chunk_article(
+            article,
+            settings.chunk_tokens,
+            settings.overlap_tokens,
+            settings.tokenizer,
+            fits=lambda t, a=article: fits(context_text(a, t)),
+        )
+        for chunk in chunks:
+            text = context_text(article, chunk.text)
+            records.append(
+                ChunkRecord(chunk.id, article.id, chunk.position, chunk.start, chunk.end, chunk.n_tokens, _embed_hash(embedder.name, text))
+            )
+            texts.append(text)
+        article_info[article.id] = {"key": article_key(article), "source": article.source, "chunks": len(chunks)}
+
+    missing = [i for i, r in enumerate(records) if r.embed_hash not in reusable]
+    vectors = np.zeros((len(records), embedder.dimension), dtype=np.float32)
+    for i, r in enumerate(records):
+        if r.embed_hash in reusable:
+            vectors[i] = reusable[r.embed_hash]
+    if missing:
+        log.info("embedding %d of %d chunks", len(missing), len(records))
+        vectors[missing] = embedder.embed([texts[i] for i in missing], progress=progress)
+
+    dense = DenseIndex.build(vectors)
+    sparse = SparseIndex.build(texts)
+    manifest = Manifest(
+        package_version=__version__,
+        model=embedder.name,
+        dimension=embedder.dimension,
+        chunking=settings.chunking_params(),
+        articles=article_info,
+        n_chunks=len(records),
+    )
+    store.save(manifest, records, vectors, dense, sparse)
+    new = store.load()
+    assert new is not None
+
+    old_keys = {k: v["key"] for k, v in old_articles.items()}
+    summary = BuildSummary(
+        rebuilt=True,
+        reason=reason,
+        added=tuple(a for a in article_info if a not in old_keys),
+        changed=tuple(a for a in article_info if a in old_keys and old_keys[a] != article_info[a]["key"]),
+        removed=tuple(a for a in old_keys if a not in article_info),
+        unchanged=tuple(a for a in article_info if old_keys.get(a) == article_info[a]["key"]),
+        chunks=len(records),
+        embedded=len(missing),
+        reused=len(records) - len(missing),
+        seconds=time.perf_counter() - started,
+        warnings=tuple(warnings),
+    )
+    return new, summary

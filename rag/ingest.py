@@ -1,0 +1,236 @@
+"""Read the corpus folder into Articles: files, metadata, repair, and the
+files that have to be skipped (each with a reason a person can act on).
+
+A bad file never stops the others from being read: it is skipped with a
+warning and the rest of the corpus is indexed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CorpusError
+from .repair import repair_text
+from .types import Article
+
+log = logging.getLogger("rag")
+
+METADATA_FILE = "metadata.json"
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+SUFFIXES = TEXT_SUFFIXES | {".pdf"}
+METADATA_KEYS = {"title", "title_is_descriptive", "author", "publisher", "date", "notes"}
+# Above this share of damaged-looking characters after repair, the text is
+# probably still unreadable in places and the user should look at the file.
+GARBLED_WARNING = 0.002
+
+
+@dataclass(frozen=True)
+class Skipped:
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Corpus:
+    folder: Path
+    articles: tuple[Article, ...]
+    skipped: tuple[Skipped, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    def by_id(self) -> dict[str, Article]:
+        return {a.id: a for a in self.articles}
+
+
+class UnreadableFile(Exception):
+    """A corpus file that cannot become an article; the message says why and what to do."""
+
+
+# --- reading one file ---------------------------------------------------------
+
+
+def _decode(data: bytes, name: str) -> str:
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableFile(f"{name} looks binary (it holds NUL bytes): remove it or convert it to .txt")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UnreadableFile(
+            f"{name} is not valid UTF-8 (bad byte at offset {e.start}): re-save it as UTF-8"
+        ) from e
+
+
+_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+_MD_HEADING = re.compile(r"^#{1,6}\s+", re.M)
+
+
+def _markdown(text: str) -> tuple[str, dict[str, str]]:
+    """Strip YAML-style front matter (kept as metadata) and heading marks."""
+    meta: dict[str, str] = {}
+    m = _FRONT_MATTER.match(text)
+    if m:
+        for line in m.group(1).splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip().lower() in METADATA_KEYS:
+                meta[key.strip().lower()] = value.strip().strip("\"'")
+        text = text[m.end() :]
+    return _MD_HEADING.sub("", text), meta
+
+
+def _pdf(path: Path) -> str:
+    try:
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError
+    except ImportError as e:  # pragma: no cover - pypdf is a dependency
+        raise UnreadableFile(f"{path.name}: reading PDF needs pypdf: run `pip install pypdf`") from e
+    try:
+        reader = PdfReader(str(path))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, OSError) as e:
+        raise UnreadableFile(f"{path.name} is not a readable PDF ({e}): re-export it or convert it to .txt") from e
+    # A blank line between pages lets the repair see page numbers and running
+    # heads as blocks of their own.
+    return "\n\n".join(pages)
+
+
+def read_file(path: Path) -> tuple[str, dict[str, str], bytes]:
+    """The raw text of one corpus file, metadata it carries, and its bytes."""
+    data = path.read_bytes()
+    if path.suffix.lower() == ".pdf":
+        text, meta = _pdf(path), {}
+    else:
+        text = _decode(data, path.name)
+        meta = {}
+        if path.suffix.lower() in {".md", ".markdown"}:
+            text, meta = _markdown(text)
+    if not text.strip():
+        raise UnreadableFile(f"{path.name} is empty (no text after reading): add text or remove the file")
+    return text, meta, data
+
+
+# --- metadata -------------------------------------------------------------------
+
+
+def load_metadata(folder: Path) -> tuple[dict[str, dict], list[str]]:
+    """metadata.json: {article_id: {title, author, publisher, date, ...}}; optional."""
+    path = folder / METADATA_FILE
+    if not path.exists():
+        return {}, []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return {}, [f"{path} is not valid JSON ({e}): fix it; titles are taken from the texts meanwhile"]
+    if not isinstance(data, dict):
+        return {}, [f"{path} must hold an object of article ids: fix it; titles are taken from the texts meanwhile"]
+    warnings = []
+    for article_id, entry in data.items():
+        if not isinstance(entry, dict):
+            warnings.append(f"{path}: entry {article_id!r} is not an object: it is ignored")
+            continue
+        unknown = sorted(set(entry) - METADATA_KEYS)
+        if unknown:
+            warnings.append(
+                f"{path}: entry {article_id!r} has unknown key(s) {', '.join(unknown)}: "
+                f"valid keys are {', '.join(sorted(METADATA_KEYS))}"
+            )
+    return {k: v for k, v in data.items() if isinstance(v, dict)}, warnings
+
+
+def _guess_title(text: str, article_id: str) -> tuple[str, bool]:
+    """The first paragraph when it reads as a title; otherwise the file stem."""
+    first = text.split("\n\n", 1)[0].strip()
+    if 0 < len(first) <= 120 and len(first.split()) <= 16 and not first.endswith((".", "?", "!")):
+        return first, False
+    return article_id, True
+
+
+_BYLINE = re.compile(r"\A\s*By\s+([A-Z][^\n]{2,60})\n")
+
+
+def _guess_author(text: str) -> str | None:
+    m = _BYLINE.match(text)
+    return m.group(1).strip() if m else None
+
+
+# --- the whole corpus -----------------------------------------------------------
+
+
+def load_corpus(folder: Path) -> Corpus:
+    """Read every article in `folder`; raise CorpusError when none can be read."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CorpusError(
+            f"corpus folder {folder} does not exist: create it and put .txt, .md or .pdf articles in it"
+        )
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    candidates = [p for p in files if p.suffix.lower() in SUFFIXES]
+    metadata, warnings = load_metadata(folder)
+    skipped: list[Skipped] = []
+    for p in files:
+        if p.suffix.lower() not in SUFFIXES and p.name != METADATA_FILE:
+            skipped.append(Skipped(p.name, f"{p.name} has an unsupported type: use .txt, .md or .pdf"))
+
+    articles: list[Article] = []
+    seen_ids: dict[str, str] = {}
+    seen_text: dict[str, str] = {}
+    for path in candidates:
+        article_id = path.stem
+        if article_id in seen_ids:
+            skipped.append(Skipped(path.name, f"{path.name} has the same id as {seen_ids[article_id]}: rename one of them"))
+            continue
+        try:
+            raw, file_meta, data = read_file(path)
+        except UnreadableFile as e:
+            skipped.append(Skipped(path.name, str(e)))
+            continue
+        except OSError as e:
+            skipped.append(Skipped(path.name, f"{path.name} cannot be read ({e.strerror}): check its permissions"))
+            continue
+        repaired = repair_text(raw)
+        text_hash = hashlib.sha256(repaired.text.encode()).hexdigest()
+        if text_hash in seen_text:
+            skipped.append(Skipped(path.name, f"{path.name} duplicates {seen_text[text_hash]}: remove one of them"))
+            continue
+        seen_ids[article_id] = path.name
+        seen_text[text_hash] = path.name
+
+        meta = {**file_meta, **metadata.get(article_id, {})}
+        title, descriptive = _guess_title(repaired.text, article_id)
+        if meta.get("title"):
+            title, descriptive = str(meta["title"]), bool(meta.get("title_is_descriptive", False))
+        if repaired.report.garbled_share > GARBLED_WARNING:
+            warnings.append(
+                f"{path.name} still looks garbled after repair ({repaired.report.garbled_share:.1%} of characters): "
+                "check the extraction; it is indexed as it is"
+            )
+        articles.append(
+            Article(
+                id=article_id,
+                title=title,
+                author=meta.get("author") or _guess_author(repaired.text),
+                publisher=meta.get("publisher"),
+                date=meta.get("date"),
+                source=path.name,
+                text=repaired.text,
+                title_is_descriptive=descriptive,
+                content_hash=hashlib.sha256(data).hexdigest(),
+                repair=repaired.report,
+            )
+        )
+    for s in skipped:
+        log.warning("skipped %s", s.reason)
+    for w in warnings:
+        log.warning("%s", w)
+    if not articles:
+        if not candidates:
+            raise CorpusError(f"corpus folder {folder} holds no .txt, .md or .pdf article: add some")
+        raise CorpusError(
+            f"no article in {folder} could be read ({len(skipped)} skipped; first: {skipped[0].reason})"
+        )
+    return Corpus(folder, tuple(articles), tuple(skipped), tuple(warnings))

@@ -1,0 +1,183 @@
+"""The index folder: a manifest, plain files, atomic switch-over, checks on load.
+
+Layout of `index/`:
+
+    CURRENT                 the name of the live build folder
+    build-<time>-<rand>/    manifest.json, chunks.jsonl, vectors.npy, dense.faiss, bm25/
+
+A build is written into a fresh folder and becomes live only when CURRENT is
+replaced (one atomic rename), so a crash mid-build leaves the previous index
+untouched. The manifest records a checksum of every file, so a truncated or
+damaged file is detected on load instead of giving wrong answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .dense import DenseIndex
+from .errors import StoreError
+from .sparse import SparseIndex
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+VECTORS = "vectors.npy"
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk as the index stores it: where it is, and what was embedded."""
+
+    id: str
+    article_id: str
+    position: int
+    start: int
+    end: int
+    n_tokens: int
+    embed_hash: str  # sha256 of the model name and the text that was embedded
+
+
+@dataclass(frozen=True)
+class Manifest:
+    package_version: str
+    model: str
+    dimension: int
+    chunking: dict[str, Any]
+    articles: dict[str, dict[str, Any]]  # id -> {"key": ..., "source": ..., "chunks": n}
+    n_chunks: int
+    index_type: str = "flat-ip"
+    created: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    format_version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    manifest: Manifest
+    chunks: list[ChunkRecord]
+    vectors: np.ndarray
+    dense: DenseIndex
+    sparse: SparseIndex
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+class IndexStore:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def live_folder(self) -> Path | None:
+        pointer = self.folder / POINTER
+        if not pointer.is_file():
+            return None
+        name = pointer.read_text(encoding="utf-8").strip()
+        build = self.folder / name
+        if not name or "/" in name or not build.is_dir():
+            raise StoreError(f"{pointer} names a missing build {name!r}: run `rag index --rebuild`")
+        return build
+
+    def read_manifest(self) -> Manifest | None:
+        build = self.live_folder()
+        if build is None:
+            return None
+        path = build / MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format_version") != FORMAT_VERSION:
+                raise StoreError(
+                    f"{path} has format {data.get('format_version')}, this version reads {FORMAT_VERSION}: "
+                    "run `rag index --rebuild`"
+                )
+            return Manifest(**data)
+        except (OSError, json.JSONDecodeError, TypeError) as e:
+            raise StoreError(f"{path} is damaged ({type(e).__name__}): run `rag index --rebuild`") from e
+
+    def load(self, mmap: bool = False) -> StoredIndex | None:
+        """The live index, checked file by file; None when there is none yet."""
+        manifest = self.read_manifest()
+        if manifest is None:
+            return None
+        build = self.live_folder()
+        assert build is not None
+        for rel, digest in manifest.files.items():
+            path = build / rel
+            if not path.is_file():
+                raise StoreError(f"index file {path} is missing: run `rag index --rebuild`")
+            if _sha256(path) != digest:
+                raise StoreError(f"index file {path} is damaged (checksum mismatch): run `rag index --rebuild`")
+        try:
+            with (build / CHUNKS).open(encoding="utf-8") as f:
+                chunks = [ChunkRecord(**json.loads(line)) for line in f if line.strip()]
+            vectors = np.load(build / VECTORS, mmap_mode="r" if mmap else None)
+        except (OSError, ValueError, TypeError) as e:
+            raise StoreError(f"index in {build} cannot be read ({type(e).__name__}: {e}): run `rag index --rebuild`") from e
+        dense = DenseIndex.load(build)
+        sparse = SparseIndex.load(build, len(chunks), mmap=mmap)
+        if not (len(chunks) == manifest.n_chunks == dense.size == sparse.size == len(vectors)):
+            raise StoreError(
+                f"index in {build} is inconsistent ({len(chunks)} chunks, {dense.size} vectors in FAISS): "
+                "run `rag index --rebuild`"
+            )
+        return StoredIndex(manifest, chunks, vectors, dense, sparse)
+
+    def save(self, manifest: Manifest, chunks: list[ChunkRecord], vectors: np.ndarray, dense: DenseIndex, sparse: SparseIndex) -> Path:
+        """Write a complete build, then make it live with one atomic rename."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        staging = self.folder / f".{name}.partial"
+        staging.mkdir()
+        try:
+            with (staging / CHUNKS).open("w", encoding="utf-8") as f:
+                for record in chunks:
+                    f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+            np.save(staging / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
+            dense.save(staging)
+            sparse.save(staging)
+            files = {str(p.relative_to(staging)): _sha256(p) for p in _files(staging)}
+            final = Manifest(**{**asdict(manifest), "files": files, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            (staging / MANIFEST).write_text(json.dumps(asdict(final), indent=2, ensure_ascii=False), encoding="utf-8")
+            _fsync_tree(staging)
+            staging.rename(self.folder / name)
+            pointer_tmp = self.folder / f".{POINTER}.{uuid.uuid4().hex[:6]}"
+            pointer_tmp.write_text(name + "\n", encoding="utf-8")
+            os.replace(pointer_tmp, self.folder / POINTER)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self._remove_old_builds(keep=name)
+        return self.folder / name
+
+    def _remove_old_builds(self, keep: str) -> None:
+        for entry in self.folder.iterdir():
+            stale_build = entry.is_dir() and entry.name.startswith(("build-", ".build-")) and entry.name != keep
+            if stale_build or (entry.is_file() and entry.name.startswith(f".{POINTER}.")):
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush file contents to disk before the rename makes them live."""
+    for path in _files(folder) + [folder / MANIFEST]:
+        with path.open("rb") as f:
+            os.fsync(f.fileno())
