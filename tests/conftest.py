@@ -1,0 +1,44 @@
+"""Shared fixtures: the five real articles, the real model (loaded once), and
+a deterministic fake embedder for tests where the model adds nothing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.embedding import HashEmbedder, SentenceTransformerEmbedder
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+DAMAGED_ID = "003_dbe280aae13c8a82"
+ARTICLE_IDS = sorted(p.stem for p in CORPUS.glob("*.txt"))
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> SentenceTransformerEmbedder:
+    """all-MiniLM-L6-v2 from its pip package; loaded once for the whole run."""
+    return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture
+def fake_embedder() -> HashEmbedder:
+    return HashEmbedder(dimension=64)
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A private copy of the real corpus that a test may change."""
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def real_rag(tmp_path_factory, real_embedder):
+    """The product as users get it: real corpus, real model, FAISS and BM25."""
+    from rag import RAG
+
+    index = tmp_path_factory.mktemp("index")
+    return RAG.load(CORPUS, index, embedder=real_embedder)
