@@ -33,7 +33,7 @@ def _load(args: argparse.Namespace, rebuild: bool = False):
 def cmd_index(args: argparse.Namespace) -> int:
     r = _load(args, rebuild=args.rebuild)
     s = r.summary
-    print(s.describe() if s.rebuilt else s.describe())
+    print(s.describe())
     if s.rebuilt and s.reason not in ("no index yet", "rebuild requested"):
         print(f"reason: {s.reason}")
     for name, ids in (("added", s.added), ("changed", s.changed), ("removed", s.removed)):
@@ -53,13 +53,31 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _source(article) -> str:
-    who = article.author or article.publisher or "unknown author"
-    return f"{article.title} — {who}" + (f", {article.date}" if article.date else "")
+    details = [x for x in (article.author or article.publisher, article.date) if x]
+    return article.title + (f" — {', '.join(details)}" if details else "")
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     r = _load(args)
-    hits = r.retrieve(args.question, k=args.k, articles=args.article or None, mode=args.mode)
+    if args.question is not None:
+        return _search_one(r, args, args.question)
+    # No question given: ask at a prompt, keeping the index and model loaded.
+    print("Type a question (empty line or Ctrl-D to quit).", file=sys.stderr)
+    while True:
+        try:
+            question = input("question> ")
+        except EOFError:
+            return 0
+        if not question.strip():
+            return 0
+        try:
+            _search_one(r, args, question)
+        except RagError as e:
+            print(f"error: {e}", file=sys.stderr)
+
+
+def _search_one(r, args: argparse.Namespace, question: str) -> int:
+    hits = r.retrieve(question, k=args.k, articles=args.article or None, mode=args.mode)
     if args.json:
         print(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -127,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", parents=[common], help="ranked passages for a question", description=(
         "Print the passages that best match a question, with article, score and character offsets. "
         "Builds or refreshes the index first when needed."))
-    p.add_argument("question", help="the question, in quotes")
+    p.add_argument("question", nargs="?", help="the question, in quotes (none: ask at a prompt)")
     p.add_argument("-k", type=int, default=5, metavar="N", help="number of passages (default: 5)")
     p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default: hybrid)")
     p.add_argument("--article", action="append", metavar="ID", help="search only this article id (repeatable)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CorpusError
-from .repair import repair_text
+from .repair import Repaired, repair_pages, repair_text
 from .types import Article
 
 log = logging.getLogger("rag")
@@ -83,7 +83,7 @@ def _markdown(text: str) -> tuple[str, dict[str, str]]:
     return _MD_HEADING.sub("", text), meta
 
 
-def _pdf(path: Path) -> str:
+def _pdf(path: Path) -> list[str]:
     try:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
@@ -94,24 +94,26 @@ def _pdf(path: Path) -> str:
         pages = [page.extract_text() or "" for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, OSError) as e:
         raise UnreadableFile(f"{path.name} is not a readable PDF ({e}): re-export it or convert it to .txt") from e
-    # A blank line between pages lets the repair see page numbers and running
-    # heads as blocks of their own.
-    return "\n\n".join(pages)
+    return pages
 
 
-def read_file(path: Path) -> tuple[str, dict[str, str], bytes]:
-    """The raw text of one corpus file, metadata it carries, and its bytes."""
+def read_file(path: Path) -> tuple[Repaired, dict[str, str], bytes]:
+    """The repaired text of one corpus file, metadata it carries, and its bytes."""
     data = path.read_bytes()
+    meta: dict[str, str] = {}
     if path.suffix.lower() == ".pdf":
-        text, meta = _pdf(path), {}
-    else:
-        text = _decode(data, path.name)
-        meta = {}
-        if path.suffix.lower() in {".md", ".markdown"}:
-            text, meta = _markdown(text)
+        pages = _pdf(path)
+        if not any(p.strip() for p in pages):
+            raise UnreadableFile(
+                f"{path.name} has no text layer (a scanned PDF?): run OCR on it or convert it to .txt"
+            )
+        return repair_pages(pages), meta, data
+    text = _decode(data, path.name)
+    if path.suffix.lower() in {".md", ".markdown"}:
+        text, meta = _markdown(text)
     if not text.strip():
         raise UnreadableFile(f"{path.name} is empty (no text after reading): add text or remove the file")
-    return text, meta, data
+    return repair_text(text), meta, data
 
 
 # --- metadata -------------------------------------------------------------------
@@ -185,14 +187,13 @@ def load_corpus(folder: Path) -> Corpus:
             skipped.append(Skipped(path.name, f"{path.name} has the same id as {seen_ids[article_id]}: rename one of them"))
             continue
         try:
-            raw, file_meta, data = read_file(path)
+            repaired, file_meta, data = read_file(path)
         except UnreadableFile as e:
             skipped.append(Skipped(path.name, str(e)))
             continue
         except OSError as e:
             skipped.append(Skipped(path.name, f"{path.name} cannot be read ({e.strerror}): check its permissions"))
             continue
-        repaired = repair_text(raw)
         text_hash = hashlib.sha256(repaired.text.encode()).hexdigest()
         if text_hash in seen_text:
             skipped.append(Skipped(path.name, f"{path.name} duplicates {seen_text[text_hash]}: remove one of them"))

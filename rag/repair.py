@@ -21,6 +21,7 @@ The output is the reference text: offsets everywhere else point into it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -368,3 +369,53 @@ def garbled_share(text: str) -> float:
     if wide and latin > 4 * wide:  # wide letters scattered through Latin prose
         bad += wide
     return bad / len(text)
+
+
+# --- documents that arrive page by page (PDF) ----------------------------------
+
+# How many lines at the top and bottom of a page may be furniture.
+_PAGE_EDGE_LINES = 2
+
+
+def repair_pages(pages: list[str]) -> Repaired:
+    """Repair a document given as pages: drop each page's header and footer
+    lines first, where page boundaries are still known, then repair the whole.
+
+    An edge line is furniture when it is a page number or, digits aside,
+    recurs at the edge of other pages. Pages are joined with a paragraph break
+    unless the page ends inside a sentence.
+    """
+    split = [[line for line in page.split("\n")] for page in pages]
+    edge_counts: dict[str, int] = {}
+    for lines in split:
+        content = [l for l in lines if l.strip()]
+        for line in set(content[:_PAGE_EDGE_LINES] + content[-_PAGE_EDGE_LINES:]):
+            edge_counts[_key(line)] = edge_counts.get(_key(line), 0) + 1
+    recurring = {k for k, n in edge_counts.items() if n >= 2 and n * 2 >= len(pages) and k != "#"}
+
+    def furniture(line: str) -> bool:
+        return bool(_PAGE_NUMBER.match(line)) or (_key(line) in recurring and len(line.strip()) <= _FURNITURE_MAX_CHARS)
+
+    removed = 0
+    kept_pages: list[str] = []
+    for lines in split:
+        content = [l for l in lines if l.strip()]
+        head = 0
+        while head < min(_PAGE_EDGE_LINES, len(content)) and furniture(content[head]):
+            head += 1
+        tail = len(content)
+        while tail > head and len(content) - tail < _PAGE_EDGE_LINES and furniture(content[tail - 1]):
+            tail -= 1
+        removed += head + len(content) - tail
+        kept = "\n".join(content[head:tail])
+        if kept:
+            kept_pages.append(kept)
+
+    text = ""
+    for page in kept_pages:
+        if text:
+            text += "\n" if _continues(text.rsplit("\n", 1)[-1], page) else "\n\n"
+        text += page
+    repaired = repair_text(text)
+    report = dataclasses.replace(repaired.report, furniture_lines=repaired.report.furniture_lines + removed)
+    return Repaired(repaired.text, report)
