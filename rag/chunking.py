@@ -19,6 +19,14 @@ from .types import Article, Chunk
 Span = tuple[int, int]
 
 
+def _grow(text: str, units: list[Span], i: int, max_tokens: int, tokenizer: str) -> int:
+    """The end j such that units[i:j] is the longest run from i within max_tokens (at least one unit)."""
+    j = i + 1
+    while j < len(units) and count_tokens(text[units[i][0] : units[j][1]], tokenizer) <= max_tokens:
+        j += 1
+    return j
+
+
 def _cut_long(text: str, span: Span, max_tokens: int, tokenizer: str) -> list[Span]:
     """Cut one over-long span at word boundaries into pieces of at most max_tokens."""
     start, end = span
@@ -26,9 +34,7 @@ def _cut_long(text: str, span: Span, max_tokens: int, tokenizer: str) -> list[Sp
     pieces: list[Span] = []
     i = 0
     while i < len(words):
-        j = i + 1
-        while j < len(words) and count_tokens(text[words[i][0] : words[j][1]], tokenizer) <= max_tokens:
-            j += 1
+        j = _grow(text, words, i, max_tokens, tokenizer)
         pieces.append((words[i][0], words[j - 1][1]))
         i = j
     return pieces
@@ -42,9 +48,7 @@ def _pack(
     chunks: list[Span] = []
     i = 0
     while i < len(units):
-        j = i + 1
-        while j < len(units) and count_tokens(text[units[i][0] : units[j][1]], tokenizer) <= max_tokens:
-            j += 1
+        j = _grow(text, units, i, max_tokens, tokenizer)
         # A heading belongs to the text after it: do not end a chunk on one.
         while j - 1 > i and (j - 1) in headings and j < len(units):
             j -= 1

@@ -14,7 +14,7 @@ from .fusion import rrf, weighted
 from .indexer import BuildSummary, refresh, staleness
 from .ingest import Corpus, load_corpus
 from .settings import MODES, Settings
-from .store import IndexStore, StoredIndex
+from .store import REBUILD_HINT, IndexStore, StoredIndex
 from .types import Article, Hit
 
 log = logging.getLogger("rag")
@@ -44,11 +44,10 @@ class RAG:
         self._index = index
         self._embedder = embedder
         self._articles = corpus.by_id()
-        self._rows_by_article: dict[str, np.ndarray] = {}
+        rows: dict[str, list[int]] = {}
         for row, chunk in enumerate(index.chunks):
-            self._rows_by_article.setdefault(chunk.article_id, [])  # type: ignore[arg-type]
-            self._rows_by_article[chunk.article_id].append(row)  # type: ignore[union-attr]
-        self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in self._rows_by_article.items()}
+            rows.setdefault(chunk.article_id, []).append(row)
+        self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
 
     # --- loading ------------------------------------------------------------
 
@@ -82,9 +81,9 @@ class RAG:
             try:
                 stored = store.load()
             except StoreError as e:
-                damage = str(e).split(": run `rag index")[0]
+                damage = str(e).removesuffix(REBUILD_HINT)
                 log.warning("%s: rebuilding the index from the corpus", damage)
-        reason = "rebuild requested" if rebuild else (f"{damage}" if damage else staleness(stored, corpus, settings, embedder))
+        reason = "rebuild requested" if rebuild else damage or staleness(stored, corpus, settings, embedder)
         if reason is None:
             assert stored is not None
             summary = BuildSummary(rebuilt=False, reason="up to date", unchanged=tuple(stored.manifest.articles), chunks=len(stored.chunks))

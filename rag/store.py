@@ -34,6 +34,7 @@ POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
+REBUILD_HINT = ": run `rag index --rebuild`"
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class IndexStore:
         name = pointer.read_text(encoding="utf-8").strip()
         build = self.folder / name
         if not name or "/" in name or not build.is_dir():
-            raise StoreError(f"{pointer} names a missing build {name!r}: run `rag index --rebuild`")
+            raise StoreError(f"{pointer} names a missing build {name!r}{REBUILD_HINT}")
         return build
 
     def read_manifest(self) -> Manifest | None:
@@ -112,7 +113,7 @@ class IndexStore:
                 )
             return Manifest(**data)
         except (OSError, json.JSONDecodeError, TypeError) as e:
-            raise StoreError(f"{path} is damaged ({type(e).__name__}): run `rag index --rebuild`") from e
+            raise StoreError(f"{path} is damaged ({type(e).__name__}){REBUILD_HINT}") from e
 
     def load(self, mmap: bool = False) -> StoredIndex | None:
         """The live index, checked file by file; None when there is none yet."""
@@ -124,15 +125,15 @@ class IndexStore:
         for rel, digest in manifest.files.items():
             path = build / rel
             if not path.is_file():
-                raise StoreError(f"index file {path} is missing: run `rag index --rebuild`")
+                raise StoreError(f"index file {path} is missing{REBUILD_HINT}")
             if _sha256(path) != digest:
-                raise StoreError(f"index file {path} is damaged (checksum mismatch): run `rag index --rebuild`")
+                raise StoreError(f"index file {path} is damaged (checksum mismatch){REBUILD_HINT}")
         try:
             with (build / CHUNKS).open(encoding="utf-8") as f:
                 chunks = [ChunkRecord(**json.loads(line)) for line in f if line.strip()]
             vectors = np.load(build / VECTORS, mmap_mode="r" if mmap else None)
         except (OSError, ValueError, TypeError) as e:
-            raise StoreError(f"index in {build} cannot be read ({type(e).__name__}: {e}): run `rag index --rebuild`") from e
+            raise StoreError(f"index in {build} cannot be read ({type(e).__name__}: {e}){REBUILD_HINT}") from e
         dense = DenseIndex.load(build)
         sparse = SparseIndex.load(build, len(chunks), mmap=mmap)
         if not (len(chunks) == manifest.n_chunks == dense.size == sparse.size == len(vectors)):
