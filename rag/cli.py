@@ -58,6 +58,11 @@ def _source(article) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if args.question is not None:
+        # Refuse a bad question before loading (or building) anything.
+        from .core import check_question
+
+        check_question(args.question, Settings().max_question_chars)
     r = _load(args)
     if args.question is not None:
         return _search_one(r, args, args.question)

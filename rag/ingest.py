@@ -57,7 +57,12 @@ def _decode(data: bytes, name: str) -> str:
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise UnreadableFile(f"{name} looks binary (it holds NUL bytes): remove it or convert it to .txt")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as e:
+            raise UnreadableFile(
+                f"{name} is not valid UTF-16 (bad bytes at offset {e.start}): re-save it as UTF-8"
+            ) from e
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -147,6 +152,8 @@ def load_metadata(folder: Path) -> tuple[dict[str, dict], list[str]]:
 def _guess_title(text: str, article_id: str) -> tuple[str, bool]:
     """The first paragraph when it reads as a title; otherwise the file stem."""
     first = text.split("\n\n", 1)[0].strip()
+    if _BYLINE.match(first + "\n"):
+        return article_id, True
     if 0 < len(first) <= 120 and len(first.split()) <= 16 and not first.endswith((".", "?", "!")):
         return first, False
     return article_id, True

@@ -93,9 +93,12 @@ class IndexStore:
         pointer = self.folder / POINTER
         if not pointer.is_file():
             return None
-        name = pointer.read_text(encoding="utf-8").strip()
+        try:
+            name = pointer.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise StoreError(f"{pointer} is damaged ({type(e).__name__}){REBUILD_HINT}") from e
         build = self.folder / name
-        if not name or "/" in name or not build.is_dir():
+        if not name or "/" in name or name.startswith(".") or not build.is_dir():
             raise StoreError(f"{pointer} names a missing build {name!r}{REBUILD_HINT}")
         return build
 
@@ -106,13 +109,15 @@ class IndexStore:
         path = build / MANIFEST
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
             if data.get("format_version") != FORMAT_VERSION:
                 raise StoreError(
                     f"{path} has format {data.get('format_version')}, this version reads {FORMAT_VERSION}: "
                     "run `rag index --rebuild`"
                 )
             return Manifest(**data)
-        except (OSError, json.JSONDecodeError, TypeError) as e:
+        except (OSError, ValueError, TypeError) as e:  # ValueError: bad JSON or bad UTF-8
             raise StoreError(f"{path} is damaged ({type(e).__name__}){REBUILD_HINT}") from e
 
     def load(self, mmap: bool = False) -> StoredIndex | None:
@@ -149,6 +154,7 @@ class IndexStore:
         name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         staging = self.folder / f".{name}.partial"
         staging.mkdir()
+        pointer_tmp = self.folder / f".{POINTER}.{uuid.uuid4().hex[:6]}"
         try:
             with (staging / CHUNKS).open("w", encoding="utf-8") as f:
                 for record in chunks:
@@ -161,11 +167,12 @@ class IndexStore:
             (staging / MANIFEST).write_text(json.dumps(asdict(final), indent=2, ensure_ascii=False), encoding="utf-8")
             _fsync_tree(staging)
             staging.rename(self.folder / name)
-            pointer_tmp = self.folder / f".{POINTER}.{uuid.uuid4().hex[:6]}"
+            staging = self.folder / name  # from here on, a failure must remove the renamed build
             pointer_tmp.write_text(name + "\n", encoding="utf-8")
             os.replace(pointer_tmp, self.folder / POINTER)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            pointer_tmp.unlink(missing_ok=True)
             raise
         self._remove_old_builds(keep=name)
         return self.folder / name
