@@ -75,3 +75,15 @@ def test_pdf_articles_are_read_and_their_page_furniture_removed(tmp_path: Path) 
     assert "in the spring of that year." in article.text
     assert "Officials expect the figures to double" in article.text
     assert "\n1\n" not in article.text and not article.text.rstrip().endswith("2")
+
+
+def test_a_document_that_stays_garbled_is_indexed_with_a_warning(tmp_path: Path, caplog) -> None:
+    # Mojibake that no rule can undo (U+FFFD replacement characters), with a clean neighbour.
+    (tmp_path / "bad.txt").write_text("The minister visited \ufffd\ufffd\ufffd and met \ufffd\ufffd officials. " * 3)
+    (tmp_path / "good.txt").write_text("A clean article about rail links in Skopje.\n")
+    with caplog.at_level("WARNING", logger="rag"):
+        corpus = load_corpus(tmp_path)
+    assert [a.id for a in corpus.articles] == ["bad", "good"]
+    assert any("bad.txt still looks garbled" in w and "check the extraction" in w for w in corpus.warnings)
+    assert any("bad.txt still looks garbled" in r.getMessage() for r in caplog.records)
+    assert not any("good.txt" in w for w in corpus.warnings)
