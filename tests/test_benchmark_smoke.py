@@ -1,0 +1,59 @@
+"""The benchmark still runs end to end (`benchmarks/bench.py --quick`).
+
+This is the only benchmark in the test suite. It checks that the figures are
+there and make sense, never how fast anything is: the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES = ("hybrid", "dense", "bm25")
+
+
+def positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+@pytest.mark.model
+def test_quick_benchmark_writes_its_figures(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "warm retrieve" in result.stdout
+    data = json.loads(out.read_text())
+
+    assert data["params"]["quick"] is True
+    assert data["params"]["repeat"] == 1 and data["params"]["queries"] == 20
+    assert positive(data["machine"]["cpu_count"])
+
+    build = data["build"]
+    assert positive(build["model_load_seconds"])
+    assert positive(build["full"]["seconds"]["median"])
+    assert positive(build["full"]["chunks"])
+    assert positive(build["full"]["chunks_per_second"]["median"])
+    incremental = build["incremental"]
+    assert positive(incremental["seconds"]["median"])
+    # One article changed: some chunks are embedded again, the rest reused.
+    assert positive(incremental["embedded"]) and positive(incremental["reused"])
+    assert incremental["embedded"] + incremental["reused"] == incremental["chunks"]
+    assert len(incremental["changed_articles"]) == 1
+
+    for mode in MODES:
+        figures = data["retrieve"]["modes"][mode]
+        assert figures["n"] == 20
+        assert positive(figures["p50_ms"]) and positive(figures["p95_ms"])
+        assert figures["p50_ms"] <= figures["p95_ms"] <= figures["max_ms"]
+
+    memory = data["memory"]
+    assert positive(memory["build_peak_mb"]) and positive(memory["retrieve_peak_mb"])
+    assert positive(data["cli_help"]["median_ms"]) and positive(data["cli_help"]["p95_ms"])
