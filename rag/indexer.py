@@ -20,10 +20,10 @@ from .chunking import chunk_article
 from .dense import DenseIndex
 from .embedding import Embedder
 from .ingest import Corpus
-from .sentences import mask_footnotes
+from .sentences import mask_footnotes, split_sentences
 from .settings import Settings
 from .sparse import SparseIndex
-from .store import ChunkRecord, IndexStore, Manifest, StoredIndex
+from .store import ChunkRecord, IndexStore, Manifest, SentenceRecord, StoredIndex
 from .types import Article
 
 log = logging.getLogger("rag")
@@ -42,6 +42,7 @@ class BuildSummary:
     chunks: int = 0
     embedded: int = 0  # chunks whose vectors were computed now
     reused: int = 0  # chunks whose vectors came from the previous index
+    sentences_embedded: int = 0  # sentences (for answer selection) embedded now
     seconds: float = 0.0
     warnings: tuple[str, ...] = field(default=())
 
@@ -71,6 +72,37 @@ def article_key(article: Article) -> str:
 
 def _embed_hash(model: str, text: str) -> str:
     return hashlib.sha256(f"{model}\n{text}".encode()).hexdigest()
+
+
+def _vectors_by_hash(stored: StoredIndex) -> dict[str, np.ndarray]:
+    vectors = {c.embed_hash: stored.vectors[i] for i, c in enumerate(stored.chunks)}
+    vectors.update((s.embed_hash, stored.sentence_vectors[i]) for i, s in enumerate(stored.sentences))
+    return vectors
+
+
+def _embed_missing(
+    embedder: Embedder,
+    records: list,
+    texts: list[str],
+    reusable: dict[str, np.ndarray],
+    what: str,
+    progress: bool,
+) -> tuple[np.ndarray, int]:
+    """Vectors for `records`, embedding only texts whose hash is not in `reusable`.
+
+    Returns the vectors and how many were embedded now.
+    """
+    vectors = np.zeros((len(records), embedder.dimension), dtype=np.float32)
+    missing = []
+    for i, record in enumerate(records):
+        if record.embed_hash in reusable:
+            vectors[i] = reusable[record.embed_hash]
+        else:
+            missing.append(i)
+    if missing:
+        log.info("embedding %d of %d %s", len(missing), len(records), what)
+        vectors[missing] = embedder.embed([texts[i] for i in missing], progress=progress)
+    return vectors, len(missing)
 
 
 def staleness(stored: StoredIndex | None, corpus: Corpus, settings: Settings, embedder: Embedder) -> str | None:
@@ -106,7 +138,7 @@ def refresh(
     if stored is not None:
         m = stored.manifest
         if m.model == embedder.name and m.dimension == embedder.dimension:
-            reusable = {c.embed_hash: stored.vectors[i] for i, c in enumerate(stored.chunks)}
+            reusable = _vectors_by_hash(stored)
         else:
             warnings.append(f"{reason}: re-embedding every chunk")
         old_articles = m.articles
@@ -116,6 +148,8 @@ def refresh(
 
     records: list[ChunkRecord] = []
     texts: list[str] = []
+    sentence_records: list[SentenceRecord] = []
+    sentence_texts: list[str] = []
     article_info: dict[str, dict] = {}
     for article in corpus.articles:
         chunks = chunk_article(
@@ -131,19 +165,17 @@ def refresh(
                 ChunkRecord(chunk.id, article.id, chunk.position, chunk.start, chunk.end, chunk.n_tokens, _embed_hash(embedder.name, text))
             )
             texts.append(text)
+        for sentence in split_sentences(article.text):
+            if sentence.is_heading:
+                continue  # a heading states a topic, never an answer
+            text = mask_footnotes(article.text[sentence.start : sentence.end]).strip()
+            sentence_records.append(SentenceRecord(article.id, sentence.start, sentence.end, _embed_hash(embedder.name, text)))
+            sentence_texts.append(text)
         article_info[article.id] = {"key": article_key(article), "source": article.source, "chunks": len(chunks)}
 
-    missing = [i for i, r in enumerate(records) if r.embed_hash not in reusable]
-    vectors = np.zeros((len(records), embedder.dimension), dtype=np.float32)
-    for i, r in enumerate(records):
-        if r.embed_hash in reusable:
-            vectors[i] = reusable[r.embed_hash]
-    if missing:
-        log.info("embedding %d of %d chunks", len(missing), len(records))
-        vectors[missing] = embedder.embed([texts[i] for i in missing], progress=progress)
+    vectors, embedded = _embed_missing(embedder, records, texts, reusable, "chunks", progress)
+    sentence_vectors, sentences_embedded = _embed_missing(embedder, sentence_records, sentence_texts, reusable, "sentences", progress)
 
-    dense = DenseIndex.build(vectors)
-    sparse = SparseIndex.build(texts)
     manifest = Manifest(
         package_version=__version__,
         model=embedder.name,
@@ -151,8 +183,12 @@ def refresh(
         chunking=settings.chunking_params(),
         articles=article_info,
         n_chunks=len(records),
+        n_sentences=len(sentence_records),
     )
-    store.save(manifest, records, vectors, dense, sparse)
+    built = StoredIndex(
+        manifest, records, vectors, DenseIndex.build(vectors), SparseIndex.build(texts), sentence_records, sentence_vectors
+    )
+    store.save(built)
     new = store.load()
     assert new is not None
 
@@ -165,8 +201,9 @@ def refresh(
         removed=tuple(a for a in old_keys if a not in article_info),
         unchanged=tuple(a for a in article_info if old_keys.get(a) == article_info[a]["key"]),
         chunks=len(records),
-        embedded=len(missing),
-        reused=len(records) - len(missing),
+        embedded=embedded,
+        reused=len(records) - embedded,
+        sentences_embedded=sentences_embedded,
         seconds=time.perf_counter() - started,
         warnings=tuple(warnings),
     )

@@ -3,7 +3,8 @@
 Layout of `index/`:
 
     CURRENT                 the name of the live build folder
-    build-<time>-<rand>/    manifest.json, chunks.jsonl, vectors.npy, dense.faiss, bm25/
+    build-<time>-<rand>/    manifest.json, chunks.jsonl, vectors.npy, dense.faiss, bm25/,
+                            sentences.jsonl, sentence_vectors.npy
 
 A build is written into a fresh folder and becomes live only when CURRENT is
 replaced (one atomic rename), so a crash mid-build leaves the previous index
@@ -29,11 +30,13 @@ from .dense import DenseIndex
 from .errors import StoreError
 from .sparse import SparseIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence vectors for answer selection
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
+SENTENCES = "sentences.jsonl"
+SENTENCE_VECTORS = "sentence_vectors.npy"
 REBUILD_HINT = ": run `rag index --rebuild`"
 
 
@@ -51,6 +54,16 @@ class ChunkRecord:
 
 
 @dataclass(frozen=True)
+class SentenceRecord:
+    """A sentence of an article, embedded on its own so answers can pick sentences."""
+
+    article_id: str
+    start: int
+    end: int
+    embed_hash: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     package_version: str
     model: str
@@ -58,6 +71,7 @@ class Manifest:
     chunking: dict[str, Any]
     articles: dict[str, dict[str, Any]]  # id -> {"key": ..., "source": ..., "chunks": n}
     n_chunks: int
+    n_sentences: int = 0
     index_type: str = "flat-ip"
     created: str = ""
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
@@ -71,6 +85,8 @@ class StoredIndex:
     vectors: np.ndarray
     dense: DenseIndex
     sparse: SparseIndex
+    sentences: list[SentenceRecord]
+    sentence_vectors: np.ndarray
 
 
 def _sha256(path: Path) -> str:
@@ -134,36 +150,41 @@ class IndexStore:
             if _sha256(path) != digest:
                 raise StoreError(f"index file {path} is damaged (checksum mismatch){REBUILD_HINT}")
         try:
-            with (build / CHUNKS).open(encoding="utf-8") as f:
-                chunks = [ChunkRecord(**json.loads(line)) for line in f if line.strip()]
+            chunks = _read_records(build / CHUNKS, ChunkRecord)
+            sentences = _read_records(build / SENTENCES, SentenceRecord)
             vectors = np.load(build / VECTORS, mmap_mode="r" if mmap else None)
+            sentence_vectors = np.load(build / SENTENCE_VECTORS, mmap_mode="r" if mmap else None)
         except (OSError, ValueError, TypeError) as e:
             raise StoreError(f"index in {build} cannot be read ({type(e).__name__}: {e}){REBUILD_HINT}") from e
         dense = DenseIndex.load(build)
         sparse = SparseIndex.load(build, len(chunks), mmap=mmap)
-        if not (len(chunks) == manifest.n_chunks == dense.size == sparse.size == len(vectors)):
+        consistent = len(chunks) == manifest.n_chunks == dense.size == sparse.size == len(vectors)
+        if not consistent or not len(sentences) == manifest.n_sentences == len(sentence_vectors):
             raise StoreError(
                 f"index in {build} is inconsistent ({len(chunks)} chunks, {dense.size} vectors in FAISS): "
                 "run `rag index --rebuild`"
             )
-        return StoredIndex(manifest, chunks, vectors, dense, sparse)
+        return StoredIndex(manifest, chunks, vectors, dense, sparse, sentences, sentence_vectors)
 
-    def save(self, manifest: Manifest, chunks: list[ChunkRecord], vectors: np.ndarray, dense: DenseIndex, sparse: SparseIndex) -> Path:
-        """Write a complete build, then make it live with one atomic rename."""
+    def save(self, index: StoredIndex) -> Path:
+        """Write a complete build, then make it live with one atomic rename.
+
+        The manifest's `files` and `created` are filled in here.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         staging = self.folder / f".{name}.partial"
         staging.mkdir()
         pointer_tmp = self.folder / f".{POINTER}.{uuid.uuid4().hex[:6]}"
         try:
-            with (staging / CHUNKS).open("w", encoding="utf-8") as f:
-                for record in chunks:
-                    f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
-            np.save(staging / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
-            dense.save(staging)
-            sparse.save(staging)
+            _write_records(staging / CHUNKS, index.chunks)
+            _write_records(staging / SENTENCES, index.sentences)
+            np.save(staging / VECTORS, np.ascontiguousarray(index.vectors, dtype=np.float32))
+            np.save(staging / SENTENCE_VECTORS, np.ascontiguousarray(index.sentence_vectors, dtype=np.float32))
+            index.dense.save(staging)
+            index.sparse.save(staging)
             files = {str(p.relative_to(staging)): _sha256(p) for p in _files(staging)}
-            final = Manifest(**{**asdict(manifest), "files": files, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            final = Manifest(**{**asdict(index.manifest), "files": files, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
             (staging / MANIFEST).write_text(json.dumps(asdict(final), indent=2, ensure_ascii=False), encoding="utf-8")
             _fsync_tree(staging)
             staging.rename(self.folder / name)
@@ -182,6 +203,17 @@ class IndexStore:
             stale_build = entry.is_dir() and entry.name.startswith(("build-", ".build-")) and entry.name != keep
             if stale_build or (entry.is_file() and entry.name.startswith(f".{POINTER}.")):
                 shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+
+
+def _write_records(path: Path, records: list) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+
+
+def _read_records(path: Path, kind: type) -> list:
+    with path.open(encoding="utf-8") as f:
+        return [kind(**json.loads(line)) for line in f if line.strip()]
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -28,7 +28,7 @@ from rag.indexer import article_key, context_text
 from rag.ingest import load_corpus
 from rag.settings import Settings
 from rag.sparse import SparseIndex
-from rag.store import MANIFEST, POINTER, IndexStore, StoredIndex
+from rag.store import FORMAT_VERSION, MANIFEST, POINTER, IndexStore, StoredIndex
 
 from .conftest import ARTICLE_IDS
 
@@ -51,6 +51,16 @@ class CountingEmbedder:
     @property
     def texts(self) -> list[str]:
         return [t for call in self.calls for t in call]
+
+    # Chunks are embedded with their "title\n\n" context header; sentences are
+    # single lines of a paragraph, so the header tells the two apart.
+    @property
+    def chunk_texts(self) -> list[str]:
+        return [t for t in self.texts if "\n\n" in t]
+
+    @property
+    def sentence_texts(self) -> list[str]:
+        return [t for t in self.texts if "\n\n" not in t]
 
     def count_pieces(self, text: str) -> int:
         return self.inner.count_pieces(text)
@@ -99,8 +109,9 @@ def test_first_load_builds_and_second_load_embeds_nothing(
     assert s.added == tuple(ARTICLE_IDS)
     assert s.changed == s.removed == s.unchanged == ()
     assert s.chunks == len(stored(index).chunks) > len(ARTICLE_IDS)
-    assert s.embedded == s.chunks == len(counting.texts)
+    assert s.embedded == s.chunks == len(counting.chunk_texts)
     assert s.reused == 0
+    assert s.sentences_embedded == stored(index).manifest.n_sentences == len(counting.sentence_texts) > s.chunks
     live = (index / POINTER).read_text()
 
     counting.calls.clear()
@@ -126,7 +137,7 @@ def test_rebuild_requested_embeds_everything_again(corpus_copy: Path, tmp_path: 
     counting.calls.clear()
     r = RAG.load(corpus_copy, index, embedder=counting, rebuild=True)
     assert r.summary.rebuilt is True and r.summary.reason == "rebuild requested"
-    assert r.summary.embedded == r.summary.chunks == len(counting.texts)
+    assert r.summary.embedded == r.summary.chunks == len(counting.chunk_texts)
     assert build_folders(index) != old and len(build_folders(index)) == 1
 
 
@@ -158,7 +169,7 @@ def test_changed_article_re_embeds_only_its_changed_chunks(
     assert all(CHANGE_TO in t for t in new_texts)
     assert s.embedded == len(new_texts)
     assert s.reused == s.chunks - len(new_texts)
-    assert sorted(counting.texts) == sorted(new_texts)
+    assert sorted(counting.chunk_texts) == sorted(new_texts)
     for article_id in set(ARTICLE_IDS) - {CHANGED_ID}:
         assert after[article_id] == before[article_id]
 
@@ -185,8 +196,8 @@ def test_new_markdown_article_is_added(corpus_copy: Path, tmp_path: Path, counti
     assert s.unchanged == tuple(ARTICLE_IDS)
     new_chunks = [c for c in stored(index).chunks if c.article_id == "zz_new"]
     assert new_chunks
-    assert s.embedded == len(new_chunks) == len(counting.texts)
-    assert all(t.startswith("Ferries of the Adriatic\n\n") for t in counting.texts)
+    assert s.embedded == len(new_chunks) == len(counting.chunk_texts)
+    assert all(t.startswith("Ferries of the Adriatic\n\n") for t in counting.chunk_texts)
     assert s.reused == first.summary.chunks
     assert r.article("zz_new").author == "A. Writer"
     assert "---" not in r.article("zz_new").text and "#" not in r.article("zz_new").text
@@ -251,8 +262,8 @@ def test_chunking_change_rechunks_and_reuses_unchanged_chunks(
     assert len(kept) >= len(ARTICLE_IDS)
     assert len(kept) < len(after)
     assert s.reused == len(kept)
-    assert s.embedded == len(after) - len(kept) == len(counting.texts)
-    assert not set(counting.texts) & before
+    assert s.embedded == len(after) - len(kept) == len(counting.chunk_texts)
+    assert not set(counting.chunk_texts) & before
     new = stored(index)
     assert new.manifest.chunking == settings.chunking_params()
     reused_rows = 0
@@ -288,7 +299,7 @@ def test_other_embedder_rebuilds_everything(
     s = r.summary
     assert s.rebuilt is True
     assert f"index was built with model hash-64 (64 dims), settings use {embedder.name} ({embedder.dimension} dims)" == s.reason
-    assert s.embedded == s.chunks == len(embedder.texts) and s.reused == 0
+    assert s.embedded == s.chunks == len(embedder.chunk_texts) and s.reused == 0
     warnings = [rec.getMessage() for rec in caplog.records if rec.name == "rag" and rec.levelno == logging.WARNING]
     assert warnings == [f"{s.reason}: re-embedding every chunk"]
 
@@ -430,7 +441,7 @@ def test_manifest_records_model_chunking_articles_and_file_checksums(
     m = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
 
     assert m["package_version"] == rag.__version__
-    assert m["format_version"] == 1
+    assert m["format_version"] == FORMAT_VERSION
     assert m["model"] == "hash-64" and m["dimension"] == 64
     assert m["index_type"] == "flat-ip"
     assert m["created"]
@@ -451,7 +462,8 @@ def test_manifest_records_model_chunking_articles_and_file_checksums(
 
     on_disk = sorted(p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file() and p.name != MANIFEST)
     assert sorted(m["files"]) == on_disk
-    assert {"chunks.jsonl", "vectors.npy", "dense.faiss"} <= set(on_disk)
+    assert {"chunks.jsonl", "vectors.npy", "dense.faiss", "sentences.jsonl", "sentence_vectors.npy"} <= set(on_disk)
+    assert m["n_sentences"] == len((build / "sentences.jsonl").read_text(encoding="utf-8").splitlines()) > m["n_chunks"]
     assert any(name.startswith("bm25/") for name in on_disk)
     for rel, digest in m["files"].items():
         assert re.fullmatch(r"[0-9a-f]{64}", digest)
@@ -480,8 +492,8 @@ def test_metadata_title_change_re_embeds_that_article(corpus_copy: Path, tmp_pat
     r = RAG.load(corpus_copy, index, embedder=counting)
     n = sum(1 for c in stored(index).chunks if c.article_id == ARTICLE_IDS[3])
     assert r.summary.changed == (ARTICLE_IDS[3],)
-    assert r.summary.embedded == n == len(counting.texts)
-    assert all(t.startswith("A renamed article") for t in counting.texts)
+    assert r.summary.embedded == n == len(counting.chunk_texts)
+    assert all(t.startswith("A renamed article") for t in counting.chunk_texts)
 
 
 # --- invariants of the real index --------------------------------------------------------------
