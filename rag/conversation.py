@@ -1,0 +1,89 @@
+"""Earlier turns of a conversation, and follow-up questions made searchable.
+
+A follow-up such as "When did he visit Serbia?" names nobody; searched alone
+it finds any visit to Serbia. Without a language model, the question is
+expanded with the words of the previous question that carry its topic, which
+is enough for both BM25 and the embedding to find the same passages as the
+full question would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .errors import QueryError
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # "user" or "assistant"
+    content: str
+
+
+def normalise_history(history: Iterable | None) -> list[Turn]:
+    """Accept earlier turns as plain strings (earlier questions), as
+    {"role", "content"} messages, or as (question, answer) pairs."""
+    if history is None:
+        return []
+    if isinstance(history, (str, bytes)):
+        raise QueryError("history must be a list of earlier turns, not a single string: wrap it in a list")
+    turns: list[Turn] = []
+    for item in history:
+        if isinstance(item, Turn):
+            turns.append(item)
+        elif isinstance(item, str):
+            turns.append(Turn("user", item))
+        elif isinstance(item, dict) and isinstance(item.get("content"), str) and item.get("role") in ("user", "assistant"):
+            turns.append(Turn(item["role"], item["content"]))
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            question, answer = item
+            if isinstance(question, str):
+                turns.append(Turn("user", question))
+            if isinstance(answer, str):
+                turns.append(Turn("assistant", answer))
+        else:
+            raise QueryError(
+                "history must hold earlier questions as strings, {'role': 'user'|'assistant', 'content': ...} "
+                f"messages, or (question, answer) pairs; got {type(item).__name__}"
+            )
+    return turns
+
+
+_REFERRING = frozenset(
+    "he him his she her hers it its they them their theirs this that these those there then "
+    "such same former latter".split()
+)
+_STOP = frozenset(
+    "a an the is are was were be been do does did what who whom whose which when where why how "
+    "of in on at to for from by with about and or not no has have had will would can could should "
+    "tell me more also too else other".split()
+)
+_WORD = re.compile(r"[\w’'-]+", re.UNICODE)
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text) if w.lower() not in _STOP and w.lower() not in _REFERRING]
+
+
+def is_follow_up(question: str) -> bool:
+    """A question that leans on an earlier one: it refers back, or says too
+    little to stand alone ("And Albania?", "Why?")."""
+    words = [w.lower() for w in _WORD.findall(question)]
+    if any(w in _REFERRING for w in words):
+        return True
+    lowered = question.lower().lstrip()
+    if lowered.startswith(("and ", "what about", "how about", "but ")):
+        return True
+    return len(_content_words(question)) <= 1
+
+
+def contextualise(question: str, history: list[Turn]) -> str:
+    """The text to search for: the question, plus the topic of the previous
+    question when this one is a follow-up."""
+    earlier = [t.content for t in history if t.role == "user" and t.content.strip()]
+    if not earlier or not is_follow_up(question):
+        return question
+    topic = _content_words(earlier[-1])
+    return f"{question} {' '.join(topic)}" if topic else question
