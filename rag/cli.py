@@ -60,23 +60,30 @@ def _source(article) -> str:
 def cmd_search(args: argparse.Namespace) -> int:
     if args.question is not None:
         # Refuse a bad question before loading (or building) anything.
-        from .core import check_question
+        from .questions import check_question
 
         check_question(args.question, Settings().max_question_chars)
+    elif sys.stdin is None or sys.stdin.closed:
+        raise RagError('no question given and no input to read one from: pass the question in quotes, rag search "..."')
     r = _load(args)
     if args.question is not None:
         return _search_one(r, args, args.question)
-    # No question given: ask at a prompt, keeping the index and model loaded.
-    print("Type a question (empty line or Ctrl-D to quit).", file=sys.stderr)
+    # No question given: one question per input line, keeping the index and
+    # model loaded. A prompt only at a terminal, so piped output stays clean.
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Type a question (empty line or Ctrl-D to quit).", file=sys.stderr)
     while True:
         try:
-            question = input("question> ")
-        except EOFError:
+            line = input("question> ") if interactive else sys.stdin.readline()
+        except EOFError:  # Ctrl-D at the prompt
             return 0
-        if not question.strip():
-            return 0
+        if not line.strip():
+            if interactive or not line:  # at a terminal an empty line quits; in a pipe, end of input
+                return 0
+            continue
         try:
-            _search_one(r, args, question)
+            _search_one(r, args, line.strip())
         except RagError as e:
             print(f"error: {e}", file=sys.stderr)
 
@@ -153,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="?", help="the question, in quotes (none: ask at a prompt)")
     p.add_argument("-k", type=int, default=5, metavar="N", help="number of passages (default: 5)")
     p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default: hybrid)")
-    p.add_argument("--article", action="append", metavar="ID", help="search only this article id (repeatable)")
+    p.add_argument("--article", action="extend", nargs="+", metavar="ID", help="search only these article ids")
     p.add_argument("--full", action="store_true", help="print whole passages instead of their first 300 characters")
     p.add_argument("--json", action="store_true", help="print the hits as JSON")
     p.set_defaults(func=cmd_search)

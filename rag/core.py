@@ -13,25 +13,22 @@ from .errors import QueryError, StoreError, UnknownArticleError
 from .fusion import rrf, weighted
 from .indexer import BuildSummary, refresh, staleness
 from .ingest import Corpus, load_corpus
-from .settings import MODES, Settings
-from .store import REBUILD_HINT, IndexStore, StoredIndex
-from .types import Article, Hit
+from .settings import ANSWER_MODES, MODES, Settings
+from .store import IndexStore, StoredIndex
+from .answer import (
+    INSTRUCTIONS_NOTE,
+    NOT_ENGLISH_TEXT,
+    SentenceIndex,
+    abstain,
+    compose,
+    extractive_claims,
+    select,
+)
+from .conversation import contextualise, normalise_history
+from .questions import check_question, classify
+from .types import Answer, Article, Hit
 
 log = logging.getLogger("rag")
-
-
-def check_question(question: object, limit: int) -> str:
-    """The question, stripped; QueryError when it cannot be searched."""
-    if not isinstance(question, str):
-        raise QueryError(f"question must be text, not {type(question).__name__}")
-    text = question.strip()
-    if not text:
-        raise QueryError("question is empty: type a question about the articles")
-    if len(text) > limit:
-        raise QueryError(
-            f"question is {len(text):,} characters long, over the limit of {limit:,}: shorten it to its point"
-        )
-    return text
 
 
 class RAG:
@@ -48,6 +45,8 @@ class RAG:
         for row, chunk in enumerate(index.chunks):
             rows.setdefault(chunk.article_id, []).append(row)
         self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
+        self._sentences = SentenceIndex(index.sentences, index.sentence_vectors)
+        self._query_vectors: dict[str, np.ndarray] = {}
 
     # --- loading ------------------------------------------------------------
 
@@ -75,23 +74,33 @@ class RAG:
         corpus = load_corpus(settings.corpus_dir)
         embedder = embedder or make_embedder(settings.model, settings.embed_batch_size)
         store = IndexStore(settings.index_dir)
+        with store.lock():
+            stored, summary = cls._fresh_index(store, corpus, settings, embedder, rebuild, progress)
+        return cls(corpus, stored, embedder, settings, summary)
+
+    @staticmethod
+    def _fresh_index(
+        store: IndexStore, corpus: Corpus, settings: Settings, embedder: Embedder, rebuild: bool, progress: bool
+    ) -> tuple[StoredIndex, BuildSummary]:
+        """The stored index if it serves this corpus and settings, else a refreshed one."""
         stored: StoredIndex | None = None
         damage: str | None = None
         if not rebuild:
             try:
                 stored = store.load()
             except StoreError as e:
-                damage = str(e).removesuffix(REBUILD_HINT)
+                damage = e.reason
                 log.warning("%s: rebuilding the index from the corpus", damage)
         reason = "rebuild requested" if rebuild else damage or staleness(stored, corpus, settings, embedder)
         if reason is None:
             assert stored is not None
-            summary = BuildSummary(rebuilt=False, reason="up to date", unchanged=tuple(stored.manifest.articles), chunks=len(stored.chunks))
-        else:
-            stored, summary = refresh(store, corpus, settings, embedder, stored, reason, progress=progress)
-            for w in summary.warnings:
-                log.warning("%s", w)
-        return cls(corpus, stored, embedder, settings, summary)
+            return stored, BuildSummary(
+                rebuilt=False, reason="up to date", unchanged=tuple(stored.manifest.articles), chunks=len(stored.chunks)
+            )
+        stored, summary = refresh(store, corpus, settings, embedder, stored, reason, progress=progress)
+        for w in summary.warnings:
+            log.warning("%s", w)
+        return stored, summary
 
     # --- articles -------------------------------------------------------------
 
@@ -136,6 +145,20 @@ class RAG:
         articles: restrict the search to these article ids.
         """
         question = check_question(question, self.settings.max_question_chars)
+        return self._search(question, k, articles, mode)
+
+    def _embed_query(self, text: str) -> np.ndarray:
+        # Chat turns repeat questions (retries, the app's several views of one
+        # answer); a small cache saves the model call, the main cost of a query.
+        vector = self._query_vectors.get(text)
+        if vector is None:
+            vector = self._embedder.embed([text])[0]
+            if len(self._query_vectors) >= 256:
+                self._query_vectors.pop(next(iter(self._query_vectors)))
+            self._query_vectors[text] = vector
+        return vector
+
+    def _search(self, question: str, k: int, articles: Iterable[str] | str | None, mode: str) -> list[Hit]:
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -145,8 +168,13 @@ class RAG:
 
         dense = bm25 = []
         if mode in ("dense", "hybrid"):
-            query = self._embedder.embed([question])[0]
-            dense = self._index.dense.search(query, pool, allowed)
+            pieces = self._embedder.count_pieces(question)
+            if pieces > self._embedder.max_pieces:
+                raise QueryError(
+                    f"question is {pieces} word pieces long and the model reads {self._embedder.max_pieces}: "
+                    "shorten it (about 1,000 characters of English fit)"
+                )
+            dense = self._index.dense.search(self._embed_query(question), pool, allowed)
         if mode in ("bm25", "hybrid"):
             bm25 = self._index.sparse.search(question, pool, allowed)
 
@@ -179,3 +207,37 @@ class RAG:
                 )
             )
         return hits
+
+    # --- answers --------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        history: Iterable | None = None,
+        k: int = 5,
+        articles: Iterable[str] | str | None = None,
+        mode: str | None = None,
+    ) -> Answer:
+        """Answer `question` from the articles, every claim cited.
+
+        history: earlier turns (questions as strings, {"role", "content"}
+        messages, or (question, answer) pairs); a follow-up question is
+        searched together with the topic of the previous one.
+        mode: "extractive" (default) or "llm" (needs an LLM in the settings).
+        """
+        s = self.settings
+        check = classify(question, s.max_question_chars)
+        turns = normalise_history(history)
+        answer_mode = mode or s.answer_mode
+        if answer_mode not in ANSWER_MODES:
+            raise QueryError(f"unknown answer mode {answer_mode!r}: use one of {', '.join(ANSWER_MODES)}")
+        notes = [INSTRUCTIONS_NOTE] if check.has_instructions else []
+        query = contextualise(check.text, turns)
+        hits = self._search(query, k, articles, s.retrieval_mode)
+        if not check.english:
+            return abstain(hits, NOT_ENGLISH_TEXT, notes)
+        evidence = self._sentences.score(query, self._embed_query(query), hits, self._articles, s.sentence_dense_weight)
+        if not evidence or evidence[0].score < s.abstain_below:
+            return abstain(hits, notes=notes)
+        chosen = select(evidence, self._sentences, s.answer_sentences, s.answer_margin, s.duplicate_similarity)
+        return compose(extractive_claims(chosen, self._articles, hits), hits, self._articles, notes)

@@ -14,7 +14,16 @@ class CorpusError(RagError):
 
 
 class StoreError(RagError):
-    """The index folder is corrupted, truncated or was built for other settings."""
+    """The index folder is unusable: damaged, truncated, or not a folder.
+
+    `reason` says what is wrong; the message adds what to do.
+    """
+
+    fix = "run `rag index --rebuild`"
+
+    def __init__(self, reason: str, fix: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {fix or self.fix}")
 
 
 class QueryError(RagError):

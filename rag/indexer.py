@@ -22,7 +22,7 @@ from .embedding import Embedder
 from .ingest import Corpus
 from .sentences import mask_footnotes, split_sentences
 from .settings import Settings
-from .sparse import SparseIndex
+from .sparse import TOKENIZER_ID, SparseIndex
 from .store import ChunkRecord, IndexStore, Manifest, SentenceRecord, StoredIndex
 from .types import Article
 
@@ -56,11 +56,18 @@ class BuildSummary:
         )
 
 
+# The context header shares the model's 256 word pieces with the chunk: a
+# runaway title from a metadata file must not crowd the chunk out.
+MAX_HEADER_CHARS = 200
+
+
 def context_text(article: Article, text: str) -> str:
     """What is embedded and matched for a chunk: its article's title and
     publisher (questions often name the source), then the chunk's own text
     with footnote markers blanked."""
     head = article.title if not article.publisher else f"{article.title} ({article.publisher})"
+    if len(head) > MAX_HEADER_CHARS:
+        head = head[: MAX_HEADER_CHARS - 1].rstrip() + "…"
     return f"{head}\n\n{mask_footnotes(text)}"
 
 
@@ -112,6 +119,8 @@ def staleness(stored: StoredIndex | None, corpus: Corpus, settings: Settings, em
     m = stored.manifest
     if m.model != embedder.name or m.dimension != embedder.dimension:
         return f"index was built with model {m.model} ({m.dimension} dims), settings use {embedder.name} ({embedder.dimension} dims)"
+    if m.sparse_tokenizer != TOKENIZER_ID:
+        return f"BM25 tokenization changed from {m.sparse_tokenizer or 'an older one'} to {TOKENIZER_ID}"
     if m.chunking != settings.chunking_params():
         return f"chunking changed from {m.chunking} to {settings.chunking_params()}"
     current = {a.id: article_key(a) for a in corpus.articles}
@@ -184,13 +193,12 @@ def refresh(
         articles=article_info,
         n_chunks=len(records),
         n_sentences=len(sentence_records),
+        sparse_tokenizer=TOKENIZER_ID,
     )
     built = StoredIndex(
         manifest, records, vectors, DenseIndex.build(vectors), SparseIndex.build(texts), sentence_records, sentence_vectors
     )
-    store.save(built)
-    new = store.load()
-    assert new is not None
+    new = store.save(built)
 
     old_keys = {k: v["key"] for k, v in old_articles.items()}
     summary = BuildSummary(

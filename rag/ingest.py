@@ -146,6 +146,14 @@ def load_metadata(folder: Path) -> tuple[dict[str, dict], list[str]]:
                 f"{path}: entry {article_id!r} has unknown key(s) {', '.join(unknown)}: "
                 f"valid keys are {', '.join(sorted(METADATA_KEYS))}"
             )
+        for key, value in list(entry.items()):
+            expected = bool if key == "title_is_descriptive" else str
+            if value is not None and not isinstance(value, expected):
+                warnings.append(
+                    f"{path}: entry {article_id!r} key {key!r} must be "
+                    f"{'true or false' if expected is bool else 'text or null'}, not {type(value).__name__}: it is ignored"
+                )
+                del entry[key]
     return {k: v for k, v in data.items() if isinstance(v, dict)}, warnings
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from .errors import SettingsError
 
 MODES = ("hybrid", "dense", "bm25")
+ANSWER_MODES = ("extractive", "llm")
 FUSIONS = ("rrf", "weighted")
 
 
@@ -49,9 +50,26 @@ class Settings:
     rrf_k: int = 60  # only for fusion="rrf"; the constant of Cormack et al. (2009)
     candidates: int = 50
 
+    retrieval_mode: str = "hybrid"  # what `ask` retrieves with
+
+    # Extractive answers: sentences of the retrieved passages scored as
+    # sentence_dense_weight * cosine + (1 - it) * share of the question's words
+    # (IDF-weighted) that the sentence holds. The answer is the best sentence,
+    # plus up to answer_sentences - 1 more within answer_margin of its score
+    # that are not near-duplicates (cosine >= duplicate_similarity) of one chosen.
+    answer_mode: str = "extractive"
+    sentence_dense_weight: float = 0.6
+    answer_sentences: int = 3
+    answer_margin: float = 0.08
+    duplicate_similarity: float = 0.85
+    # Below this best-sentence score the articles are taken not to answer.
+    abstain_below: float = 0.40
+
     # Questions longer than this are refused rather than truncated: a question
-    # of several pages is a pasted document, not a question.
-    max_question_chars: int = 2000
+    # of several pages is a pasted document, not a question. 1,000 characters
+    # of English stay within the 256 word pieces the model reads; a question
+    # that still exceeds them is refused when it is embedded.
+    max_question_chars: int = 1000
 
     def __post_init__(self) -> None:
         checks = [
@@ -63,6 +81,11 @@ class Settings:
             (0.0 <= self.dense_weight <= 1.0, "dense_weight must be between 0 and 1"),
             (self.candidates >= 1, "candidates must be at least 1"),
             (self.max_question_chars >= 1, "max_question_chars must be at least 1"),
+            (self.retrieval_mode in MODES, f"retrieval_mode must be one of {', '.join(MODES)}"),
+            (self.answer_mode in ANSWER_MODES, f"answer_mode must be one of {', '.join(ANSWER_MODES)}"),
+            (0.0 <= self.sentence_dense_weight <= 1.0, "sentence_dense_weight must be between 0 and 1"),
+            (self.answer_sentences >= 1, "answer_sentences must be at least 1"),
+            (self.answer_margin >= 0.0, "answer_margin must be at least 0"),
         ]
         for ok, message in checks:
             if not ok:

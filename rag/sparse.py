@@ -16,6 +16,9 @@ from .errors import StoreError
 from .sentences import mask_footnotes
 
 FOLDER = "bm25"
+# Names what the tokenization does; the manifest records it so that an index
+# built with other stop words or folding is rebuilt instead of mismatching.
+TOKENIZER_ID = "fold-nfkd+snowball-en+stop-en-questions-v2"
 # Letters that NFKD does not take apart into base + accent.
 _EXTRA_FOLDS = str.maketrans({"ı": "i", "İ": "I", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss", "æ": "ae", "œ": "oe", "ł": "l", "Ł": "L"})
 
@@ -34,11 +37,28 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+# bm25s's English list is Lucene's 33 words. Questions add their own
+# function words ("why", "how much", "according to"), which match everywhere
+# and carry no topic, so they are stop words too.
+QUESTION_STOPWORDS = frozenset(
+    "what who whom whose which when where why how do does did has have had can could would should "
+    "may might must shall much many according tell me about been were its his her he she him we you "
+    "i my our your us them than from so also any some all there here".split()
+)
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> list[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return sorted(set(STOPWORDS_EN) | QUESTION_STOPWORDS)
+
+
 def tokenize(texts: list[str]) -> list[list[str]]:
     import bm25s
 
     return bm25s.tokenize(
-        [fold(t) for t in texts], stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+        [fold(t) for t in texts], stopwords=stopwords(), stemmer=_stemmer(), return_ids=False, show_progress=False
     )
 
 
@@ -69,6 +89,11 @@ class SparseIndex:
             return []
         rows, scores = self._bm25.retrieve(tokens, k=k, show_progress=False, weight_mask=mask, n_threads=0)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if s > 0]
+
+    def knows(self, word: str) -> bool:
+        """Whether `word` (after folding and stemming) occurs anywhere in the index."""
+        tokens = tokenize([word])[0]
+        return bool(tokens) and all(t in self._bm25.vocab_dict for t in tokens)
 
     def save(self, folder: Path) -> None:
         self._bm25.save(str(folder / FOLDER), show_progress=False)

@@ -14,6 +14,7 @@ damaged file is detected on load instead of giving wrong answers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,8 +22,14 @@ import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no locking, one process at a time
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 
@@ -37,7 +44,7 @@ CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
 SENTENCES = "sentences.jsonl"
 SENTENCE_VECTORS = "sentence_vectors.npy"
-REBUILD_HINT = ": run `rag index --rebuild`"
+LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class Manifest:
     articles: dict[str, dict[str, Any]]  # id -> {"key": ..., "source": ..., "chunks": n}
     n_chunks: int
     n_sentences: int = 0
+    sparse_tokenizer: str = ""
     index_type: str = "flat-ip"
     created: str = ""
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
@@ -112,50 +120,69 @@ class IndexStore:
         try:
             name = pointer.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as e:
-            raise StoreError(f"{pointer} is damaged ({type(e).__name__}){REBUILD_HINT}") from e
+            raise StoreError(f"{pointer} is damaged ({type(e).__name__})") from e
         build = self.folder / name
         if not name or "/" in name or name.startswith(".") or not build.is_dir():
-            raise StoreError(f"{pointer} names a missing build {name!r}{REBUILD_HINT}")
+            raise StoreError(f"{pointer} names a missing build {name!r}")
         return build
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the index folder for one process: check, build and switch-over
+        happen under it, so two processes never build or clean up at once.
+        Waiting is cheap: a loader that waited finds the index fresh."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = (self.folder / LOCK).open("a")
+        except OSError as e:
+            raise StoreError(
+                f"index folder {self.folder} cannot be used ({e.strerror or type(e).__name__})",
+                fix="give a folder that can be created and written, e.g. --index index",
+            ) from e
+        with handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
 
     def read_manifest(self) -> Manifest | None:
         build = self.live_folder()
-        if build is None:
-            return None
+        return None if build is None else self._manifest(build)
+
+    def _manifest(self, build: Path) -> Manifest:
         path = build / MANIFEST
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
                 raise TypeError("not a JSON object")
             if data.get("format_version") != FORMAT_VERSION:
-                raise StoreError(
-                    f"{path} has format {data.get('format_version')}, this version reads {FORMAT_VERSION}: "
-                    "run `rag index --rebuild`"
-                )
+                raise StoreError(f"{path} has format {data.get('format_version')}, this version reads {FORMAT_VERSION}")
             return Manifest(**data)
         except (OSError, ValueError, TypeError) as e:  # ValueError: bad JSON or bad UTF-8
-            raise StoreError(f"{path} is damaged ({type(e).__name__}){REBUILD_HINT}") from e
+            raise StoreError(f"{path} is damaged ({type(e).__name__})") from e
 
     def load(self, mmap: bool = False) -> StoredIndex | None:
         """The live index, checked file by file; None when there is none yet."""
-        manifest = self.read_manifest()
-        if manifest is None:
+        build = self.live_folder()  # read CURRENT once: a switch-over meanwhile must not mix builds
+        if build is None:
             return None
-        build = self.live_folder()
-        assert build is not None
+        manifest = self._manifest(build)
         for rel, digest in manifest.files.items():
             path = build / rel
             if not path.is_file():
-                raise StoreError(f"index file {path} is missing{REBUILD_HINT}")
+                raise StoreError(f"index file {path} is missing")
             if _sha256(path) != digest:
-                raise StoreError(f"index file {path} is damaged (checksum mismatch){REBUILD_HINT}")
+                raise StoreError(f"index file {path} is damaged (checksum mismatch)")
         try:
             chunks = _read_records(build / CHUNKS, ChunkRecord)
             sentences = _read_records(build / SENTENCES, SentenceRecord)
             vectors = np.load(build / VECTORS, mmap_mode="r" if mmap else None)
             sentence_vectors = np.load(build / SENTENCE_VECTORS, mmap_mode="r" if mmap else None)
         except (OSError, ValueError, TypeError) as e:
-            raise StoreError(f"index in {build} cannot be read ({type(e).__name__}: {e}){REBUILD_HINT}") from e
+            raise StoreError(f"index in {build} cannot be read ({type(e).__name__}: {e})") from e
         dense = DenseIndex.load(build)
         sparse = SparseIndex.load(build, len(chunks), mmap=mmap)
         consistent = len(chunks) == manifest.n_chunks == dense.size == sparse.size == len(vectors)
@@ -166,12 +193,12 @@ class IndexStore:
             )
         return StoredIndex(manifest, chunks, vectors, dense, sparse, sentences, sentence_vectors)
 
-    def save(self, index: StoredIndex) -> Path:
+    def save(self, index: StoredIndex) -> StoredIndex:
         """Write a complete build, then make it live with one atomic rename.
 
-        The manifest's `files` and `created` are filled in here.
+        Callers hold `lock()`. Returns the index with its final manifest
+        (`files` and `created` are filled in here).
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
         name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         staging = self.folder / f".{name}.partial"
         staging.mkdir()
@@ -196,9 +223,12 @@ class IndexStore:
             pointer_tmp.unlink(missing_ok=True)
             raise
         self._remove_old_builds(keep=name)
-        return self.folder / name
+        final = self._manifest(self.folder / name)
+        return StoredIndex(final, index.chunks, index.vectors, index.dense, index.sparse, index.sentences, index.sentence_vectors)
 
     def _remove_old_builds(self, keep: str) -> None:
+        # Safe under lock(): no other process is writing a build right now, so
+        # every other build folder and partial build is a leftover.
         for entry in self.folder.iterdir():
             stale_build = entry.is_dir() and entry.name.startswith(("build-", ".build-")) and entry.name != keep
             if stale_build or (entry.is_file() and entry.name.startswith(f".{POINTER}.")):

@@ -9,6 +9,7 @@ The fake embedder keeps these tests to seconds: the model adds nothing here.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from rag.errors import CorpusError, QueryError, StoreError, UnknownArticleError
 from rag.settings import Settings
 from rag.store import POINTER, IndexStore
 
-from .conftest import ARTICLE_IDS
+from .conftest import ARTICLE_IDS, CORPUS
 
 # A question that every article answers something to (all five are about
 # Türkiye, Israel or Serbia in the Balkans).
@@ -540,3 +541,63 @@ def test_damaged_index_with_the_cli_rebuild(cli, capsys: pytest.CaptureFixture[s
         f"warning: index file {build_dir / 'vectors.npy'} is damaged (checksum mismatch): rebuilding the index from the corpus"
     ]
 
+
+
+def test_metadata_values_of_the_wrong_type_are_ignored_with_a_warning(corpus_copy: Path, caplog) -> None:
+    from rag.ingest import load_corpus
+
+    meta = json.loads((corpus_copy / "metadata.json").read_text(encoding="utf-8"))
+    meta["003_dbe280aae13c8a82"]["date"] = 2026
+    meta["003_dbe280aae13c8a82"]["title_is_descriptive"] = "no"
+    (corpus_copy / "metadata.json").write_text(json.dumps(meta), encoding="utf-8")
+    with caplog.at_level("WARNING", logger="rag"):
+        article = load_corpus(corpus_copy).by_id()["003_dbe280aae13c8a82"]
+    assert article.date is None and article.publisher == "AVİM"
+    assert article.title_is_descriptive is False
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "key 'date' must be text or null, not int: it is ignored" in messages
+    assert "key 'title_is_descriptive' must be true or false, not str" in messages
+
+
+def test_a_runaway_title_does_not_stop_indexing(corpus_copy: Path, tmp_path: Path, real_embedder) -> None:
+    """A 300-word title would leave no room for the chunk in 256 word pieces."""
+    meta = json.loads((corpus_copy / "metadata.json").read_text(encoding="utf-8"))
+    meta["004_1297941efbeccd24"]["title"] = " ".join(["Strategic"] * 300)
+    (corpus_copy / "metadata.json").write_text(json.dumps(meta), encoding="utf-8")
+    r = RAG.load(corpus_copy, tmp_path / "index", embedder=real_embedder)
+    hits = r.retrieve("Israel does not recognize Kosovo", k=3, articles="004_1297941efbeccd24")
+    assert hits and hits[0].article_id == "004_1297941efbeccd24"
+
+
+def test_a_question_longer_than_the_model_reads_is_refused(tmp_path: Path, real_embedder) -> None:
+    r = RAG.load(CORPUS, tmp_path / "index", embedder=real_embedder)
+    question = "Žđ " * 300  # under the character limit, but each word is several word pieces
+    assert len(question.strip()) <= Settings().max_question_chars
+    with pytest.raises(QueryError, match=r"word pieces long and the model reads 256: shorten it"):
+        r.retrieve(question, mode="dense")
+    assert r.retrieve(question, mode="bm25") == []  # BM25 has no such limit
+
+
+def test_search_without_a_question_and_no_input_says_what_to_do(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "rag.cli", "search", "--corpus", str(CORPUS), "--index", str(tmp_path)],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+                            preexec_fn=lambda: __import__("os").close(0))
+    assert result.returncode == 2
+    assert result.stderr.strip() == 'error: no question given and no input to read one from: pass the question in quotes, rag search "..."'
+
+
+def test_search_reads_one_question_per_piped_line_without_a_prompt(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "search", "-k", "1", "--mode", "bm25", "-q",
+         "--corpus", str(CORPUS), "--index", str(tmp_path)],
+        input="Belgrade-Sarajevo highway\n\n\nIsrael Kosovo recognition\n", capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "question>" not in result.stdout
+    assert result.stdout.count("1. [") == 2

@@ -71,3 +71,11 @@ def test_articles_lists_metadata(capsys) -> None:
 def test_no_command_prints_help_and_fails(capsys) -> None:
     assert main([]) == 2
     assert "usage" in capsys.readouterr().out
+
+
+def test_article_takes_several_ids(tmp_path, capsys) -> None:
+    only = ["004_1297941efbeccd24", "002_96505048f8b5e099"]
+    main(["search", "Israel Kosovo Albania", "--article", *only, "--json", "--mode", "bm25", "-k", "10",
+          "--corpus", str(CORPUS), "--index", str(tmp_path), "-q"])
+    hits = json.loads(capsys.readouterr().out)
+    assert {h["article_id"] for h in hits} == set(only)

@@ -28,7 +28,7 @@ from rag.indexer import article_key, context_text
 from rag.ingest import load_corpus
 from rag.settings import Settings
 from rag.sparse import SparseIndex
-from rag.store import FORMAT_VERSION, MANIFEST, POINTER, IndexStore, StoredIndex
+from rag.store import FORMAT_VERSION, LOCK, MANIFEST, POINTER, IndexStore, StoredIndex
 
 from .conftest import ARTICLE_IDS
 
@@ -348,7 +348,7 @@ def test_crash_mid_build_keeps_the_previous_index(
 
     # The previous index is live and whole; no partial folder is left behind.
     assert (index / POINTER).read_text() == pointer
-    assert sorted(p.name for p in index.iterdir()) == sorted([POINTER, old_build])
+    assert sorted(p.name for p in index.iterdir()) == sorted([LOCK, POINTER, old_build])
     survivor = stored(index)
     assert survivor.manifest == old.manifest
     assert [c.embed_hash for c in survivor.chunks] == [c.embed_hash for c in old.chunks]
@@ -359,7 +359,7 @@ def test_crash_mid_build_keeps_the_previous_index(
     assert r.summary.changed == (CHANGED_ID,)
     new_build = (index / POINTER).read_text().strip()
     assert new_build != old_build
-    assert sorted(p.name for p in index.iterdir()) == sorted([POINTER, new_build])
+    assert sorted(p.name for p in index.iterdir()) == sorted([LOCK, POINTER, new_build])
 
 
 def test_crash_while_switching_current_keeps_the_previous_index(
@@ -389,7 +389,7 @@ def test_crash_while_switching_current_keeps_the_previous_index(
     r = RAG.load(corpus_copy, index, embedder=fake_embedder)
     assert r.summary.removed == (ARTICLE_IDS[0],)
     live = (index / POINTER).read_text().strip()
-    assert sorted(p.name for p in index.iterdir()) == sorted([POINTER, live])
+    assert sorted(p.name for p in index.iterdir()) == sorted([LOCK, POINTER, live])
 
 
 def test_crash_while_switching_current_leaves_nothing_behind(
@@ -412,7 +412,7 @@ def test_crash_while_switching_current_leaves_nothing_behind(
     with pytest.raises(Crash):
         RAG.load(corpus_copy, index, embedder=fake_embedder)
     monkeypatch.undo()
-    assert sorted(p.name for p in index.iterdir()) == sorted([POINTER, old_build])
+    assert sorted(p.name for p in index.iterdir()) == sorted([LOCK, POINTER, old_build])
 
 
 def test_save_replaces_current_and_removes_old_builds(corpus_copy: Path, tmp_path: Path, fake_embedder: HashEmbedder) -> None:
@@ -426,7 +426,7 @@ def test_save_replaces_current_and_removes_old_builds(corpus_copy: Path, tmp_pat
     second = (index / POINTER).read_text()
     assert second.endswith("\n") and re.fullmatch(r"build-\d{8}-\d{6}-[0-9a-f]{6}\n", second)
     assert second.strip() != first
-    assert sorted(p.name for p in index.iterdir()) == sorted([POINTER, second.strip()])
+    assert sorted(p.name for p in index.iterdir()) == sorted([LOCK, POINTER, second.strip()])
 
 
 # --- the manifest ---------------------------------------------------------------------------
@@ -553,3 +553,42 @@ def test_real_index_is_up_to_date_on_reload(real_rag, real_embedder) -> None:
     m = stored(real_rag.settings.index_dir).manifest
     assert m.model == real_embedder.name and m.model.startswith("all-MiniLM-L6-v2@")
     assert m.dimension == real_embedder.dimension == 384
+
+
+CONCURRENT_LOAD = """
+import sys
+from rag import RAG
+from rag.embedding import HashEmbedder
+r = RAG.load(sys.argv[1], sys.argv[2], embedder=HashEmbedder(64))
+print(r.summary.rebuilt, len(r.retrieve("Serbia", k=3, mode="bm25")))
+"""
+
+
+def test_concurrent_loads_build_once_and_never_break_each_other(corpus_copy: Path, tmp_path: Path) -> None:
+    """Three processes load one fresh index at once: the lock lets one build,
+    the others wait and find it fresh; nobody sees a half build or a missing one."""
+    import subprocess
+    import sys
+
+    index = tmp_path / "index"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CONCURRENT_LOAD, str(corpus_copy), str(index)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    results = [p.communicate(timeout=300) for p in procs]
+    for (out, err), p in zip(results, procs):
+        assert p.returncode == 0, err[-2000:]
+        assert out.split()[1] == "3"
+    assert sorted(out.split()[0] for out, _ in results) == ["False", "False", "True"]
+    assert len(build_folders(index)) == 1
+
+
+def test_an_index_path_that_is_a_file_is_refused_with_the_fix(corpus_copy: Path, tmp_path: Path, fake_embedder) -> None:
+    from rag.errors import StoreError
+
+    not_a_folder = tmp_path / "index.txt"
+    not_a_folder.write_text("x")
+    with pytest.raises(StoreError, match=r"index folder .*index.txt cannot be used .*: give a folder"):
+        RAG.load(corpus_copy, not_a_folder, embedder=fake_embedder)
+    assert not_a_folder.read_text() == "x"  # nothing lost
