@@ -45,13 +45,19 @@ def _pack(
 ) -> list[Span]:
     """Greedy packing of sentence spans into chunk spans, with sentence overlap."""
     sizes = [count_tokens(text[a:b], tokenizer) for a, b in units]
-    chunks: list[Span] = []
-    i = 0
-    while i < len(units):
+
+    def end_of_chunk_from(i: int) -> int:
+        """The end j of the chunk that starts at unit i: units[i:j]."""
         j = _grow(text, units, i, max_tokens, tokenizer)
         # A heading belongs to the text after it: do not end a chunk on one.
         while j - 1 > i and (j - 1) in headings and j < len(units):
             j -= 1
+        return j
+
+    chunks: list[Span] = []
+    i = 0
+    while i < len(units):
+        j = end_of_chunk_from(i)
         chunks.append((units[i][0], units[j - 1][1]))
         if j >= len(units):
             break
@@ -60,6 +66,12 @@ def _pack(
         while back - 1 > i and used + sizes[back - 1] <= overlap_tokens and (back - 1) not in headings:
             back -= 1
             used += sizes[back]
+        # A long sentence right after the overlap may leave no room for anything
+        # new: the chunk from `back` would then lie inside this one and only
+        # repeat it. Give up overlap until the next chunk reaches past unit j-1
+        # (the chunk from j always does, so this stops).
+        while back < j and end_of_chunk_from(back) <= j:
+            back += 1
         i = back
     return chunks
 

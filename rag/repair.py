@@ -8,8 +8,11 @@ words, so the same damage is repaired in any document:
    as 匀 (U+5300), a space as U+2000, and an en dash (U+2013) as ጀ (U+1300).
    Such a character has a zero low byte and an ASCII or General-Punctuation
    value in its high byte. Genuine CJK text has a zero low byte in about one
-   character of 256, so the rule only fires on a document where most of the
-   characters in those ranges look swapped.
+   character of 256 (最 is U+6700, 一 is U+4E00), so the rule decides run by
+   run, never for the whole document: a run of two or more such characters
+   that spells a word is decoded, unless it sits inside genuine text of a
+   wide script; a lone swapped space or dash only next to Latin text or a
+   decoded run.
 2. Stray spaces around the dashes that step 1 restored ("Türkiye  –Serbia").
 3. Mojibake and odd Unicode (ftfy): "â€™" -> "’", ligatures, NFC.
 4. Page furniture: page numbers and the running header or footer printed
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 
 import ftfy
 
+from .sentences import SENTENCE_END
 from .types import RepairReport
 
 # --- 1. byte-swapped UTF-16 -------------------------------------------------
@@ -56,36 +60,88 @@ _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015"
 _DASH_OPEN, _DASH_CLOSE = "\ue000", "\ue001"
 
 
-def _looks_swapped(text: str) -> bool:
-    """True when the document's wide characters are mostly byte-swapped ASCII."""
-    swapped = wide = 0
-    for ch in text:
-        code = ord(ch)
-        if code < 0x1000 or code == _SPACE_SWAPPED:
+# Maximal runs of characters that could be swapped: zero low byte, high byte
+# in the ranges `_swapped_target` maps back.
+_SWAP_RUN = re.compile(
+    "[" + "".join(chr(high << 8) for high in (*range(0x10, 0x20), *range(0x20, 0x7F))) + "]+"
+)
+
+
+def _is_wide_text(ch: str) -> bool:
+    """A genuine character of a wide script (CJK, kana, Hangul, Ethiopic…):
+    a letter or full-width sign from U+1100 up that does not look swapped."""
+    if ord(ch) < 0x1100 or _swapped_target(ch) is not None:
+        return False
+    return unicodedata.category(ch).startswith("L") or unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def _is_latin_letter(ch: str) -> bool:
+    return ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN")
+
+
+def _neighbours(text: str, start: int, end: int) -> tuple[int, int]:
+    """Indexes of the nearest non-space characters before `start` and from
+    `end` (-1 or len(text) when there are none): spaces separate words, so the
+    context of a run is the word on either side of it."""
+    before = start - 1
+    while before >= 0 and text[before].isspace():
+        before -= 1
+    after = end
+    while after < len(text) and text[after].isspace():
+        after += 1
+    return before, after
+
+
+def _embedded_in_wide_text(text: str, start: int, end: int) -> bool:
+    """True when the run text[start:end] has genuine wide-script text beside it:
+    then it is part of that text (一 in “一带一路”), not damage."""
+    before, after = _neighbours(text, start, end)
+    return any(0 <= i < len(text) and _is_wide_text(text[i]) for i in (before, after))
+
+
+def _spells_text(run: str) -> bool:
+    """A run that decodes to a word or a number. Spaces alone (U+2000, or the
+    ideographic space U+3000 that would read as "0") are no evidence."""
+    decoded = "".join(_swapped_target(ch) or "" for ch in run if not ch.isspace())
+    return len(run) >= 2 and any(ch.isalnum() for ch in decoded)
+
+
+def _swapped_runs(text: str) -> list[tuple[int, int]]:
+    """The runs of `text` to decode, as (start, end), in order."""
+    runs = [m.span() for m in _SWAP_RUN.finditer(text)]
+    decode = {
+        (a, b) for a, b in runs if _spells_text(text[a:b]) and not _embedded_in_wide_text(text, a, b)
+    }
+    decoded_at = {i for a, b in decode for i in range(a, b)}
+    for a, b in runs:
+        if b - a != 1 or (a, b) in decode:
             continue
-        if unicodedata.category(ch).startswith(("P", "Z", "S")) and _swapped_target(ch) is None:
-            continue  # real punctuation (’, –, •) is not evidence either way
-        wide += 1
-        if _swapped_target(ch) is not None:
-            swapped += 1
-    # Four characters make the smallest swapped word with its dash ("ᄀ攀甀" = "-EU");
-    # half of the wide characters separates damage from genuine CJK text (1/256).
-    return swapped >= 4 and swapped * 2 >= wide
+        # A swapped space or dash on its own carries no word to judge by: trust
+        # it only where it joins Latin words or a decoded run ("Greece\u2000 –Albania").
+        ch = text[a]
+        if not (ch == chr(_SPACE_SWAPPED) or 0x10 <= ord(ch) >> 8 <= 0x1F):
+            continue
+        if _embedded_in_wide_text(text, a, b):
+            continue
+        if any(i in decoded_at or (0 <= i < len(text) and _is_latin_letter(text[i])) for i in _neighbours(text, a, b)):
+            decode.add((a, b))
+    return sorted(decode)
 
 
 def decode_swapped(text: str) -> tuple[str, int]:
-    """Decode byte-swapped characters; restored dashes come back wrapped in marks."""
-    if not _looks_swapped(text):
-        return text, 0
+    """Decode byte-swapped runs; restored dashes come back wrapped in marks."""
     out: list[str] = []
     count = 0
-    for ch in text:
-        target = _swapped_target(ch)
-        if target is None:
-            out.append(ch)
-            continue
-        count += 1
-        out.append(f"{_DASH_OPEN}{target}{_DASH_CLOSE}" if target in _DASHES else target)
+    pos = 0
+    for start, end in _swapped_runs(text):
+        out.append(text[pos:start])
+        for ch in text[start:end]:
+            target = _swapped_target(ch)
+            assert target is not None
+            count += 1
+            out.append(f"{_DASH_OPEN}{target}{_DASH_CLOSE}" if target in _DASHES else target)
+        pos = end
+    out.append(text[pos:])
     return "".join(out), count
 
 
@@ -111,7 +167,10 @@ def respace_dashes(text: str) -> tuple[str, int]:
 
 # --- 3. encoding and Unicode ------------------------------------------------
 
-_FTFY = ftfy.TextFixerConfig(uncurl_quotes=False, explain=False)
+# fix_character_width is off: it turns genuine full-width punctuation ("："),
+# as printed in CJK quotations, into ASCII, and the text must stay what the
+# source printed.
+_FTFY = ftfy.TextFixerConfig(uncurl_quotes=False, fix_character_width=False, explain=False)
 
 # Spaces of every width read as one space; hyphens that only differ in line
 # breaking read as "-", so that "high‑level" and "high-level" match.
@@ -158,7 +217,6 @@ _FURNITURE_SHAPE = re.compile(
     rf"[•|·]|\b(?:no|vol|issue|page|pp?)\s*[.:]\s*\d|^\s*(?:{_MONTHS})\s+\d{{4}}\s*$|^\s*\d{{4}}\s*$",
     re.I,
 )
-_SENTENCE_END = re.compile(r"[.!?:;…\"'”’)\]]\s*(?:\[\d+\])?\s*$")
 _FURNITURE_MAX_CHARS = 80
 
 
@@ -196,6 +254,43 @@ def _key(line: str) -> str:
     return re.sub(r"\d+", "#", line.strip().lower())
 
 
+# A page number that says so: "Page 3", "3 of 12", "- 3 -".
+_LABELLED_PAGE_NUMBER = re.compile(r"page|\d\s*of\s*\d|[-–—]\s*\d+\s*[-–—]", re.I)
+_BARE_NUMBER = re.compile(r"^\s*(\d{1,4})\s*$")
+# Page numbers of a series go up by one a page; two allows for a page that
+# printed none (a full-page figure).
+_PAGE_STEP = 2
+
+
+def _page_numbers_in_series(blocks: list[list[str]]) -> set[int]:
+    """Indexes of page-number blocks that are evidently page numbers by
+    themselves: labelled ("Page 3"), or one of the document's lone numbers
+    that go up page by page (…"4"… "5"…). A single lone "12" is not: it may
+    be a figure the sentence around it needs ("rose by / 12 / per cent")."""
+    lone = [(i, int(m.group(1))) for i, b in enumerate(blocks) if len(b) == 1 and (m := _BARE_NUMBER.match(b[0]))]
+    evident = {i for i, b in enumerate(blocks) if _is_page_number(b) and _LABELLED_PAGE_NUMBER.search(b[0])}
+    for i, n in lone:
+        if any((j < i and 0 < n - m <= _PAGE_STEP) or (j > i and 0 < m - n <= _PAGE_STEP) for j, m in lone):
+            evident.add(i)
+    return evident
+
+
+def _reads_as_title(block: list[str]) -> bool:
+    """Title Case without a sentence's punctuation ("Quarterly Balkan Notes"):
+    a running head, where a single word ("Serbia") or a lower-case phrase may
+    be the broken sentence's own words. Short lower-case words ("of", "and")
+    are allowed inside, as titles have them."""
+    for line in block:
+        words = line.split()
+        if len(words) < 2 or re.search(r"[.,;:!?]", line):
+            return False
+        if not (words[0][:1].isupper() and words[-1][:1].isupper()):
+            return False
+        if not all(w[:1].isupper() or w[:1].isdigit() or (w.islower() and len(w) <= 3) for w in words):
+            return False
+    return True
+
+
 def remove_page_furniture(blocks: list[list[str]]) -> tuple[list[list[str]], int, set[int]]:
     """Drop page numbers and the header/footer blocks around them.
 
@@ -209,37 +304,56 @@ def remove_page_furniture(blocks: list[list[str]]) -> tuple[list[list[str]], int
             counts[_key(line)] = counts.get(_key(line), 0) + 1
     # A short line printed on several pages is a running head, whatever it says.
     repeated = {k for k, n in counts.items() if n >= 2 and len(k) <= _FURNITURE_MAX_CHARS and k != "#"}
+    in_series = _page_numbers_in_series(blocks)
 
     def furniture(j: int) -> bool:
-        return 0 <= j < len(blocks) and _looks_like_furniture(blocks[j], repeated)
+        if not 0 <= j < len(blocks):
+            return False
+        # Block 0 is usually the title, and a title may well recur as a
+        # running head: there only the shape of a header counts.
+        return _looks_like_furniture(blocks[j], repeated if j > 0 else set())
 
     drop: set[int] = set()
     joins: set[int] = set()  # indexes in `blocks` of blocks that continue a sentence
     for i, block in enumerate(blocks):
-        if not _is_page_number(block):
+        if not _is_page_number(block) or i in drop or i in joins:
             continue
         lo, hi = i, i
-        while lo - 1 > 0 and furniture(lo - 1):  # block 0 is the title, never furniture
+        while furniture(lo - 1):
             lo -= 1
         while furniture(hi + 1):
             hi += 1
         if lo == 0 or hi + 1 >= len(blocks):
+            # At either end of the document the number breaks no sentence.
             drop.update(range(lo, hi + 1))
             continue
-        if not _SENTENCE_END.search(blocks[lo - 1][-1]):
-            # The page broke a sentence. A sentence cannot contain a heading,
-            # so short blocks before the lower-case continuation are furniture
-            # too, whatever their shape.
-            ahead = hi + 1
-            while ahead < len(blocks) - 1 and ahead - hi <= 2 and _is_short(blocks[ahead]) and not _starts_lower(blocks[ahead]):
-                ahead += 1
-            if _starts_lower(blocks[ahead]):
-                hi = ahead - 1
-                joins.add(ahead)
+        if SENTENCE_END.search(blocks[lo - 1][-1]) or _reads_as_title(blocks[lo - 1]):
+            # After a whole sentence or a title a number alone is no prose: a
+            # page number.
+            drop.update(range(lo, hi + 1))
+            continue
+        # The number stands inside a sentence. It is a page number only on
+        # evidence: header or footer blocks beside it, or a series of them.
+        if lo == hi and i not in in_series:
+            if _starts_lower(blocks[i + 1]):
+                joins.update((i, i + 1))  # "rose by / 12 / per cent": one sentence
+            continue  # otherwise nothing tells what it is: leave it be
+        # The page broke a sentence. Up to two short blocks may stand between
+        # the furniture and the lower-case continuation: another page number
+        # of the series, or a running head that has no header shape (a
+        # sentence cannot contain a title), is dropped; anything else
+        # ("Serbia") is the sentence's own words and joined.
+        ahead = hi + 1
+        while ahead < len(blocks) - 1 and ahead - hi <= 2 and _is_short(blocks[ahead]) and not _starts_lower(blocks[ahead]):
+            ahead += 1
+        if _starts_lower(blocks[ahead]):
+            for j in range(hi + 1, ahead):
+                (drop if j in in_series or _reads_as_title(blocks[j]) else joins).add(j)
+            joins.add(ahead)
         drop.update(range(lo, hi + 1))
     # Running heads that recur away from any page number.
     for i, block in enumerate(blocks):
-        if i > 0 and i not in drop and _is_short(block) and all(_key(l) in repeated and _FURNITURE_SHAPE.search(l) for l in block):
+        if i not in drop and i not in joins and _is_short(block) and all(_key(l) in repeated and _FURNITURE_SHAPE.search(l) for l in block):
             drop.add(i)
 
     kept: list[list[str]] = []
@@ -275,20 +389,44 @@ def is_hard_wrapped(blocks: list[list[str]]) -> bool:
 
 def _continues(line: str, next_line: str) -> bool:
     """A break inside a sentence: no closing punctuation, lower-case next line."""
-    return not _SENTENCE_END.search(line) and next_line.lstrip()[:1].islower()
+    return not SENTENCE_END.search(line) and next_line.lstrip()[:1].islower()
+
+
+# A first line shorter than this share of the block's typical line did not
+# run out of room: the layout broke it on purpose.
+_HEADING_WIDTH_SHARE = 0.6
+
+
+def _starts_with_heading(lines: list[str]) -> bool:
+    """A hard-wrapped block whose first line is a heading with no blank line
+    after it: much shorter than the block's inner lines (the last line of a
+    paragraph is short anyway, so it does not count), no closing punctuation,
+    and the next line starts with a capital, as a new sentence does."""
+    if len(lines) < 3:
+        return False
+    first = lines[0].strip()
+    inner = sorted(len(line.strip()) for line in lines[1:-1])
+    median = inner[len(inner) // 2]
+    return (
+        len(first) < _HEADING_WIDTH_SHARE * median
+        and not SENTENCE_END.search(first)
+        and lines[1].lstrip()[:1].isupper()
+    )
 
 
 def _join_block(lines: list[str], wrapped: bool) -> tuple[list[str], int]:
     """The block's paragraphs, and how many line breaks were joined.
 
-    In a hard-wrapped document every line break inside a block is soft. In
-    one that keeps a paragraph per line, only a break inside a sentence is.
+    In a hard-wrapped document every line break inside a block is soft,
+    except after a heading printed without a blank line below it. In one that
+    keeps a paragraph per line, only a break inside a sentence is.
     """
     paragraphs = [lines[0].strip()]
     joined = 0
-    for line in lines[1:]:
+    heading = wrapped and _starts_with_heading(lines)
+    for k, line in enumerate(lines[1:]):
         line = line.strip()
-        if not (wrapped or _continues(paragraphs[-1], line)):
+        if (k == 0 and heading) or not (wrapped or _continues(paragraphs[-1], line)):
             paragraphs.append(line)
             continue
         joined += 1
@@ -350,24 +488,41 @@ def repair_text(raw: str) -> Repaired:
 _MOJIBAKE = re.compile(r"[ÃÂâ][\u0080-\u00bf€™œž]")
 
 
+def _is_suspect(ch: str) -> bool:
+    """A character that is damage when it stands alone in other text: a
+    letter of a wide script, or a character that looks byte-swapped."""
+    if ch.isspace():
+        return False
+    return _swapped_target(ch) is not None or (ord(ch) >= 0x1100 and unicodedata.category(ch).startswith("L"))
+
+
 def garbled_share(text: str) -> float:
     """Share of characters that look damaged: U+FFFD, control characters,
-    mojibake pairs, and scattered CJK-range characters in mostly Latin text."""
+    mojibake pairs, byte-swapped runs the repair left, and wide characters
+    standing alone in Latin text ("with 攀 some 爀 stray").
+
+    A run of genuine CJK (a quoted “一带一路”) is text, not damage, even when
+    some of its characters have a zero low byte.
+    """
     if not text:
         return 0.0
     bad = text.count("\ufffd") + len(_MOJIBAKE.findall(text))
-    latin = wide = 0
-    for ch in text:
-        code = ord(ch)
-        if code < 0x20 and ch not in "\n\t":
-            bad += 1
-        elif ch.isalpha():
-            if code < 0x250:
-                latin += 1
-            elif code >= 0x1100:
-                wide += 1
-    if wide and latin > 4 * wide:  # wide letters scattered through Latin prose
-        bad += wide
+    bad += sum(1 for ch in text if ord(ch) < 0x20 and ch not in "\n\t")
+    i = 0
+    while i < len(text):
+        if not _is_suspect(text[i]):
+            i += 1
+            continue
+        end = i
+        while end < len(text) and _is_suspect(text[end]):
+            end += 1
+        run = text[i:end]
+        if not _embedded_in_wide_text(text, i, end):
+            if len(run) == 1:
+                bad += 1  # one wide character alone among Latin words
+            elif all(_swapped_target(ch) is not None for ch in run):
+                bad += len(run)  # byte-swapped text the repair did not decode
+        i = end
     return bad / len(text)
 
 

@@ -17,6 +17,15 @@ from syntok import segmenter
 FOOTNOTE = re.compile(r"\[\d{1,3}\]")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
+# Closing punctuation that ends a sentence, then only trailing space. Quotes
+# and brackets close a sentence that ends inside them ('he said "no."'); the
+# "]" also covers a footnote marker after the full stop ("transformation.[4]").
+# The one definition of a sentence end: repair (joining lines, page breaks)
+# and heading detection here must agree on what ends a sentence.
+SENTENCE_END = re.compile(r"[.!?:;…\"'”’)\]]\s*$")
+# Footnote markers, separated by spaces, right before a sentence: "[1] Text".
+_LEADING_MARKERS = re.compile(r"(?:\[\d{1,3}\]\s*)+$")
+
 
 def mask_footnotes(text: str) -> str:
     """Blank out footnote markers, keeping every offset where it was."""
@@ -54,13 +63,31 @@ def split_sentences(text: str) -> list[Sentence]:
                 start = tokens[0].offset
                 end = tokens[-1].offset + len(tokens[-1].value)
                 spans.append((p_start + start, p_start + end))
+        if not spans:
+            # Nothing but footnote markers (masked to spaces, so syntok saw no
+            # words): the paragraph is still text and must be in a sentence.
+            stripped = text[p_start:p_end].strip()
+            start = text.index(stripped, p_start)
+            spans.append((start, start + len(stripped)))
         for i, (start, end) in enumerate(spans):
-            # Give each sentence the footnote markers that follow it.
+            # Give each sentence the footnote markers that follow it directly.
             while (m := FOOTNOTE.match(text, end)) is not None:
                 end = m.end()
             spans[i] = (start, end)
+        for i, (start, end) in enumerate(spans):
+            # A marker set off by a space ("[1] Footnote text.") was not taken
+            # by the sentence before; it opens the one after, or else nothing
+            # would hold it and no chunk would contain it.
+            before = spans[i - 1][1] if i else p_start
+            if (m := _LEADING_MARKERS.search(text, before, start)) is not None:
+                spans[i] = (m.start(), end)
+        # Markers after the last sentence, set off by a space: it takes them.
+        start, end = spans[-1]
+        tail = text[end:p_end]
+        if tail.strip() and not mask_footnotes(tail).strip():
+            spans[-1] = (start, end + len(tail.rstrip()))
         for start, end in spans:
             lone = len(spans) == 1
-            heading = lone and not re.search(r"[.!?:;…\"”’)\]]$", text[start:end])
+            heading = lone and not SENTENCE_END.search(text[start:end])
             sentences.append(Sentence(start, end, heading))
     return sentences

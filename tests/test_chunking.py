@@ -42,6 +42,43 @@ def test_a_heading_is_its_own_sentence_and_marked() -> None:
     assert [s.is_heading for s in sentences] == [True, False, False]
 
 
+def _uncovered(text: str) -> list[int]:
+    covered: set[int] = set()
+    for s in split_sentences(text):
+        covered.update(range(s.start, s.end))
+    return [i for i, ch in enumerate(text) if not ch.isspace() and i not in covered]
+
+
+def test_every_character_of_the_corpus_is_in_a_sentence(articles) -> None:
+    for article in articles:
+        assert _uncovered(article.text) == [], article.id
+
+
+def test_footnote_markers_set_off_by_spaces_belong_to_a_sentence() -> None:
+    """A marker after a space was taken by no sentence, so by no chunk."""
+    text = "First sentence. [1] Footnote text here. Another.\n\n[2]\n\nLast one. [3]\n\n[4][5] Two markers. End.[6]"
+    assert _uncovered(text) == []
+    assert _uncovered("Hi. [1]\n[2] There.") == []
+    assert sentences_of(text) == [
+        "First sentence.",
+        "[1] Footnote text here.",
+        "Another.",
+        "[2]",
+        "Last one. [3]",
+        "[4][5] Two markers.",
+        "End.[6]",
+    ]
+
+
+def test_repair_and_sentences_share_one_sentence_end() -> None:
+    from rag import repair, sentences
+
+    assert repair.SENTENCE_END is sentences.SENTENCE_END
+    # A paragraph closed by a single quote is a sentence, not a heading.
+    (sentence,) = split_sentences("The plan was called 'Open Balkan'")
+    assert not sentence.is_heading
+
+
 @pytest.mark.parametrize("max_tokens,overlap", [(160, 40), (64, 16), (300, 0)])
 def test_chunks_are_exact_spans_within_the_token_bound(articles, max_tokens: int, overlap: int) -> None:
     for article in articles:
@@ -75,6 +112,30 @@ def test_consecutive_chunks_overlap_by_whole_sentences(articles) -> None:
         assert b.start > a.start  # always progress
         if b.start < a.end:
             assert count_tokens(a.text[b.start - a.start :]) <= 40 + 5
+
+
+@pytest.mark.parametrize("max_tokens,overlap", [(160, 40), (64, 16), (120, 30), (40, 30)])
+def test_no_chunk_lies_inside_the_previous_one_in_the_corpus(articles, max_tokens: int, overlap: int) -> None:
+    for article in articles:
+        chunks = chunk_article(article, max_tokens, overlap)
+        for a, b in zip(chunks, chunks[1:]):
+            assert b.start > a.start and b.end > a.end, (article.id, a.start, a.end, b.start, b.end)
+
+
+def test_overlap_never_makes_a_chunk_that_only_repeats_the_previous_one() -> None:
+    """Short sentences, then one too long to join them: stepping back over the
+    short ones for overlap used to start a chunk that could not reach past the
+    previous chunk's end, so it was a contained duplicate."""
+    short = "Officials met in Skopje on Monday. They talked about rail. Trade grew fast. "
+    long = "The agreement, which " + " ".join(["covers roads and ports and customs and energy"] * 11) + " was signed in Tirana. "
+    text = short * 3 + long + short * 2
+    spans = chunk_spans(text, 120, 30)
+    for (a_start, a_end), (b_start, b_end) in zip(spans, spans[1:]):
+        assert b_start > a_start and b_end > a_end
+    covered = set()
+    for a, b in spans:
+        covered.update(range(a, b))
+    assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
 
 
 def test_a_sentence_longer_than_a_chunk_is_cut_at_words_not_lost() -> None:

@@ -129,9 +129,17 @@ def test_page_number_between_whole_sentences_keeps_the_paragraph_break() -> None
 
 
 def test_unknown_header_inside_a_broken_sentence_is_removed() -> None:
-    # The header has no tell-tale shape; it goes because a sentence cannot contain it.
-    raw = "The talks stalled because the\n\n4\n\nQuarterly Balkan Notes\n\nsides could not agree.\n"
-    assert repair_text(raw).text == "The talks stalled because the sides could not agree."
+    """The header has no tell-tale shape; it goes because a sentence cannot
+    contain a title. The "4" must first be shown to be a page number: a lone
+    number inside a sentence may be the sentence's own figure, so the
+    document carries the next page's "5" as evidence of a page series."""
+    raw = (
+        "The talks stalled because the\n\n4\n\nQuarterly Balkan Notes\n\nsides could not agree.\n\n"
+        "They met again in June.\n\n5\n\nThe next round is planned.\n"
+    )
+    assert repair_text(raw).text == (
+        "The talks stalled because the sides could not agree.\n\nThey met again in June.\n\nThe next round is planned."
+    )
 
 
 def test_heading_after_a_page_break_is_kept() -> None:
@@ -155,3 +163,129 @@ def test_garbled_share_flags_scattered_wide_characters() -> None:
     text = "A normal English sentence with 攀 some 爀 stray 戀 characters in it."
     assert garbled_share(text) > 0.01
     assert garbled_share("Plain English, nothing wrong here.") == 0.0
+
+
+# --- byte-swapping is judged run by run -------------------------------------------
+
+
+def test_genuine_cjk_quote_in_a_damaged_document_is_kept() -> None:
+    """一 (U+4E00) has a zero low byte like the damage, but it stands inside
+    genuine CJK text; the rest of article 003 repairs exactly as without it."""
+    raw = (CORPUS / f"{DAMAGED_ID}.txt").read_text(encoding="utf-8")
+    anchor = "commitments.[1]\n"
+    with_quote = raw.replace(anchor, anchor + "\nBeijing calls its plan “一带一路”.\n", 1)
+    expected = repair_text(raw).text.replace(
+        "commitments.[1]\n\n", "commitments.[1]\n\nBeijing calls its plan “一带一路”.\n\n", 1
+    )
+    assert with_quote != raw and "一带一路" in expected
+    assert repair_text(with_quote).text == expected
+
+
+def test_swapped_run_beside_a_longer_genuine_cjk_quote_is_decoded() -> None:
+    """The genuine CJK outnumbers the damage; the damage is still repaired and
+    最 (U+6700, a zero low byte) in the quote is left alone."""
+    quote = "北京是中国的首都。上海是最大的城市。"
+    raw = f"The ambassador quoted: {quote} Then the Türkiye{swap(' –Serbia')} talks began."
+    repaired = repair_text(raw)
+    assert repaired.text == f"The ambassador quoted: {quote} Then the Türkiye–Serbia talks began."
+    assert repaired.report.garbled_share == 0.0
+
+
+def test_lone_swapped_letter_is_not_decoded() -> None:
+    """One wide character spells no word: decoding it would be a guess."""
+    raw = "A stray 攀 character."
+    assert repair_text(raw).text == raw
+
+
+# --- what still looks garbled -------------------------------------------------------
+
+
+def test_a_clean_article_quoting_cjk_is_not_garbled() -> None:
+    text = "Officials used the slogan “一带一路” to describe the Belt and Road Initiative in every speech."
+    assert garbled_share(text) == 0.0
+    assert repair_text(text).report.garbled_share == 0.0
+
+
+def test_garbled_share_flags_byte_swapped_runs_left_in_latin_text() -> None:
+    assert garbled_share("A sentence with 攀爀戀 inside it.") > 0.05  # "erb", swapped: 3 of 31
+
+
+# --- repair edge cases ----------------------------------------------------------------
+
+
+def test_title_without_a_blank_line_in_a_hard_wrapped_document_stays_a_heading() -> None:
+    raw = (
+        "Rail Links Across the Balkans\n"
+        "Skopje hosted a summit on rail links between North Macedonia\n"
+        "and its neighbours. Ministers from five countries agreed on a\n"
+        "timetable for the new line, which will run from the coast to the\n"
+        "Danube within ten years.\n\n"
+        "The second paragraph is also wrapped at about the same width\n"
+        "as the first one, so that the document is hard-wrapped.\n"
+    )
+    paragraphs = repair_text(raw).text.split("\n\n")
+    assert paragraphs[0] == "Rail Links Across the Balkans"
+    assert paragraphs[1].startswith("Skopje hosted a summit on rail links between North Macedonia and its")
+
+
+def test_a_short_first_line_that_ends_a_sentence_is_joined() -> None:
+    """A short first line with a full stop is the paragraph's own text."""
+    raw = (
+        "It rained.\n"
+        "Skopje hosted a summit on rail links between North Macedonia\n"
+        "and its neighbours. Ministers from five countries agreed on a\n"
+        "timetable for the new line, which will run to the Danube.\n"
+    )
+    assert "\n" not in repair_text(raw).text
+
+
+def test_header_before_the_first_page_number_is_removed() -> None:
+    raw = "Regional Review • Vol. 3 • March 2025\n\n1\n\nRail Links Across the Balkans\n\nSkopje hosted a summit.\n"
+    assert repair_text(raw).text == "Rail Links Across the Balkans\n\nSkopje hosted a summit."
+
+
+def test_a_title_before_a_page_number_is_kept() -> None:
+    """Block 0 goes only with a header's shape; a plain title stays."""
+    raw = "Rail Links Across the Balkans\n\n1\n\nSkopje hosted a summit.\n"
+    assert repair_text(raw).text == "Rail Links Across the Balkans\n\nSkopje hosted a summit."
+
+
+def test_a_lone_number_inside_a_sentence_without_evidence_is_kept_in_it() -> None:
+    raw = "Prices rose by\n\n12\n\nper cent in March.\n"
+    assert repair_text(raw).text == "Prices rose by 12 per cent in March."
+
+
+def test_lone_numbers_in_a_page_series_are_page_numbers() -> None:
+    raw = (
+        "Prices rose by\n\n12\n\nper cent in March, the office said.\n\n"
+        "Wages followed in\n\n13\n\nthe spring.\n"
+    )
+    assert repair_text(raw).text == "Prices rose by per cent in March, the office said.\n\nWages followed in the spring."
+
+
+def test_two_page_numbers_of_a_series_in_a_row_are_both_removed() -> None:
+    raw = "The line will run from the coast to\n\n3\n\n4\n\nthe Danube.\n"
+    assert repair_text(raw).text == "The line will run from the coast to the Danube."
+
+
+def test_a_word_of_the_sentence_after_a_page_break_is_not_furniture() -> None:
+    """The page number has evidence (the series 7, 8); "Serbia" reads as the
+    broken sentence's own word, not as a running head, and is joined."""
+    raw = (
+        "Ankara signed a deal with\n\n7\n\nSerbia\n\nand Hungary on gas supplies. Talks went on.\n\n"
+        "8\n\nThe pipeline opens next year.\n"
+    )
+    assert repair_text(raw).text == (
+        "Ankara signed a deal with Serbia and Hungary on gas supplies. Talks went on.\n\nThe pipeline opens next year."
+    )
+
+
+def test_a_lone_number_without_evidence_takes_no_words_with_it() -> None:
+    raw = "Ankara signed a deal with\n\n7\n\nSerbia\n\nand Hungary on gas supplies.\n"
+    text = repair_text(raw).text
+    assert "Serbia" in text and "7" in text
+
+
+def test_full_width_punctuation_is_kept_as_printed() -> None:
+    raw = "The sign read 比例：１２，好。 in the station."
+    assert repair_text(raw).text == raw
