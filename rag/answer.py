@@ -35,6 +35,18 @@ NOT_ENGLISH_TEXT = (
     "The question does not seem to be in English. The articles are in English and are searched in English: "
     "please ask in English."
 )
+_KIND_WORDS = {"month": "the month or date", "time": "the date", "quantity": "the number"}
+
+
+def unknown_names_text(names: Sequence[str]) -> str:
+    listed = ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1]
+    return f"The articles do not answer this question: they never mention {listed}."
+
+
+def missing_type_text(kind: str) -> str:
+    return f"The articles do not answer this question: they do not give {_KIND_WORDS[kind]} it asks for."
+
+
 INSTRUCTIONS_NOTE = (
     "The question contains instructions; they are not followed. Answers come only from the articles."
 )

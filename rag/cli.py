@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import RagError
-from .settings import MODES, Settings
+from .settings import ANSWER_MODES, MODES, Settings
 
 EXIT_USER_ERROR = 2
 
@@ -57,19 +57,24 @@ def _source(article) -> str:
     return article.title + (f" — {', '.join(details)}" if details else "")
 
 
-def cmd_search(args: argparse.Namespace) -> int:
+def _run_questions(args: argparse.Namespace, command: str, one) -> int:
+    """Run `one(r, question)` on the question given, or on each line of input.
+
+    Without a question the index and model stay loaded and questions come one
+    per line: at a terminal after a prompt (an empty line quits), from a pipe
+    without one, so piped output stays clean.
+    """
     if args.question is not None:
         # Refuse a bad question before loading (or building) anything.
         from .questions import check_question
 
         check_question(args.question, Settings().max_question_chars)
     elif sys.stdin is None or sys.stdin.closed:
-        raise RagError('no question given and no input to read one from: pass the question in quotes, rag search "..."')
+        raise RagError(f'no question given and no input to read one from: pass the question in quotes, rag {command} "..."')
     r = _load(args)
     if args.question is not None:
-        return _search_one(r, args, args.question)
-    # No question given: one question per input line, keeping the index and
-    # model loaded. A prompt only at a terminal, so piped output stays clean.
+        one(r, args.question)
+        return 0
     interactive = sys.stdin.isatty()
     if interactive:
         print("Type a question (empty line or Ctrl-D to quit).", file=sys.stderr)
@@ -83,9 +88,40 @@ def cmd_search(args: argparse.Namespace) -> int:
                 return 0
             continue
         try:
-            _search_one(r, args, line.strip())
+            one(r, line.strip())
         except RagError as e:
             print(f"error: {e}", file=sys.stderr)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    return _run_questions(args, "search", lambda r, q: _search_one(r, args, q))
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    history: list[dict[str, str]] = []  # the conversation so far, for follow-up questions
+
+    def one(r, question: str) -> None:
+        answer = r.ask(question, history=history, k=args.k, articles=args.article or None, mode=args.mode)
+        history.extend([{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}])
+        print(json.dumps(asdict(answer), ensure_ascii=False, indent=2) if args.json else _format_answer(r, answer))
+
+    return _run_questions(args, "ask", one)
+
+
+def _format_answer(r, answer) -> str:
+    lines = [answer.text]
+    lines += [f"note: {note}" for note in answer.notes]
+    if answer.citations:
+        lines += ["", "Sources:"]
+        for c in answer.citations:
+            lines.append(f"[{c.n}] {_source(r.article(c.article_id))}  ({c.article_id}, chars {c.start}-{c.end})")
+            lines.append(f"    “{' '.join(c.quote.split())}”")
+    elif answer.abstained and answer.hits:
+        lines += ["", "Closest passages:"]
+        for hit in answer.hits[:3]:
+            text = " ".join(hit.text.split())
+            lines.append(f"- {_source(r.article(hit.article_id))}: {text[:200]}{'…' if len(text) > 200 else ''}")
+    return "\n".join(lines) + "\n"
 
 
 def _search_one(r, args: argparse.Namespace, question: str) -> int:
@@ -164,6 +200,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="print whole passages instead of their first 300 characters")
     p.add_argument("--json", action="store_true", help="print the hits as JSON")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", parents=[common], help="answer a question with cited sources", description=(
+        "Answer a question from the articles: the answer with [n] markers, then each source's title, author or "
+        "publisher, date and the quoted sentence. Without a question, asks at a prompt and keeps the conversation, "
+        "so follow-up questions work."))
+    p.add_argument("question", nargs="?", help="the question, in quotes (none: ask at a prompt)")
+    p.add_argument("--mode", choices=ANSWER_MODES, default=None,
+                   help="extractive (default; quotes the articles) or llm (needs RAG_LLM_BASE_URL and RAG_LLM_MODEL)")
+    p.add_argument("-k", type=int, default=5, metavar="N", help="passages to consider (default: 5)")
+    p.add_argument("--article", action="extend", nargs="+", metavar="ID", help="answer only from these article ids")
+    p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("articles", parents=[common], help="list the articles and what the repair fixed", description=(
         "List the corpus: id, title, author, publisher, date, size and repairs; and files that were skipped."))

@@ -22,10 +22,12 @@ from .answer import (
     abstain,
     compose,
     extractive_claims,
+    missing_type_text,
     select,
+    unknown_names_text,
 )
 from .conversation import contextualise, normalise_history
-from .questions import check_question, classify
+from .questions import answer_type, check_question, classify, has_answer_type, unknown_names
 from .types import Answer, Article, Hit
 
 log = logging.getLogger("rag")
@@ -236,7 +238,18 @@ class RAG:
         hits = self._search(query, k, articles, s.retrieval_mode)
         if not check.english:
             return abstain(hits, NOT_ENGLISH_TEXT, notes)
+        names = unknown_names(check.text, self._index.sparse.knows)
+        if names:
+            return abstain(hits, unknown_names_text(names), notes)
         evidence = self._sentences.score(query, self._embed_query(query), hits, self._articles, s.sentence_dense_weight)
+        kind = answer_type(check.text)
+        if kind and evidence:
+            # Lead with the best sentence that holds what the question asks for
+            # (a date, a number); without one, the articles do not say.
+            typed = [e for e in evidence if has_answer_type(self._articles[e.article_id].text[e.start : e.end], kind)]
+            if not typed or typed[0].score < s.abstain_below:
+                return abstain(hits, missing_type_text(kind), notes)
+            evidence = [typed[0], *(e for e in evidence if e is not typed[0])]
         if not evidence or evidence[0].score < s.abstain_below:
             return abstain(hits, notes=notes)
         chosen = select(evidence, self._sentences, s.answer_sentences, s.answer_margin, s.duplicate_similarity)

@@ -91,9 +91,10 @@ class SparseIndex:
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if s > 0]
 
     def knows(self, word: str) -> bool:
-        """Whether `word` (after folding and stemming) occurs anywhere in the index."""
-        tokens = tokenize([word])[0]
-        return bool(tokens) and all(t in self._bm25.vocab_dict for t in tokens)
+        """Whether `word` (after folding and stemming) occurs anywhere in the index.
+
+        A stop word has no tokens and counts as known: it names nothing."""
+        return all(t in self._bm25.vocab_dict for t in tokenize([word])[0])
 
     def save(self, folder: Path) -> None:
         self._bm25.save(str(folder / FOLDER), show_progress=False)
