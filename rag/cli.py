@@ -21,7 +21,7 @@ EXIT_USER_ERROR = 2
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(corpus_dir=Path(args.corpus), index_dir=Path(args.index))
+    return Settings.from_env(corpus_dir=Path(args.corpus), index_dir=Path(args.index))
 
 
 def _load(args: argparse.Namespace, rebuild: bool = False):

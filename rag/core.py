@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,9 @@ from .answer import (
     unknown_names_text,
 )
 from .conversation import contextualise, normalise_history
-from .questions import answer_type, check_question, classify, has_answer_type, unknown_names
-from .types import Answer, Article, Hit
+from .llm import ChatClient, LLMConfig, LLMUnavailable, build_messages, check_reply, rewrite_question
+from .questions import QuestionCheck, answer_type, check_question, classify, has_answer_type, unknown_names
+from .types import Answer, Article, Delta, Hit
 
 log = logging.getLogger("rag")
 
@@ -49,6 +51,7 @@ class RAG:
         self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
         self._sentences = SentenceIndex(index.sentences, index.sentence_vectors)
         self._query_vectors: dict[str, np.ndarray] = {}
+        self._client: ChatClient | None = None
 
     # --- loading ------------------------------------------------------------
 
@@ -65,10 +68,12 @@ class RAG:
     ) -> "RAG":
         """Read the corpus, then load its index, building or refreshing it when needed.
 
+        Without `settings`, Settings.from_env() is used (the RAG_LLM_* variables).
+
         A damaged index is rebuilt from the corpus (with a warning): the corpus
         is the source of truth, so nothing is lost.
         """
-        settings = settings or Settings()
+        settings = settings or Settings.from_env()
         if corpus_dir is not None:
             settings = settings.replace(corpus_dir=Path(corpus_dir))
         if index_dir is not None:
@@ -225,7 +230,30 @@ class RAG:
         history: earlier turns (questions as strings, {"role", "content"}
         messages, or (question, answer) pairs); a follow-up question is
         searched together with the topic of the previous one.
-        mode: "extractive" (default) or "llm" (needs an LLM in the settings).
+        mode: "extractive" (quotes the articles) or "llm" (an OpenAI-compatible
+        server, see Settings.llm_*); None: the settings' answer_mode.
+        """
+        answer = None
+        for event in self.ask_stream(question, history, k, articles, mode):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        history: Iterable | None = None,
+        k: int = 5,
+        articles: Iterable[str] | str | None = None,
+        mode: str | None = None,
+    ) -> Iterator[Delta | Answer]:
+        """Like `ask`, for a chat that shows the answer as it is written:
+        yields Delta(text) pieces of the language model's reply as they arrive,
+        then the checked Answer last (in extractive mode, only the Answer).
+
+        The streamed text is the model's draft; the Answer is what survived the
+        checks, and may differ from it.
         """
         s = self.settings
         check = classify(question, s.max_question_chars)
@@ -233,9 +261,35 @@ class RAG:
         answer_mode = mode or s.answer_mode
         if answer_mode not in ANSWER_MODES:
             raise QueryError(f"unknown answer mode {answer_mode!r}: use one of {', '.join(ANSWER_MODES)}")
+        client = self._llm_client() if answer_mode == "llm" else None
         notes = [INSTRUCTIONS_NOTE] if check.has_instructions else []
+
         query = contextualise(check.text, turns)
+        if client is not None and turns and query != check.text:
+            try:
+                query = rewrite_question(client, check.text, turns) or query
+            except LLMUnavailable:
+                pass  # the rule-based expansion already stands in
         hits = self._search(query, k, articles, s.retrieval_mode)
+        extractive = self._extractive(check, query, hits, notes)
+        if client is None or extractive.abstained:
+            # The language model is not asked what the articles cannot answer.
+            yield extractive
+            return
+
+        messages, used = build_messages(check.text, hits, turns, client.config)
+        reply = ""
+        try:
+            for piece in client.stream(messages):
+                reply += piece
+                yield Delta(piece)
+        except LLMUnavailable as e:
+            yield _with_note(extractive, f"{e}; this is the extractive answer instead.")
+            return
+        yield self._checked_llm_answer(reply, hits[:used], extractive, notes)
+
+    def _extractive(self, check: QuestionCheck, query: str, hits: list[Hit], notes: list[str]) -> Answer:
+        s = self.settings
         if not check.english:
             return abstain(hits, NOT_ENGLISH_TEXT, notes)
         names = unknown_names(check.text, self._index.sparse.knows)
@@ -254,3 +308,43 @@ class RAG:
             return abstain(hits, notes=notes)
         chosen = select(evidence, self._sentences, s.answer_sentences, s.answer_margin, s.duplicate_similarity)
         return compose(extractive_claims(chosen, self._articles, hits), hits, self._articles, notes)
+
+    def _llm_client(self) -> ChatClient:
+        s = self.settings
+        if not (s.llm_base_url and s.llm_model):
+            raise QueryError(
+                "LLM mode is not configured: set RAG_LLM_BASE_URL and RAG_LLM_MODEL "
+                "(or Settings(llm_base_url=..., llm_model=...)), or use the extractive mode"
+            )
+        if self._client is None:
+            config = LLMConfig(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout, s.llm_max_tokens, s.llm_context_tokens)
+            self._client = ChatClient(config)
+        return self._client
+
+    def _checked_llm_answer(self, reply: str, hits: list[Hit], extractive: Answer, notes: list[str]) -> Answer:
+        s = self.settings
+        checked = check_reply(
+            reply, hits, self._articles, self._sentences, self._embedder, s.llm_support_min, s.sentence_dense_weight
+        )
+        if checked.said_not_in_articles:
+            return abstain(extractive.hits, notes=[*notes, "The language model found no answer in the passages."])
+        if not any(c.quote for c in checked.claims):
+            return _with_note(
+                extractive,
+                "The language model's answer was not supported by the passages it cites; "
+                "this is the extractive answer instead.",
+            )
+        flags = list(notes)
+        if checked.removed_markers:
+            flags.append(f"Removed marker(s) {', '.join(f'[{n}]' for n in checked.removed_markers)}: no such passage.")
+        if checked.unsupported:
+            flags.append(
+                f"{len(checked.unsupported)} sentence(s) of the answer are not supported by the passage they cite "
+                "and carry no marker."
+            )
+        answer = compose(checked.claims, extractive.hits, self._articles, flags)
+        return dataclasses.replace(answer, unsupported=checked.unsupported)
+
+
+def _with_note(answer: Answer, note: str) -> Answer:
+    return dataclasses.replace(answer, notes=[*answer.notes, note])

@@ -8,6 +8,8 @@ does not silently fall back to a default.
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,19 @@ class Settings:
     # questions abstain, 5/16 unanswerable near misses are answered.
     abstain_below: float = 0.36
 
+    # Optional LLM answers: any OpenAI-compatible chat server. Off unless
+    # base URL and model are set (Settings.from_env reads RAG_LLM_*).
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = 60.0  # seconds; a slower server gets the extractive answer instead
+    llm_max_tokens: int = 300
+    llm_context_tokens: int = 4096  # the model's window, prompt and reply together
+    # A sentence of the reply is supported when the best sentence of the
+    # passage it cites scores at least this against it (same scoring as the
+    # extractive answer: meaning and shared words).
+    llm_support_min: float = 0.5
+
     # Questions longer than this are refused rather than truncated: a question
     # of several pages is a pasted document, not a question. 1,000 characters
     # of English stay within the 256 word pieces the model reads; a question
@@ -91,12 +106,38 @@ class Settings:
             (0.0 <= self.sentence_dense_weight <= 1.0, "sentence_dense_weight must be between 0 and 1"),
             (self.answer_sentences >= 1, "answer_sentences must be at least 1"),
             (self.answer_margin >= 0.0, "answer_margin must be at least 0"),
+            (self.llm_timeout > 0, "llm_timeout must be above 0 seconds"),
+            (self.llm_max_tokens >= 1, "llm_max_tokens must be at least 1"),
+            (self.llm_context_tokens > self.llm_max_tokens, "llm_context_tokens must exceed llm_max_tokens"),
         ]
         for ok, message in checks:
             if not ok:
                 raise SettingsError(f"invalid setting: {message}")
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Defaults, with the LLM configured from the environment:
+
+        RAG_LLM_BASE_URL, RAG_LLM_MODEL, RAG_LLM_API_KEY (or OPENAI_API_KEY),
+        RAG_LLM_TIMEOUT (seconds), RAG_ANSWER_MODE (extractive | llm; default
+        llm when a model is configured).
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if env.get("RAG_LLM_BASE_URL") and env.get("RAG_LLM_MODEL"):
+            values.update(llm_base_url=env["RAG_LLM_BASE_URL"], llm_model=env["RAG_LLM_MODEL"], answer_mode="llm")
+        if env.get("RAG_LLM_API_KEY") or env.get("OPENAI_API_KEY"):
+            values["llm_api_key"] = env.get("RAG_LLM_API_KEY") or env.get("OPENAI_API_KEY")
+        if env.get("RAG_LLM_TIMEOUT"):
+            try:
+                values["llm_timeout"] = float(env["RAG_LLM_TIMEOUT"])
+            except ValueError:
+                raise SettingsError(f"RAG_LLM_TIMEOUT={env['RAG_LLM_TIMEOUT']!r} is not a number of seconds") from None
+        if env.get("RAG_ANSWER_MODE"):
+            values["answer_mode"] = env["RAG_ANSWER_MODE"]
+        return cls.from_dict({**values, **overrides})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Settings":

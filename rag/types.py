@@ -94,8 +94,18 @@ class Citation:
 
 @dataclass(frozen=True)
 class Answer:
+    """An answer whose every [n] marker has one Citation quoting the article."""
+
     text: str
     citations: list[Citation]
     abstained: bool
-    hits: list[Hit]
-    notes: list[str] = field(default_factory=list)
+    hits: list[Hit]  # the passages that were considered
+    notes: list[str] = field(default_factory=list)  # what the reader should know: fallbacks, removed markers
+    unsupported: list[str] = field(default_factory=list)  # LLM sentences the cited passage does not support
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of a language model's reply as it streams in (a draft, before checking)."""
+
+    text: str
