@@ -159,13 +159,27 @@ class RAG:
         # answer); a small cache saves the model call, the main cost of a query.
         vector = self._query_vectors.get(text)
         if vector is None:
+            pieces = self._embedder.count_pieces(text)
+            if pieces > self._embedder.max_pieces:  # the model would silently read only the start
+                raise QueryError(
+                    f"question is {pieces} word pieces long and the model reads {self._embedder.max_pieces}: "
+                    "shorten it (about 1,000 characters of English fit)"
+                )
             vector = self._embedder.embed([text])[0]
-            if len(self._query_vectors) >= 256:
-                self._query_vectors.pop(next(iter(self._query_vectors)))
-            self._query_vectors[text] = vector
+            if self.settings.query_cache_size:
+                if len(self._query_vectors) >= self.settings.query_cache_size:
+                    self._query_vectors.pop(next(iter(self._query_vectors)))
+                self._query_vectors[text] = vector
         return vector
 
-    def _search(self, question: str, k: int, articles: Iterable[str] | str | None, mode: str) -> list[Hit]:
+    def _search(
+        self,
+        question: str,
+        k: int,
+        articles: Iterable[str] | str | None,
+        mode: str,
+        vector: np.ndarray | None = None,
+    ) -> list[Hit]:
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -175,13 +189,8 @@ class RAG:
 
         dense = bm25 = []
         if mode in ("dense", "hybrid"):
-            pieces = self._embedder.count_pieces(question)
-            if pieces > self._embedder.max_pieces:
-                raise QueryError(
-                    f"question is {pieces} word pieces long and the model reads {self._embedder.max_pieces}: "
-                    "shorten it (about 1,000 characters of English fit)"
-                )
-            dense = self._index.dense.search(self._embed_query(question), pool, allowed)
+            query_vector = self._embed_query(question) if vector is None else vector
+            dense = self._index.dense.search(query_vector, pool, allowed)
         if mode in ("bm25", "hybrid"):
             bm25 = self._index.sparse.search(question, pool, allowed)
 
@@ -270,8 +279,9 @@ class RAG:
                 query = rewrite_question(client, check.text, turns) or query
             except LLMUnavailable:
                 pass  # the rule-based expansion already stands in
-        hits = self._search(query, k, articles, s.retrieval_mode)
-        extractive = self._extractive(check, query, hits, notes)
+        vector = self._embed_query(query)  # once per question: for the search and for the sentences
+        hits = self._search(query, k, articles, s.retrieval_mode, vector)
+        extractive = self._extractive(check, query, vector, hits, notes)
         if client is None or extractive.abstained:
             # The language model is not asked what the articles cannot answer.
             yield extractive
@@ -288,14 +298,16 @@ class RAG:
             return
         yield self._checked_llm_answer(reply, hits[:used], extractive, notes)
 
-    def _extractive(self, check: QuestionCheck, query: str, hits: list[Hit], notes: list[str]) -> Answer:
+    def _extractive(
+        self, check: QuestionCheck, query: str, vector: np.ndarray, hits: list[Hit], notes: list[str]
+    ) -> Answer:
         s = self.settings
         if not check.english:
             return abstain(hits, NOT_ENGLISH_TEXT, notes)
         names = unknown_names(check.text, self._index.sparse.knows)
         if names:
             return abstain(hits, unknown_names_text(names), notes)
-        evidence = self._sentences.score(query, self._embed_query(query), hits, self._articles, s.sentence_dense_weight)
+        evidence = self._sentences.score(query, vector, hits, self._articles, s.sentence_dense_weight)
         kind = answer_type(check.text)
         if kind and evidence:
             # Lead with the best sentence that holds what the question asks for

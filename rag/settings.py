@@ -53,6 +53,9 @@ class Settings:
     candidates: int = 50
 
     retrieval_mode: str = "hybrid"  # what `ask` retrieves with
+    # Query embeddings kept for repeated questions (a chat's retries, the
+    # app's several views of one answer); 0 turns the cache off.
+    query_cache_size: int = 256
 
     # Extractive answers: sentences of the retrieved passages scored as
     # sentence_dense_weight * cosine + (1 - it) * share of the question's words
@@ -100,6 +103,7 @@ class Settings:
             (self.rrf_k >= 1, "rrf_k must be at least 1"),
             (0.0 <= self.dense_weight <= 1.0, "dense_weight must be between 0 and 1"),
             (self.candidates >= 1, "candidates must be at least 1"),
+            (self.query_cache_size >= 0, "query_cache_size must be 0 or more"),
             (self.max_question_chars >= 1, "max_question_chars must be at least 1"),
             (self.retrieval_mode in MODES, f"retrieval_mode must be one of {', '.join(MODES)}"),
             (self.answer_mode in ANSWER_MODES, f"answer_mode must be one of {', '.join(ANSWER_MODES)}"),

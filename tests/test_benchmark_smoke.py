@@ -54,6 +54,10 @@ def test_quick_benchmark_writes_its_figures(tmp_path: Path) -> None:
         assert positive(figures["p50_ms"]) and positive(figures["p95_ms"])
         assert figures["p50_ms"] <= figures["p95_ms"] <= figures["max_ms"]
 
+    ask = data["retrieve"]["ask"]
+    assert ask["n"] == 20 and positive(ask["p50_ms"]) and ask["p50_ms"] <= ask["p95_ms"] <= ask["max_ms"]
+    assert 0 <= ask["abstained"] < ask["n"]
+
     memory = data["memory"]
     assert positive(memory["build_peak_mb"]) and positive(memory["retrieve_peak_mb"])
     assert positive(data["cli_help"]["median_ms"]) and positive(data["cli_help"]["p95_ms"])
