@@ -27,8 +27,9 @@ def normalise_history(history: Iterable | None) -> list[Turn]:
     {"role", "content"} messages, or as (question, answer) pairs."""
     if history is None:
         return []
-    if isinstance(history, (str, bytes)):
-        raise QueryError("history must be a list of earlier turns, not a single string: wrap it in a list")
+    if isinstance(history, (str, bytes, dict)):
+        kind = "message" if isinstance(history, dict) else "string"
+        raise QueryError(f"history must be a list of earlier turns, not a single {kind}: wrap it in a list")
     turns: list[Turn] = []
     for item in history:
         if isinstance(item, Turn):
@@ -37,11 +38,10 @@ def normalise_history(history: Iterable | None) -> list[Turn]:
             turns.append(Turn("user", item))
         elif isinstance(item, dict) and isinstance(item.get("content"), str) and item.get("role") in ("user", "assistant"):
             turns.append(Turn(item["role"], item["content"]))
-        elif isinstance(item, (list, tuple)) and len(item) == 2:
+        elif isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str):
             question, answer = item
-            if isinstance(question, str):
-                turns.append(Turn("user", question))
-            if isinstance(answer, str):
+            turns.append(Turn("user", question))
+            if isinstance(answer, str):  # None: the question was not answered yet
                 turns.append(Turn("assistant", answer))
         else:
             raise QueryError(
@@ -67,6 +67,11 @@ def _content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text) if w.lower() not in _STOP and w.lower() not in _REFERRING]
 
 
+# "What is Balkanization?", "Who is Erdogan?": a bare term and nothing after it.
+# "What was the agreement for?" is not one: "the agreement" points back.
+_DEFINITION = re.compile(r"^\s*(what|who)\s+(is|are|was|were)\s+(an?\s+)?[\w’'-]{3,}\s*\?*\s*$", re.I)
+
+
 def is_follow_up(question: str) -> bool:
     """A question that leans on an earlier one: it refers back, or says too
     little to stand alone ("And Albania?", "Why?")."""
@@ -76,6 +81,8 @@ def is_follow_up(question: str) -> bool:
     lowered = question.lower().lstrip()
     if lowered.startswith(("and ", "what about", "how about", "but ")):
         return True
+    if _DEFINITION.match(question):
+        return False  # "What is Balkanization?" names its subject: it stands alone
     return len(_content_words(question)) <= 1
 
 

@@ -8,6 +8,7 @@ instructions smuggled into a question ("ignore the articles and ...").
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,6 +65,10 @@ def check_question(question: object, limit: int) -> str:
 
 
 def looks_english(text: str) -> bool:
+    letters = [ch for ch in text if ch.isalpha()]
+    latin = sum(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
+    if letters and latin * 2 < len(letters):
+        return False  # mostly Cyrillic, Greek, Arabic, CJK ...: not English whatever the words
     words = [w.lower() for w in _WORD.findall(text)]
     if len(words) < 3:
         return True  # too short to tell; a name or two reads the same in any language
@@ -79,7 +84,11 @@ def classify(question: object, limit: int) -> QuestionCheck:
 
 # --- names the corpus never mentions ---------------------------------------------
 
-_NAME = re.compile(r"\b[A-ZÀ-ÞĀ-Ž][\w’'.-]*(?:\s+(?:of\s+|the\s+)?[A-ZÀ-ÞĀ-Ž][\w’'.-]*)*", re.UNICODE)
+# A run of capitalised words, possibly joined by "of" or "the" ("Bank of
+# Albania"). A word ending in "." ends the run: a name does not cross a
+# sentence end ("I see. Explain why ...").
+_NAME = re.compile(r"\b[A-ZÀ-ÞĀ-Ž][\w’'-]*(?:\s+(?:of\s+|the\s+)?[A-ZÀ-ÞĀ-Ž][\w’'-]*)*", re.UNICODE)
+_SENTENCE_STARTS = re.compile(r"(?:^|[.!?:;]\s+)[\"“‘'(]*", re.UNICODE)
 _POSSESSIVE = re.compile(r"[’']s$")
 
 
@@ -91,14 +100,25 @@ def unknown_names(question: str, knows: Callable[[str], bool]) -> list[str]:
     whether the corpus uses a word (after the index's folding and stemming).
     Capitalised question words and stop words never count as names.
     """
+    starts = {m.end() for m in _SENTENCE_STARTS.finditer(question)}
     names = []
     for match in _NAME.finditer(question):
-        words = [_POSSESSIVE.sub("", w).strip(".-’'") for w in match.group(0).split()]
-        if match.start() == len(question) - len(question.lstrip()) and len(words) == 1 and not words[0].isupper():
-            continue  # a lone capital at the start is the sentence's, not a name's ("Besides ...")
-        content = [w for w in words if w and w.lower() not in _ENGLISH and w.lower() not in ("of", "the")]
+        words = match.group(0).split()
+        if match.start() in starts and not words[0].isupper():
+            # The first word of a sentence is capitalised as a sentence start
+            # ("Besides Serbia, ...", "Name the leader ..."): not part of a name.
+            words = words[1:]
+        while words and words[0].lower() in ("of", "the"):
+            words = words[1:]
+        content = [
+            stripped
+            for w in words
+            if (stripped := _POSSESSIVE.sub("", w).strip("-’'"))
+            and stripped.lower() not in _ENGLISH
+            and stripped.lower() not in ("of", "the")
+        ]
         if content and any(not knows(w) for w in content):
-            names.append(" ".join(content))
+            names.append(" ".join(_POSSESSIVE.sub("", w) for w in words))  # as written, "of" included
     return names
 
 
@@ -108,14 +128,16 @@ _MONTHS = "january|february|march|april|may|june|july|august|september|october|n
 _ASKS_MONTH = re.compile(r"\b(which|what)\s+(month|day|date)\b|\bexact\s+date\b", re.I)
 _ASKS_TIME = re.compile(r"^\s*when\b|\b(which|what|in what)\s+year\b|\bhow long ago\b|\bsince when\b", re.I)
 _ASKS_QUANTITY = re.compile(
-    r"\bhow\s+(many|much|large|big|long|far)\b|\bpopulation\b|\bwhat\s+(percentage|share|number|amount|proportion)\b",
+    r"\bhow\s+(many|much|large|big|far)\b|\bhow\s+long\b(?!\s+ago)|\bpopulation\b|\bwhat\s+(percentage|share|number|amount|proportion)\b",
     re.I,
 )
 _YEAR = r"\b(1[89]\d\d|20\d\d)s?\b"
-_HAS_MONTH = re.compile(rf"\b({_MONTHS})\b|\b\d{{1,2}}\s+({_MONTHS})\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b", re.I)
+# Month names count only capitalised: "may" is far more often the verb.
+_MONTH_NAMES = "|".join(m.capitalize() for m in _MONTHS.split("|"))
+_HAS_MONTH = re.compile(rf"\b({_MONTH_NAMES})\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b")
 _HAS_TIME = re.compile(
-    rf"{_YEAR}|\b({_MONTHS})\b|\b(last|this|next)\s+(week|month|year|decade|century)\b|\b(yesterday|today|decades?|centuries)\b",
-    re.I,
+    rf"{_YEAR}|\b({_MONTH_NAMES})\b|\b(?i:last|this|next)\s+(?i:week|month|year|decade|century)\b"
+    r"|\b(?i:yesterday|today|decades?|centuries)\b",
 )
 _NUMBER_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|dozens|hundred|hundreds|thousand|"
