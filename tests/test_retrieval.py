@@ -101,3 +101,24 @@ def test_source_named_in_the_question_is_matched_through_the_context(real_rag) -
 def test_every_article_is_indexed(real_rag) -> None:
     assert sorted(a.id for a in real_rag.articles) == ARTICLE_IDS
     assert {c.article_id for c in real_rag._index.chunks} == set(ARTICLE_IDS)
+
+
+def test_the_readme_python_block_runs_as_written(tmp_path, monkeypatch) -> None:
+    """The README's API example, executed verbatim in a folder with ./corpus."""
+    import re
+    import shutil
+
+    from .conftest import CORPUS, ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in __import__("os").environ if k.startswith("RAG_")]:
+        monkeypatch.delenv(name)  # the example is the default, extractive set-up
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    assert (tmp_path / "index" / "CURRENT").is_file()  # RAG.load() used ./index
+    a, hit, art = scope["a"], scope["hit"], scope["art"]
+    assert art.text[hit.start : hit.end] == hit.text
+    assert not a.abstained and a.citations[0].article_id == "000_b8d8672fd89b6af8"
