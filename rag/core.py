@@ -78,7 +78,7 @@ class RAG:
             settings = settings.replace(corpus_dir=Path(corpus_dir))
         if index_dir is not None:
             settings = settings.replace(index_dir=Path(index_dir))
-        corpus = load_corpus(settings.corpus_dir)
+        corpus = load_corpus(settings.corpus_dir, repair=settings.repair)
         embedder = embedder or make_embedder(settings.model, settings.embed_batch_size)
         store = IndexStore(settings.index_dir)
         with store.lock():

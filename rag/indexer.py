@@ -121,6 +121,9 @@ def staleness(stored: StoredIndex | None, corpus: Corpus, settings: Settings, em
         return f"index was built with model {m.model} ({m.dimension} dims), settings use {embedder.name} ({embedder.dimension} dims)"
     if m.sparse_tokenizer != TOKENIZER_ID:
         return f"BM25 tokenization changed from {m.sparse_tokenizer or 'an older one'} to {TOKENIZER_ID}"
+    if m.repair != settings.repair:
+        state = {True: "on", False: "off"}
+        return f"text repair changed from {state[m.repair]} to {state[settings.repair]}"
     if m.chunking != settings.chunking_params():
         return f"chunking changed from {m.chunking} to {settings.chunking_params()}"
     current = {a.id: article_key(a) for a in corpus.articles}
@@ -194,6 +197,7 @@ def refresh(
         n_chunks=len(records),
         n_sentences=len(sentence_records),
         sparse_tokenizer=TOKENIZER_ID,
+        repair=settings.repair,
     )
     built = StoredIndex(
         manifest, records, vectors, DenseIndex.build(vectors), SparseIndex.build(texts), sentence_records, sentence_vectors

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import CorpusError
 from .repair import Repaired, repair_pages, repair_text
-from .types import Article
+from .types import Article, RepairReport
 
 log = logging.getLogger("rag")
 
@@ -102,8 +102,16 @@ def _pdf(path: Path) -> list[str]:
     return pages
 
 
-def read_file(path: Path) -> tuple[Repaired, dict[str, str], bytes]:
-    """The repaired text of one corpus file, metadata it carries, and its bytes."""
+def _unrepaired(text: str) -> Repaired:
+    return Repaired(text, RepairReport())
+
+
+def read_file(path: Path, repair: bool = True) -> tuple[Repaired, dict[str, str], bytes]:
+    """The repaired text of one corpus file, metadata it carries, and its bytes.
+
+    repair=False keeps the text as extracted (to measure what the repair is
+    worth); the report then counts nothing.
+    """
     data = path.read_bytes()
     meta: dict[str, str] = {}
     if path.suffix.lower() == ".pdf":
@@ -112,13 +120,13 @@ def read_file(path: Path) -> tuple[Repaired, dict[str, str], bytes]:
             raise UnreadableFile(
                 f"{path.name} has no text layer (a scanned PDF?): run OCR on it or convert it to .txt"
             )
-        return repair_pages(pages), meta, data
+        return (repair_pages(pages) if repair else _unrepaired("\n\n".join(pages))), meta, data
     text = _decode(data, path.name)
     if path.suffix.lower() in {".md", ".markdown"}:
         text, meta = _markdown(text)
     if not text.strip():
         raise UnreadableFile(f"{path.name} is empty (no text after reading): add text or remove the file")
-    return repair_text(text), meta, data
+    return (repair_text(text) if repair else _unrepaired(text)), meta, data
 
 
 # --- metadata -------------------------------------------------------------------
@@ -178,8 +186,11 @@ def _guess_author(text: str) -> str | None:
 # --- the whole corpus -----------------------------------------------------------
 
 
-def load_corpus(folder: Path) -> Corpus:
-    """Read every article in `folder`; raise CorpusError when none can be read."""
+def load_corpus(folder: Path, repair: bool = True) -> Corpus:
+    """Read every article in `folder`; raise CorpusError when none can be read.
+
+    repair=False reads the text as extracted, without the text repair.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise CorpusError(
@@ -202,7 +213,7 @@ def load_corpus(folder: Path) -> Corpus:
             skipped.append(Skipped(path.name, f"{path.name} has the same id as {seen_ids[article_id]}: rename one of them"))
             continue
         try:
-            repaired, file_meta, data = read_file(path)
+            repaired, file_meta, data = read_file(path, repair)
         except UnreadableFile as e:
             skipped.append(Skipped(path.name, str(e)))
             continue

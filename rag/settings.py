@@ -52,6 +52,10 @@ class Settings:
     rrf_k: int = 60  # only for fusion="rrf"; the constant of Cormack et al. (2009)
     candidates: int = 50
 
+    # Repair damaged extractions (README "Text repair"). False indexes the text
+    # as extracted: only to measure what the repair is worth (`rag eval --compare`).
+    repair: bool = True
+
     retrieval_mode: str = "hybrid"  # what `ask` retrieves with
     # Query embeddings kept for repeated questions (a chat's retries, the
     # app's several views of one answer); 0 turns the cache off.
@@ -105,6 +109,7 @@ class Settings:
             (self.candidates >= 1, "candidates must be at least 1"),
             (self.query_cache_size >= 0, "query_cache_size must be 0 or more"),
             (self.max_question_chars >= 1, "max_question_chars must be at least 1"),
+            (isinstance(self.repair, bool), "repair must be True or False"),
             (self.retrieval_mode in MODES, f"retrieval_mode must be one of {', '.join(MODES)}"),
             (self.answer_mode in ANSWER_MODES, f"answer_mode must be one of {', '.join(ANSWER_MODES)}"),
             (0.0 <= self.sentence_dense_weight <= 1.0, "sentence_dense_weight must be between 0 and 1"),

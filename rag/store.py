@@ -80,6 +80,7 @@ class Manifest:
     n_chunks: int
     n_sentences: int = 0
     sparse_tokenizer: str = ""
+    repair: bool = True  # built from repaired text (Settings.repair); older manifests were
     index_type: str = "flat-ip"
     created: str = ""
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
