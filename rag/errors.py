@@ -40,3 +40,7 @@ class ModelError(RagError):
 
 class SettingsError(RagError):
     """A setting has an unknown name or a value outside its range."""
+
+
+class EvalError(RagError):
+    """A question file is unusable (bad lines, unknown article ids), or a question in it cannot be run."""

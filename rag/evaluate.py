@@ -1,0 +1,399 @@
+"""How well retrieval and answers do on a question set.
+
+The metrics are pure functions over article ids, ranks and strings; the
+runner puts every question through `retrieve` and `ask` and keeps one row per
+question, from which the overall and per-article figures are computed.
+
+Metric names (the keys of `EvalResult.metrics` and of `rag eval --json`):
+
+- hit@1, hit@3, hit@5: share of answerable questions with a passage from a
+  gold article among the first 1, 3, 5 retrieved; mrr: mean reciprocal rank
+  of the first such passage (0 when none is retrieved).
+- fact_recall: share of the answerable questions' fact groups that the
+  answer text covers (an abstention covers none).
+- citation_validity: share of all citations whose quote equals the article
+  text at its offsets.
+- citation_precision: share of the answerable questions' citations that
+  point to a gold article (answered unanswerable questions are counted by
+  abstention_accuracy, not here).
+- abstention_accuracy: share of unanswerable questions that abstained.
+- false_abstention_rate: share of answerable questions that abstained.
+- latency_p50_ms, latency_p95_ms: of `ask`, with the query cache off.
+
+A metric whose denominator is empty (a file with no unanswerable questions,
+answers with no citations) is None.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import re
+import sys
+import time
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .conversation import contextualise, normalise_history
+from .errors import EvalError, QueryError, UnknownArticleError
+from .evalset import Question
+from .settings import MODES
+
+METRICS = (
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "mrr",
+    "fact_recall",
+    "citation_validity",
+    "citation_precision",
+    "abstention_accuracy",
+    "false_abstention_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+RETRIEVAL_METRICS = ("hit@1", "hit@3", "hit@5", "mrr")
+HIT_DEPTHS = (1, 3, 5)
+UNANSWERABLE = "(unanswerable)"  # the per-article group of questions no article answers
+TEXTS = ("repaired", "raw")
+
+# --- matching facts ------------------------------------------------------------
+
+# Every character of Unicode category Pd (dash punctuation), plus the minus
+# sign (Sm) that extractions use for dashes; tests check the list against
+# unicodedata. Authors and extractions write "Belgrade–Sarajevo",
+# "Belgrade - Sarajevo" and "Belgrade-Sarajevo" for the same thing.
+DASHES = (
+    "\u002d\u058a\u05be\u1400\u1806\u2010\u2011\u2012\u2013\u2014\u2015\u2e17\u2e1a\u2e3a\u2e3b"
+    "\u2e40\u2e5d\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d\U00010ead\u2212"
+)
+_DASH = re.compile(f"\\s*[{re.escape(DASHES)}]\\s*")
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_for_match(text: str) -> str:
+    """Case-folded, every dash read as "-" with the spaces around it dropped,
+    and other runs of white space (line breaks, no-break spaces) as one space."""
+    return _SPACE.sub(" ", _DASH.sub("-", text.casefold())).strip()
+
+
+def covered_groups(facts: Iterable[Sequence[str]], text: str) -> list[bool]:
+    """For each group of alternatives, whether `text` holds any of them."""
+    haystack = normalise_for_match(text)
+    return [any(normalise_for_match(alt) in haystack for alt in group) for group in facts]
+
+
+# --- ranks -----------------------------------------------------------------------
+
+
+def first_rank(ranked_article_ids: Sequence[str], gold: Collection[str]) -> int | None:
+    """1-based rank of the first passage from a gold article; None when none is."""
+    return next((i for i, a in enumerate(ranked_article_ids, start=1) if a in gold), None)
+
+
+def hit_at_k(ranked_article_ids: Sequence[str], gold: Collection[str], k: int) -> bool:
+    """Whether a gold article is among the first k passages."""
+    rank = first_rank(ranked_article_ids, gold)
+    return rank is not None and rank <= k
+
+
+def reciprocal_rank(ranked_article_ids: Sequence[str], gold: Collection[str]) -> float:
+    rank = first_rank(ranked_article_ids, gold)
+    return 0.0 if rank is None else 1.0 / rank
+
+
+# --- aggregates ------------------------------------------------------------------
+
+
+def share(flags: Iterable[bool]) -> float | None:
+    """Share of true values; None for no values (a rate of nothing is undefined, not 0)."""
+    values = list(flags)
+    return sum(values) / len(values) if values else None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100), interpolating between the two nearest
+    values as numpy's default does; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# --- one question's outcome ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CitationCheck:
+    """One citation of an answer, checked against the article and the gold ids."""
+
+    n: int
+    article_id: str
+    start: int
+    end: int
+    quote: str
+    valid: bool  # quote == article.text[start:end]
+    gold: bool  # points to an article that answers the question
+
+
+@dataclass(frozen=True)
+class Row:
+    """What one question got: the ranking, the answer, and how they score."""
+
+    id: str
+    question: str
+    history: tuple[str, ...]
+    answerable: bool
+    gold: tuple[str, ...]
+    query: str  # what was searched: the question with the topic of a follow-up's history
+    retrieved: tuple[str, ...]  # article ids of the ranked passages, best first
+    rank: int | None  # of the first passage from a gold article
+    answer: str
+    abstained: bool
+    citations: tuple[CitationCheck, ...]
+    facts: tuple[tuple[str, ...], ...]
+    covered: tuple[bool, ...]  # per fact group
+    latency_ms: float
+
+    @property
+    def missed(self) -> list[tuple[str, ...]]:
+        return [group for group, ok in zip(self.facts, self.covered) if not ok]
+
+
+def summarise(rows: Sequence[Row]) -> dict[str, float | None]:
+    """The metrics (see the module docstring) over some rows."""
+    answerable = [r for r in rows if r.answerable]
+    unanswerable = [r for r in rows if not r.answerable]
+    metrics: dict[str, float | None] = {}
+    for k in HIT_DEPTHS:
+        metrics[f"hit@{k}"] = share(r.rank is not None and r.rank <= k for r in answerable)
+    metrics["mrr"] = sum(1.0 / r.rank for r in answerable if r.rank) / len(answerable) if answerable else None
+    groups = sum(len(r.covered) for r in answerable)
+    metrics["fact_recall"] = sum(sum(r.covered) for r in answerable) / groups if groups else None
+    metrics["citation_validity"] = share(c.valid for r in rows for c in r.citations)
+    metrics["citation_precision"] = share(c.gold for r in answerable for c in r.citations)
+    metrics["abstention_accuracy"] = share(r.abstained for r in unanswerable)
+    metrics["false_abstention_rate"] = share(r.abstained for r in answerable)
+    latencies = [r.latency_ms for r in rows]
+    metrics["latency_p50_ms"] = percentile(latencies, 50)
+    metrics["latency_p95_ms"] = percentile(latencies, 95)
+    return metrics
+
+
+def by_article(rows: Sequence[Row]) -> dict[str, dict[str, float | int | None]]:
+    """Metrics per gold article (a question with several counts for each),
+    with unanswerable questions under "(unanswerable)"; each with its number
+    of questions under "questions"."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        for key in (r.gold if r.answerable else (UNANSWERABLE,)):
+            groups.setdefault(key, []).append(r)
+    order = sorted(k for k in groups if k != UNANSWERABLE) + ([UNANSWERABLE] if UNANSWERABLE in groups else [])
+    return {key: {"questions": len(groups[key]), **summarise(groups[key])} for key in order}
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """One run over a question set: overall metrics, per article, per question."""
+
+    metrics: dict[str, float | None]
+    per_article: dict[str, dict[str, float | int | None]]
+    rows: list[Row]
+    mode: str = "hybrid"  # retrieval mode
+    answer_mode: str = "extractive"
+    text: str = "repaired"  # "raw": the corpus indexed without the text repair
+    k: int = 5
+    label: str = ""
+
+    def to_json(self) -> dict:
+        """The metrics as top-level keys, plus per_article and the per-question rows."""
+        rows = [{**dataclasses.asdict(r), "missed": r.missed} for r in self.rows]
+        return {**self.metrics, "per_article": self.per_article, "rows": rows}
+
+
+# --- the runner --------------------------------------------------------------------
+
+
+def for_evaluation(r, **changes):
+    """`r` with other settings (retrieval mode, abstention threshold ...) and
+    the query cache off, sharing its index.
+
+    A cached question vector would make a repeated question look fast, and
+    cached vectors of the caller's earlier queries would flatter the timing.
+    """
+    variant = copy.copy(r)
+    variant.settings = r.settings.replace(query_cache_size=0, **changes)
+    variant._query_vectors = {}  # the copy must not share the caller's cache
+    return variant
+
+
+def _check_citation(r, c, gold: Collection[str]) -> CitationCheck:
+    try:
+        valid = r.article(c.article_id).text[c.start : c.end] == c.quote
+    except UnknownArticleError:
+        valid = False
+    return CitationCheck(c.n, c.article_id, c.start, c.end, c.quote, valid, c.article_id in gold)
+
+
+def run_question(r, q: Question, k: int, mode: str, answer_mode: str) -> Row:
+    """Retrieve and answer one question; `r` should have its query cache off."""
+    turns = normalise_history(list(q.history))
+    # What `ask` searches for: a follow-up carries the topic of its history.
+    query = contextualise(q.question.strip(), turns)
+    hits = r.retrieve(query, k=max(k, max(HIT_DEPTHS)), mode=mode)
+    retrieved = tuple(h.article_id for h in hits)
+    started = time.perf_counter()
+    answer = r.ask(q.question, history=list(q.history), k=k, mode=answer_mode)
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    covered = [False] * len(q.facts) if answer.abstained else covered_groups(q.facts, answer.text)
+    return Row(
+        id=q.id,
+        question=q.question,
+        history=q.history,
+        answerable=q.answerable,
+        gold=q.articles,
+        query=query,
+        retrieved=retrieved,
+        rank=first_rank(retrieved, q.articles),
+        answer=answer.text,
+        abstained=answer.abstained,
+        citations=tuple(_check_citation(r, c, q.articles) for c in answer.citations),
+        facts=q.facts,
+        covered=tuple(covered),
+        latency_ms=latency_ms,
+    )
+
+
+def evaluate(
+    r,
+    questions: Sequence[Question],
+    *,
+    k: int = 5,
+    mode: str = "hybrid",
+    answer_mode: str = "extractive",
+    text: str = "repaired",
+    progress: bool = False,
+    label: str | None = None,
+) -> EvalResult:
+    """Run every question through `retrieve` (at depth max(k, 5), for hit@5)
+    and `ask` (with k passages), and score the outcome.
+
+    r: a RAG; its settings are kept except the retrieval mode, and the query
+    cache is turned off. text: says which text `r` indexed, for the report.
+    """
+    if mode not in MODES:
+        raise EvalError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise EvalError(f"k must be a whole number of at least 1, not {k!r}")
+    from tqdm import tqdm
+
+    variant = for_evaluation(r, retrieval_mode=mode)
+    label = label or f"{mode}, {text} text"
+    rows = []
+    for q in tqdm(questions, desc=label, unit="question", file=sys.stderr, disable=not progress, leave=False):
+        try:
+            rows.append(run_question(variant, q, k, mode, answer_mode))
+        except QueryError as e:
+            raise EvalError(f"question {q.id} (line {q.line}): {e}") from e
+    return EvalResult(summarise(rows), by_article(rows), rows, mode, answer_mode, text, k, label)
+
+
+def compare(
+    r,
+    questions: Sequence[Question],
+    *,
+    raw=None,
+    k: int = 5,
+    answer_mode: str = "extractive",
+    modes: Sequence[str] = ("dense", "bm25", "hybrid"),
+    progress: bool = False,
+) -> list[EvalResult]:
+    """The side-by-side runs: each retrieval mode on the repaired text, then
+    on the raw text when `raw` (a RAG over the corpus indexed with
+    Settings(repair=False)) is given."""
+    results = []
+    for text, rag in (("repaired", r), ("raw", raw)):
+        if rag is None:
+            continue
+        for mode in modes:
+            results.append(evaluate(rag, questions, k=k, mode=mode, answer_mode=answer_mode, text=text, progress=progress))
+    return results
+
+
+def retrieval_only(r, questions: Sequence[Question], mode: str, k: int = 5) -> dict[str, float | None]:
+    """hit@1/3/5 and MRR of one retrieval mode, without answering: what a
+    report plots for the modes a run did not answer with."""
+    variant = for_evaluation(r, retrieval_mode=mode)
+    flags: dict[str, list[bool]] = {f"hit@{d}": [] for d in HIT_DEPTHS}
+    rr: list[float] = []
+    for q in questions:
+        if not q.answerable:
+            continue
+        query = contextualise(q.question.strip(), normalise_history(list(q.history)))
+        try:
+            ranked = [h.article_id for h in variant.retrieve(query, k=max(k, max(HIT_DEPTHS)), mode=mode)]
+        except QueryError as e:
+            raise EvalError(f"question {q.id} (line {q.line}): {e}") from e
+        for d in HIT_DEPTHS:
+            flags[f"hit@{d}"].append(hit_at_k(ranked, q.articles, d))
+        rr.append(reciprocal_rank(ranked, q.articles))
+    return {**{name: share(v) for name, v in flags.items()}, "mrr": sum(rr) / len(rr) if rr else None}
+
+
+@dataclass(frozen=True)
+class Floors:
+    """The CI gate: each metric's lowest acceptable value (`floors`) or, for
+    rates that should stay low, its highest (`ceilings`)."""
+
+    floors: dict[str, float] = field(default_factory=dict)
+    ceilings: dict[str, float] = field(default_factory=dict)
+
+    def failures(self, metrics: dict[str, float | None]) -> list[str]:
+        """One message per metric outside its bound, naming metric, value and bound."""
+        out = []
+        for name, floor in self.floors.items():
+            value = metrics.get(name)
+            if value is None or value < floor:
+                out.append(f"{name} = {_fmt(value)} is below its floor {floor}")
+        for name, ceiling in self.ceilings.items():
+            value = metrics.get(name)
+            if value is None or value > ceiling:
+                out.append(f"{name} = {_fmt(value)} is above its ceiling {ceiling}")
+        return out
+
+
+def load_floors(path: str | Path) -> Floors:
+    """Floors from a JSON file {"floors": {metric: value}, "ceilings": {metric: value}}."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EvalError(f"floors file {path} does not exist: pass a file such as eval/floors.json") from None
+    except (OSError, ValueError) as e:
+        raise EvalError(f"floors file {path} cannot be read ({e}): fix it or pass another") from e
+    if not isinstance(data, dict):
+        raise EvalError(f"floors file {path} must hold a JSON object with \"floors\" and \"ceilings\"")
+    unknown = sorted(set(data) - {"floors", "ceilings", "note"})
+    if unknown:
+        raise EvalError(f"floors file {path} has unknown key(s) {', '.join(unknown)}: use floors, ceilings and note")
+    bounds = {}
+    for part in ("floors", "ceilings"):
+        values = data.get(part, {})
+        bad = [n for n, v in values.items() if n not in METRICS or isinstance(v, bool) or not isinstance(v, (int, float))] \
+            if isinstance(values, dict) else [part]
+        if bad:
+            raise EvalError(
+                f"floors file {path}: {part} must map metric names to numbers; bad: {', '.join(bad)} "
+                f"(metrics are {', '.join(METRICS)})"
+            )
+        bounds[part] = {n: float(v) for n, v in values.items()}
+    return Floors(**bounds)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
