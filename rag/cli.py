@@ -172,6 +172,87 @@ def cmd_articles(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import tempfile
+    import time
+
+    from .core import RAG
+    from .embedding import make_embedder
+    from .evalset import load_questions
+    from .evaluate import compare, evaluate, load_floors, retrieval_only
+    from .report import ARTICLE_METRICS, articles_table, comparison_table, overall_table, write_report
+
+    if args.k < 1:
+        raise RagError(f"--k must be at least 1, not {args.k}")
+    load_questions(args.file)  # a bad line is reported before the model loads
+    floors = load_floors(args.floors) if args.floors else None
+    report_dir = Path(args.report) if args.report else None
+    for folder in ([report_dir] if report_dir else []) + ([Path(args.json).parent] if args.json and args.json != "-" else []):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RagError(f"cannot create {folder} ({e.strerror}): pass another path") from e
+
+    # The query cache would make repeated questions look fast.
+    settings = _settings(args).replace(query_cache_size=0)
+    progress = not args.quiet
+    embedder = make_embedder(settings.model, settings.embed_batch_size)  # one model for both indexes
+    r = RAG.load(settings=settings, embedder=embedder, progress=progress)
+    questions = load_questions(args.file, {a.id for a in r.articles})
+    answer_mode = args.answer_mode or settings.answer_mode
+    started = time.perf_counter()
+    comparison = None
+    if args.compare:
+        # The raw text gets its own throw-away index; the user's index is untouched.
+        with tempfile.TemporaryDirectory(prefix="rag-raw-index-") as raw_index:
+            raw = RAG.load(settings=settings.replace(repair=False, index_dir=Path(raw_index)), embedder=embedder, progress=progress)
+            comparison = compare(r, questions, raw=raw, k=args.k, answer_mode=answer_mode, progress=progress)
+        result = next(c for c in comparison if c.mode == args.mode and c.text == "repaired")
+    else:
+        result = evaluate(r, questions, k=args.k, mode=args.mode, answer_mode=answer_mode, progress=progress)
+    seconds = time.perf_counter() - started
+
+    if args.json:
+        data = result.to_json()
+        if comparison:
+            data["comparison"] = [{"mode": c.mode, "text": c.text, **c.metrics} for c in comparison]
+        text = json.dumps(data, ensure_ascii=False, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            _write(Path(args.json), text + "\n")
+    if args.json != "-":
+        n_answerable = sum(row.answerable for row in result.rows)
+        print(f"{len(result.rows)} questions from {args.file} ({n_answerable} answerable); retrieval {result.mode}, "
+              f"answers {result.answer_mode}, k={result.k}; {seconds:.1f} s\n")
+        print(overall_table(result), "", "Per article:", "", articles_table(result, names=ARTICLE_METRICS), sep="\n")
+        if comparison:
+            print("", "Side by side:", "", comparison_table(comparison), sep="\n")
+    if report_dir:
+        titles = {a.id: a.title for a in r.articles}
+        modes = None
+        if not comparison:  # the hit@k plot still shows every retrieval mode, by retrieval alone
+            modes = {m: result.metrics if m == result.mode else retrieval_only(r, questions, m, args.k) for m in ("dense", "bm25", "hybrid")}
+        try:
+            written = write_report(report_dir, result, source=str(args.file), titles=titles, comparison=comparison, modes=modes)
+        except OSError as e:
+            raise RagError(f"cannot write the report to {report_dir} ({e.strerror}): pass another folder") from e
+        print(f"\nreport: {written[0]}", *(f"plot: {p}" for p in written[1:]), sep="\n", file=sys.stderr if args.json == "-" else sys.stdout)
+    if floors:
+        failures = floors.failures(result.metrics)
+        for failure in failures:
+            print(f"below floor: {failure}", file=sys.stderr)
+        return 1 if failures else 0
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise RagError(f"cannot write {path} ({e.strerror}): pass another path") from e
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -212,6 +293,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--article", action="extend", nargs="+", metavar="ID", help="answer only from these article ids")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", parents=[common], help="measure retrieval and answers on a question set", description=(
+        "Run every question of a JSON Lines question file through retrieve and ask, and print hit@1/3/5, MRR, "
+        "fact recall, citation validity and precision, abstention accuracy, false abstention rate and latency, "
+        "overall and per article. See README, Evaluation, for the file format."))
+    p.add_argument("file", help="the question file (JSON Lines), e.g. eval/questions.jsonl")
+    p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default: hybrid)")
+    p.add_argument("--answer-mode", choices=ANSWER_MODES, default=None,
+                   help="extractive (default unless RAG_LLM_* configure a model) or llm")
+    p.add_argument("-k", "--k", type=int, default=5, metavar="N", help="passages per question (default: 5)")
+    p.add_argument("--json", metavar="OUT", help="write the metrics and per-question rows as JSON to OUT (- for standard output)")
+    p.add_argument("--report", metavar="DIR", help="write report.md and PNG plots into DIR")
+    p.add_argument("--compare", action="store_true",
+                   help="also run side by side: dense, bm25 and hybrid retrieval, on repaired and on raw text "
+                        "(builds a temporary raw-text index)")
+    p.add_argument("--floors", metavar="FILE",
+                   help="exit with status 1 when a metric is outside its floor or ceiling in FILE (e.g. eval/floors.json)")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("articles", parents=[common], help="list the articles and what the repair fixed", description=(
         "List the corpus: id, title, author, publisher, date, size and repairs; and files that were skipped."))
