@@ -393,3 +393,19 @@ def test_help_loads_neither_torch_nor_matplotlib() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert "eval" in out and "--compare" in out and "--report" in out
     assert out.strip().endswith("False False False")
+
+
+def test_the_readme_evaluation_example_runs_as_written(tmp_path, monkeypatch, real_embedder) -> None:
+    import re
+    import shutil
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Evaluation") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    shutil.copytree(ROOT / "eval", tmp_path / "eval")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("rag.core.make_embedder", lambda *a, **k: real_embedder)  # the session's model, loaded once
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    assert scope["result"].metrics["citation_validity"] == 1.0 and len(scope["result"].rows) == len(scope["questions"])
