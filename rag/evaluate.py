@@ -40,7 +40,7 @@ from pathlib import Path
 from .conversation import contextualise, normalise_history
 from .errors import EvalError, QueryError, UnknownArticleError
 from .evalset import Question
-from .settings import MODES
+from .settings import ANSWER_MODES, MODES
 
 METRICS = (
     "hit@1",
@@ -290,6 +290,14 @@ def evaluate(
         raise EvalError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise EvalError(f"k must be a whole number of at least 1, not {k!r}")
+    if answer_mode not in ANSWER_MODES:
+        raise EvalError(f"unknown answer mode {answer_mode!r}: use one of {', '.join(ANSWER_MODES)}")
+    if answer_mode == "llm" and not (r.settings.llm_base_url and r.settings.llm_model):
+        # Said once, before any question runs, rather than as the first question's failure.
+        raise EvalError(
+            "answer mode llm needs a language model: set RAG_LLM_BASE_URL and RAG_LLM_MODEL "
+            "(or Settings(llm_base_url=..., llm_model=...)), or evaluate the extractive mode"
+        )
     from tqdm import tqdm
 
     variant = for_evaluation(r, retrieval_mode=mode)

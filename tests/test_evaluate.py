@@ -273,6 +273,11 @@ def test_runner_refuses_a_bad_mode_or_k(real_rag) -> None:
         evaluate(real_rag, q, mode="fuzzy")
     with pytest.raises(EvalError, match="k must be"):
         evaluate(real_rag, q, k=0)
+    with pytest.raises(EvalError, match="unknown answer mode"):
+        evaluate(real_rag, q, answer_mode="abstractive")
+    if not real_rag.settings.llm_model:
+        with pytest.raises(EvalError, match="RAG_LLM_BASE_URL"):
+            evaluate(real_rag, q, answer_mode="llm")
 
 
 # --- the report pieces ----------------------------------------------------------------
