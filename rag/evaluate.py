@@ -228,7 +228,8 @@ def for_evaluation(r, **changes):
     """
     variant = copy.copy(r)
     variant.settings = r.settings.replace(query_cache_size=0, **changes)
-    variant._query_vectors = {}  # the copy must not share the caller's cache
+    # The copy must not share the caller's cache (of whatever mapping type core keeps).
+    variant._query_vectors = type(r._query_vectors)()
     return variant
 
 
