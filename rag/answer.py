@@ -76,7 +76,7 @@ class Claim:
 class SentenceIndex:
     """The indexed sentences of every article, with their vectors and words."""
 
-    def __init__(self, records: Sequence[SentenceRecord], vectors: np.ndarray) -> None:
+    def __init__(self, records: Sequence[SentenceRecord], vectors: np.ndarray, articles: Mapping[str, Article]) -> None:
         self.records = list(records)
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self._by_article: dict[str, list[tuple[int, int]]] = {}
@@ -84,14 +84,10 @@ class SentenceIndex:
             self._by_article.setdefault(r.article_id, []).append((r.start, row))
         for rows in self._by_article.values():
             rows.sort()
-        self._words: list[frozenset[str]] = []
-        self._idf: dict[str, float] = {}
-
-    def _ensure_words(self, texts: Mapping[str, Article]) -> None:
-        if self._words or not self.records:
-            return
-        sentence_texts = [texts[r.article_id].text[r.start : r.end] for r in self.records]
-        self._words = [frozenset(t) for t in tokenize(sentence_texts)]
+        # Built here, not on first use: the chat app asks from several threads,
+        # and a lazily filled table is half-built for one of them.
+        sentence_texts = [articles[r.article_id].text[r.start : r.end] for r in self.records]
+        self._words = [frozenset(t) for t in tokenize(sentence_texts)] if sentence_texts else []
         n = len(self._words)
         df: dict[str, int] = {}
         for words in self._words:
@@ -99,7 +95,7 @@ class SentenceIndex:
                 df[w] = df.get(w, 0) + 1
         # Smoothed IDF: a word missing from every sentence gets the highest weight.
         self._idf = {w: math.log(1 + n / c) for w, c in df.items()}
-        self._idf_unseen = math.log(1 + n)
+        self._idf_unseen = math.log(1 + max(n, 1))
 
     def rows_within(self, article_id: str, start: int, end: int) -> list[int]:
         rows = self._by_article.get(article_id, [])
@@ -121,7 +117,6 @@ class SentenceIndex:
         dense_weight: float,
     ) -> list[Evidence]:
         """Every sentence inside the hits, best first."""
-        self._ensure_words(articles)
         rows = list(dict.fromkeys(r for h in hits for r in self.rows_within(h.article_id, h.start, h.end)))
         if not rows:
             return []
@@ -206,14 +201,20 @@ def display_text(text: str) -> str:
     return " ".join(FOOTNOTE.sub("", text).split())
 
 
-def compose(claims: Sequence[Claim], hits: Sequence[Hit], articles: Mapping[str, Article], notes: Sequence[str] = ()) -> Answer:
+def compose(
+    claims: Sequence[Claim],
+    hits: Sequence[Hit],
+    articles: Mapping[str, Article],
+    notes: Sequence[str] = (),
+    unsupported: Sequence[str] = (),
+) -> Answer:
     """The Answer for these claims: one citation per distinct quote, numbered in order of first use."""
     numbers: dict[tuple[str, int, int], int] = {}
     citations: list[Citation] = []
     parts: list[str] = []
     for claim in claims:
         text = MARKER.sub("", claim.text).strip()  # only compose() writes markers
-        text = " ".join(text.split())
+        text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))  # "Sentence [1]." read "Sentence ."
         if claim.quote is None:
             parts.append(text)
             continue
@@ -224,7 +225,10 @@ def compose(claims: Sequence[Claim], hits: Sequence[Hit], articles: Mapping[str,
             article = articles[q.article_id]
             citations.append(Citation(numbers[key], q.article_id, article.title, article.text[q.start : q.end], q.start, q.end))
         parts.append(f"{text} [{numbers[key]}]")
-    return Answer(text=" ".join(parts), citations=citations, abstained=False, hits=list(hits), notes=list(notes))
+    return Answer(
+        text=" ".join(parts), citations=citations, abstained=False, hits=list(hits), notes=list(notes),
+        unsupported=list(unsupported),
+    )
 
 
 def abstain(hits: Sequence[Hit], text: str = ABSTAIN_TEXT, notes: Sequence[str] = ()) -> Answer:

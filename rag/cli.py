@@ -111,6 +111,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def _format_answer(r, answer) -> str:
     lines = [answer.text]
     lines += [f"note: {note}" for note in answer.notes]
+    lines += [f"not supported by the articles: “{sentence}”" for sentence in answer.unsupported]
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:

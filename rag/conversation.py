@@ -63,7 +63,7 @@ _STOP = frozenset(
 _WORD = re.compile(r"[\w’'-]+", re.UNICODE)
 
 
-def _content_words(text: str) -> list[str]:
+def content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text) if w.lower() not in _STOP and w.lower() not in _REFERRING]
 
 
@@ -83,7 +83,7 @@ def is_follow_up(question: str) -> bool:
         return True
     if _DEFINITION.match(question):
         return False  # "What is Balkanization?" names its subject: it stands alone
-    return len(_content_words(question)) <= 1
+    return len(content_words(question)) <= 1
 
 
 def contextualise(question: str, history: list[Turn]) -> str:
@@ -92,5 +92,11 @@ def contextualise(question: str, history: list[Turn]) -> str:
     earlier = [t.content for t in history if t.role == "user" and t.content.strip()]
     if not earlier or not is_follow_up(question):
         return question
-    topic = _content_words(earlier[-1])
+    # Walk back through a chain of follow-ups ("And to Kosovo?", "And to
+    # Bosnia?") to the question that set the topic, keeping the words of each.
+    topic: list[str] = []
+    for turn in reversed(earlier):
+        topic = content_words(turn) + [w for w in topic if w not in content_words(turn)]
+        if not is_follow_up(turn):
+            break
     return f"{question} {' '.join(topic)}" if topic else question

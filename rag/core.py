@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from .answer import (
     unknown_names_text,
 )
 from .conversation import contextualise, normalise_history
-from .llm import ChatClient, LLMConfig, LLMUnavailable, build_messages, check_reply, rewrite_question
+from .llm import ChatClient, LLMConfig, LLMUnavailable, StreamEnd, build_messages, check_reply, rewrite_question
 from .questions import QuestionCheck, answer_type, check_question, classify, has_answer_type, unknown_names
 from .types import Answer, Article, Delta, Hit
 
@@ -49,8 +51,9 @@ class RAG:
         for row, chunk in enumerate(index.chunks):
             rows.setdefault(chunk.article_id, []).append(row)
         self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
-        self._sentences = SentenceIndex(index.sentences, index.sentence_vectors)
-        self._query_vectors: dict[str, np.ndarray] = {}
+        self._sentences = SentenceIndex(index.sentences, index.sentence_vectors, self._articles)
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._client: ChatClient | None = None
 
     # --- loading ------------------------------------------------------------
@@ -157,7 +160,8 @@ class RAG:
     def _embed_query(self, text: str) -> np.ndarray:
         # Chat turns repeat questions (retries, the app's several views of one
         # answer); a small cache saves the model call, the main cost of a query.
-        vector = self._query_vectors.get(text)
+        with self._cache_lock:
+            vector = self._query_vectors.get(text)
         if vector is None:
             pieces = self._embedder.count_pieces(text)
             if pieces > self._embedder.max_pieces:  # the model would silently read only the start
@@ -167,9 +171,10 @@ class RAG:
                 )
             vector = self._embedder.embed([text])[0]
             if self.settings.query_cache_size:
-                if len(self._query_vectors) >= self.settings.query_cache_size:
-                    self._query_vectors.pop(next(iter(self._query_vectors)))
-                self._query_vectors[text] = vector
+                with self._cache_lock:
+                    self._query_vectors[text] = vector
+                    while len(self._query_vectors) > self.settings.query_cache_size:
+                        self._query_vectors.popitem(last=False)
         return vector
 
     def _search(
@@ -274,29 +279,36 @@ class RAG:
         notes = [INSTRUCTIONS_NOTE] if check.has_instructions else []
 
         query = contextualise(check.text, turns)
-        if client is not None and turns and query != check.text:
-            try:
-                query = rewrite_question(client, check.text, turns) or query
-            except LLMUnavailable:
-                pass  # the rule-based expansion already stands in
-        vector = self._embed_query(query)  # once per question: for the search and for the sentences
-        hits = self._search(query, k, articles, s.retrieval_mode, vector)
-        extractive = self._extractive(check, query, vector, hits, notes)
+        hits = self._search(query, k, articles, s.retrieval_mode, self._embed_query(query))
+        extractive = self._extractive(check, query, self._embed_query(query), hits, notes)
         if client is None or extractive.abstained:
             # The language model is not asked what the articles cannot answer.
             yield extractive
             return
 
-        messages, used = build_messages(check.text, hits, turns, client.config)
-        reply = ""
         try:
+            if turns and query != check.text:  # a follow-up: let the model name what it refers to
+                rewritten = rewrite_question(client, check.text, turns)
+                if rewritten:
+                    hits = self._search(rewritten, k, articles, s.retrieval_mode)
+            messages, used = build_messages(check.text, hits, turns, client.config)
+            if not used:
+                raise LLMUnavailable(
+                    f"no passage fits the language model's context of {client.config.context_tokens} tokens"
+                )
+            reply, finish = "", "stop"
             for piece in client.stream(messages):
-                reply += piece
-                yield Delta(piece)
+                if isinstance(piece, StreamEnd):
+                    finish = piece.finish_reason
+                else:
+                    reply += piece
+                    yield Delta(piece)
         except LLMUnavailable as e:
             yield _with_note(extractive, f"{e}; this is the extractive answer instead.")
             return
-        yield self._checked_llm_answer(reply, hits[:used], extractive, notes)
+        if finish == "length":
+            notes = [*notes, "The language model's answer was cut off at its token limit."]
+        yield self._checked_llm_answer(reply, hits, used, extractive, notes)
 
     def _extractive(
         self, check: QuestionCheck, query: str, vector: np.ndarray, hits: list[Hit], notes: list[str]
@@ -333,13 +345,14 @@ class RAG:
             self._client = ChatClient(config)
         return self._client
 
-    def _checked_llm_answer(self, reply: str, hits: list[Hit], extractive: Answer, notes: list[str]) -> Answer:
+    def _checked_llm_answer(self, reply: str, hits: list[Hit], used: int, extractive: Answer, notes: list[str]) -> Answer:
         s = self.settings
         checked = check_reply(
-            reply, hits, self._articles, self._sentences, self._embedder, s.llm_support_min, s.sentence_dense_weight
+            reply, hits[:used], self._articles, self._sentences, self._embedder,
+            s.llm_support_min, s.sentence_dense_weight, s.answer_sentences,
         )
         if checked.said_not_in_articles:
-            return abstain(extractive.hits, notes=[*notes, "The language model found no answer in the passages."])
+            return _with_note(extractive, "The language model found no answer in the passages; this is the extractive answer instead.")
         if not any(c.quote for c in checked.claims):
             return _with_note(
                 extractive,
@@ -354,8 +367,9 @@ class RAG:
                 f"{len(checked.unsupported)} sentence(s) of the answer are not supported by the passage they cite "
                 "and carry no marker."
             )
-        answer = compose(checked.claims, extractive.hits, self._articles, flags)
-        return dataclasses.replace(answer, unsupported=checked.unsupported)
+        if checked.shortened:
+            flags.append(f"The answer was cut to its first {s.answer_sentences} supported sentences.")
+        return compose(checked.claims, hits, self._articles, flags, unsupported=checked.unsupported)
 
 
 def _with_note(answer: Answer, note: str) -> Answer:

@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import re
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -95,6 +96,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str = "all-MiniLM-L6-v2", batch_size: int = 32) -> None:
         self.folder = resolve_model(model)
         self.batch_size = batch_size
+        self._lock = threading.Lock()
         short = re.sub(r".*/", "", model.rstrip("/"))
         self.name = f"{short}@{_fingerprint(self.folder)}"
         config = json.loads((self.folder / "config.json").read_text())
@@ -133,15 +135,19 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        model = self._model
-        self._set_threads(len(texts))
-        vectors = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
+        # One call at a time: torch's thread count is process-wide, and two
+        # cores gain nothing from two encodes at once anyway. The model is
+        # also loaded under the lock, once, whichever thread asks first.
+        with self._lock:
+            model = self._model
+            self._set_threads(len(texts))
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 

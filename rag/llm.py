@@ -17,6 +17,7 @@ never instructions.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -24,7 +25,9 @@ from .answer import MARKER, Claim, Evidence, SentenceIndex
 from .conversation import Turn
 from .embedding import Embedder
 from .errors import RagError
+from .conversation import content_words
 from .sentences import split_sentences
+from .sparse import fold
 from .tokens import count_tokens
 from .types import Article, Hit
 
@@ -104,23 +107,36 @@ class ChatClient:
             raise LLMUnavailable(f"the language model at {self.config.base_url} sent no text")
         return content
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str | StreamEnd]:
+        """The reply's text pieces as they arrive, then a StreamEnd.
+
+        The timeout bounds the whole reply, not each read: a server that
+        trickles a token a second never finishes otherwise.
+        """
         where = f"the language model at {self.config.base_url}"
+        deadline = time.monotonic() + self.config.timeout
         seen = wrote = 0
+        finish: str | None = None
         try:
-            chunks = self._openai().chat.completions.create(
+            with self._openai().chat.completions.create(
                 model=self.config.model,
                 messages=messages,
                 max_tokens=self.config.max_tokens,
                 temperature=0.0,
                 stream=True,
-            )
-            for chunk in chunks:
-                seen += 1
-                delta = chunk.choices[0].delta.content if chunk.choices else None
-                if delta:
-                    wrote += 1
-                    yield delta
+            ) as chunks:  # closing the stream closes the connection, also when the caller stops early
+                for chunk in chunks:
+                    seen += 1
+                    if chunk.choices:
+                        finish = chunk.choices[0].finish_reason or finish
+                        delta = chunk.choices[0].delta.content
+                        if delta:
+                            wrote += 1
+                            yield delta
+                    if time.monotonic() > deadline:
+                        raise LLMUnavailable(f"{where} did not finish its answer within {self.config.timeout:g} s")
+        except LLMUnavailable:
+            raise
         except Exception as e:  # noqa: BLE001
             raise self._failure(e) from e
         # The client reads a body that is no event stream (an HTML error page
@@ -129,6 +145,16 @@ class ChatClient:
             raise LLMUnavailable(f"{where} sent a reply that cannot be read (not a chat-completion stream)")
         if not wrote:
             raise LLMUnavailable(f"{where} sent an empty answer")
+        if finish is None:
+            raise LLMUnavailable(f"{where} stopped sending before the answer was finished")
+        yield StreamEnd(finish)
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The end of a streamed reply: "stop", or "length" when it hit the token limit."""
+
+    finish_reason: str
 
 
 # --- the prompt ---------------------------------------------------------------------
@@ -139,20 +165,24 @@ def fence(text: str) -> str:
     return _TAG.sub(lambda m: m.group(0).replace("<", "‹"), text)
 
 
+def history_messages(history: Sequence[Turn]) -> list[dict[str, str]]:
+    """The last two exchanges, newest last. Earlier answers lose their [n]
+    markers: those numbered passages of another question, not of this prompt."""
+    return [{"role": t.role, "content": " ".join(MARKER.sub("", t.content).split())} for t in history[-4:]]
+
+
 def build_messages(
     question: str, hits: Sequence[Hit], history: Sequence[Turn], config: LLMConfig
 ) -> tuple[list[dict[str, str]], int]:
     """The chat messages, and how many passages fit the token budget.
 
-    Passages are added best first while the prompt stays within the context
-    window less the reply's tokens; a passage never goes in cut short.
+    The budget is the context window less the reply's tokens. Passages go in
+    best first and whole; earlier turns take what is left, newest first.
     """
     budget = config.context_tokens - config.max_tokens - 64  # 64: chat-template overhead
-    head = [{"role": "system", "content": SYSTEM_PROMPT}]
-    for turn in history[-4:]:  # the last two exchanges give a follow-up its context
-        head.append({"role": turn.role, "content": turn.content})
+    system = {"role": "system", "content": SYSTEM_PROMPT}
     tail = f"\n\nQuestion: {question}\nAnswer with [n] markers:"
-    used = sum(count_tokens(m["content"]) for m in head) + count_tokens(tail)
+    used = count_tokens(system["content"]) + count_tokens(tail)
     passages: list[str] = []
     for n, hit in enumerate(hits, start=1):
         block = f'<passage n="{n}" title="{fence(hit.title)}">\n{fence(hit.text)}\n</passage>'
@@ -161,22 +191,35 @@ def build_messages(
             break
         passages.append(block)
         used += cost
-    user = "Passages:\n" + "\n".join(passages) + tail
-    return [*head, {"role": "user", "content": user}], len(passages)
+    turns: list[dict[str, str]] = []
+    for message in reversed(history_messages(history)):
+        cost = count_tokens(message["content"])
+        if used + cost > budget:
+            break
+        turns.insert(0, message)
+        used += cost
+    user = {"role": "user", "content": "Passages:\n" + "\n".join(passages) + tail}
+    return [system, *turns, user], len(passages)
 
 
 def rewrite_question(client: ChatClient, question: str, history: Sequence[Turn]) -> str | None:
     """A standalone version of a follow-up question, or None when the reply is unusable."""
-    messages = [{"role": "system", "content": REWRITE_PROMPT}]
-    messages += [{"role": t.role, "content": t.content} for t in history[-4:]]
+    messages = [{"role": "system", "content": REWRITE_PROMPT}, *history_messages(history)]
     messages.append({"role": "user", "content": question})
     reply = client.complete(messages, max_tokens=60).strip().splitlines()
     candidate = reply[0].strip().strip('"') if reply else ""
-    # A small model may answer instead of rewriting: keep only something that
-    # still reads as a question of sensible length.
-    if not candidate or len(candidate) > 300 or not candidate.endswith("?"):
-        return None
-    return candidate
+    earlier = [t.content for t in history if t.role == "user"]
+    return candidate if _usable_rewrite(candidate, question, earlier[-1] if earlier else "") else None
+
+
+def _usable_rewrite(candidate: str, question: str, earlier: str) -> bool:
+    """A small model may answer, echo its chat template, or drop the topic
+    instead of rewriting: keep only a plain question of sensible length that
+    carries words of both the question and the conversation."""
+    if not candidate.endswith("?") or len(candidate) > 300 or re.search(r"[<>\[\]{}]|INST|SYS", candidate):
+        return False
+    words = set(content_words(candidate.lower()))
+    return bool(words & set(content_words(question.lower()))) and bool(words & set(content_words(earlier.lower())))
 
 
 # --- checking the reply ---------------------------------------------------------------
@@ -188,6 +231,42 @@ class CheckedReply:
     unsupported: list[str]  # sentences that lost their marker: not supported by the passage they cite
     removed_markers: list[int]  # markers naming passages that were not given
     said_not_in_articles: bool
+    shortened: bool = False  # supported sentences beyond the answer's length were dropped
+
+
+_MARKER_LIST = re.compile(r"\[\s*(\d+(?:\s*(?:,|-|–|and)\s*\d+)+)\s*\]")
+_MARKERS_AFTER_STOP = re.compile(r"([.!?])(\s*)((?:\[\d+\]\s*)+)")
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-ÞĀ-Ž][\w’'-]+")
+
+
+def normalise_markers(reply: str) -> str:
+    """Markers as [n] each, inside the sentence they belong to.
+
+    "[1, 2]" and "[1-3]" become "[1] [2]" and "[1] [2] [3]"; a marker written
+    after the full stop ("Sentence. [1] Next.") moves before it, where the
+    sentence splitter keeps it with its sentence.
+    """
+
+    def expand(m: re.Match[str]) -> str:
+        parts = [int(x) for x in re.findall(r"\d+", m.group(1))]
+        if re.search(r"-|–", m.group(1)) and len(parts) == 2 and 0 < parts[1] - parts[0] < 10:
+            parts = list(range(parts[0], parts[1] + 1))
+        return " ".join(f"[{n}]" for n in parts)
+
+    reply = _MARKER_LIST.sub(expand, reply)
+    return _MARKERS_AFTER_STOP.sub(lambda m: f" {m.group(3).strip()}{m.group(1)} ", reply)
+
+
+def _specifics_in(claim: str, quote: str) -> bool:
+    """Every number and every name of the claim appears in the quote: a
+    sentence that shares most words with a passage but changes a figure or a
+    name ("$500 million" for "$919.5 million") is not supported by it."""
+    folded = fold(quote)
+    numbers = [n.replace(",", "") for n in _NUMBER.findall(claim)]
+    if any(n not in folded.replace(",", "") for n in numbers):
+        return False
+    return all(fold(name) in folded for name in _CAPITALISED.findall(claim.strip()))
 
 
 def check_reply(
@@ -198,32 +277,47 @@ def check_reply(
     embedder: Embedder,
     support_min: float,
     dense_weight: float,
+    max_claims: int,
 ) -> CheckedReply:
     """Keep what the cited passages support; quote the best supporting sentence for each."""
-    text = reply.strip()
-    if NOT_IN_ARTICLES.search(text) and len(MARKER.findall(text)) == 0:
+    text = normalise_markers(reply.strip())
+    if NOT_IN_ARTICLES.search(text) and not MARKER.search(text):
         return CheckedReply([], [], [], True)
     spans = [(s.start, s.end) for s in split_sentences(text)] or [(0, len(text))]
-    pieces = [text[a:b].strip() for a, b in spans]
-    pieces = [p for p in pieces if len(MARKER.sub("", p).strip()) > 2]
-    plain = [" ".join(MARKER.sub("", p).split()) for p in pieces]
+    pieces, plain, seen = [], [], set()
+    for a, b in spans:
+        piece = text[a:b].strip()
+        sentence = " ".join(MARKER.sub("", piece).split())
+        sentence = re.sub(r"\s+([.,;:!?])", r"\1", sentence)
+        if len(sentence) <= 2 or sentence.lower() in seen:
+            continue  # empty, a stray mark, or said already
+        seen.add(sentence.lower())
+        pieces.append(piece)
+        plain.append(sentence)
     vectors = embedder.embed(plain) if plain else []
     claims: list[Claim] = []
     unsupported: list[str] = []
     removed: list[int] = []
+    supported = 0
+    shortened = False
     for piece, sentence, vector in zip(pieces, plain, vectors):
         cited = [int(n) for n in MARKER.findall(piece)]
         valid = [n for n in dict.fromkeys(cited) if 1 <= n <= len(hits)]
         removed += [n for n in cited if not 1 <= n <= len(hits)]
         best: Evidence | None = None
-        for n in valid:
-            evidence = sentences.score(sentence, vector, [hits[n - 1]], articles, dense_weight)
-            if evidence and evidence[0].score >= support_min and (best is None or evidence[0].score > best.score):
-                best = evidence[0]
+        # Too few words to say anything checkable ("Albania [1].") supports nothing.
+        checkable = len(content_words(sentence.lower())) >= 3
+        for n in valid if checkable else []:
+            for e in sentences.score(sentence, vector, [hits[n - 1]], articles, dense_weight)[:3]:
+                quote = articles[e.article_id].text[e.start : e.end]
+                if e.score >= support_min and _specifics_in(sentence, quote) and (best is None or e.score > best.score):
+                    best = e
+        if best is not None and supported >= max_claims:
+            shortened = True
+            continue
         if best is None:
-            if sentence:
-                unsupported.append(sentence)
-            claims.append(Claim(sentence, None))
+            unsupported.append(sentence)
         else:
-            claims.append(Claim(sentence, best))
-    return CheckedReply(claims, unsupported, sorted(set(removed)), False)
+            supported += 1
+        claims.append(Claim(sentence, best))
+    return CheckedReply(claims, unsupported, sorted(set(removed)), False, shortened)

@@ -501,7 +501,7 @@ def test_footnote_markers_stay_in_the_quote_but_not_in_the_text() -> None:
 def test_markers_written_in_a_claim_are_stripped() -> None:
     claims = [Claim("Serbia [7] halted [2] arms [4].", evidence("a", HALTED)), Claim("Unsourced [1] remark.", None)]
     a = compose(claims, HITS, ARTICLES)
-    assert a.text == "Serbia halted arms . [1] Unsourced remark."
+    assert a.text == "Serbia halted arms. [1] Unsourced remark."  # no space left before the full stop
     assert _MARKER.findall(a.text) == ["1"] and len(a.citations) == 1
     assert_valid(a, STUB)
 
@@ -532,7 +532,7 @@ def test_select_keeps_close_distinct_sentences_in_reading_order() -> None:
     sentences = [("a", HALTED), ("a", ATTACKED), ("a", "Trade grew fast."), ("b", EMBASSY)]
     records = [SentenceRecord(aid, *span(aid, s), embed_hash=str(i)) for i, (aid, s) in enumerate(sentences)]
     vectors = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]  # rows 1 and 2 are duplicates
-    index = SentenceIndex(records, vectors)
+    index = SentenceIndex(records, vectors, ARTICLES)
     assert index.rows_within("a", 0, len(texts["a"])) == [0, 1, 2]
     assert index.rows_within("a", 0, span("a", ATTACKED)[1]) == [0, 1]
     assert index.rows_within("b", 0, 5) == []
@@ -721,3 +721,19 @@ def test_piped_questions_are_answered_as_a_conversation(cli, cli_index, real_rag
     assert "791.5" in follow_up.text and cited(follow_up) == {A002}
     in_process = real_rag.ask("And to Kosovo?", history=["How much did Turkey export to Albania last year?"])
     assert (follow_up.text, follow_up.citations) == (in_process.text, in_process.citations)
+
+
+def test_concurrent_asks_on_a_fresh_rag_all_succeed_and_agree(real_rag) -> None:
+    """The chat app asks from several threads at once; a freshly loaded RAG
+    must not hand any of them a half-built table or a torn cache."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fresh = RAG(real_rag.corpus, real_rag._index, real_rag._embedder, real_rag.settings.replace(query_cache_size=2), real_rag.summary)
+    questions = ["Why did Vucic halt arms deliveries to Israel?", "When did Erdogan visit Serbia?",
+                 "What is the Balkan Peace Platform?", "Does Israel recognize Kosovo?"] * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(fresh.ask, questions))
+    for question, answer in zip(questions, answers):
+        assert_valid(answer, fresh)
+        assert answer == real_rag.ask(question)
+    assert len(fresh._query_vectors) <= 2

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, Answer, Delta, QueryError, Settings
-from rag.answer import SentenceIndex, invariant_problems
+from rag.answer import compose, invariant_problems
 from rag.llm import SYSTEM_PROMPT, LLMConfig, build_messages, check_reply, fence
 
 from .conftest import CORPUS
@@ -40,7 +40,11 @@ def free_port() -> int:
 
 
 def assert_valid(answer: Answer, r: RAG) -> None:
+    """The product's own check and the independent one of test_answer.py."""
+    from .test_answer import assert_valid as independent_check
+
     assert not invariant_problems(answer, {a.id: a for a in r.articles}), answer
+    independent_check(answer, r)
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +112,11 @@ def test_real_server_answers_keep_every_invariant(llm_rag: RAG, question: str, h
         # Either the model's own sentences survived the checks, each cited, or
         # the extractive answer stands in and a note says so.
         fallback = any("extractive answer instead" in n for n in answer.notes)
-        assert answer.citations and (fallback or any(c.quote for c in answer.citations))
+        extractive = llm_rag.ask(question, history=history, mode="extractive")
+        # Either the extractive answer stands in and a note says so, or the
+        # model's own sentences survived the checks and differ from it.
+        assert answer.citations
+        assert fallback == (answer.text == extractive.text and answer.citations == extractive.citations)
         for c in answer.citations:
             assert llm_rag.article(c.article_id).text[c.start : c.end] == c.quote
 
@@ -140,8 +148,28 @@ def test_real_server_reply_to_the_vucic_question_is_checked(llm_rag: RAG) -> Non
 class _Handler(http.server.BaseHTTPRequestHandler):
     behaviour = "garbage"
 
+    def _sse(self, pieces: list[str], finish: str | None, pause: float = 0.0) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            choice = {"index": 0, "delta": {"content": piece}, "finish_reason": finish if last else None}
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [choice]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+            time.sleep(pause)
+        if finish is not None:
+            self.wfile.write(b"data: [DONE]\n\n")
+
     def do_POST(self) -> None:  # noqa: N802 - the standard library's name
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.behaviour == "dies":  # two pieces, then the connection drops: no finish reason
+            return self._sse(["Vucic halted ", "the deliveries"], finish=None)
+        if self.behaviour == "trickle":  # a piece every 0.4 s, forever by the client's clock
+            return self._sse([f"word{i} " for i in range(15)], finish="stop", pause=0.4)
+        if self.behaviour == "not_in":
+            return self._sse(["NOT IN THE ARTICLES"], finish="stop")
         if self.behaviour == "slow":
             time.sleep(5)
         if self.behaviour == "error":
@@ -185,6 +213,9 @@ def _answer_with(real_rag: RAG, base_url: str, timeout: float = 2.0) -> Answer:
         ("slow", "did not answer within 1 s"),
         ("garbage", "sent a reply that cannot be read"),
         ("error", "answered with HTTP 500"),
+        ("dies", "stopped sending before the answer was finished"),
+        ("trickle", "did not finish its answer within 1 s"),
+        ("not_in", "found no answer in the passages"),
     ],
     indirect=["bad_server"],
 )
@@ -220,10 +251,11 @@ def vucic_hits(real_rag):
 
 
 def _check(real_rag, hits, reply: str):
-    sentences = SentenceIndex(real_rag._index.sentences, real_rag._index.sentence_vectors)
+    sentences = real_rag._sentences
     articles = {a.id: a for a in real_rag.articles}
     s = real_rag.settings
-    return check_reply(reply, hits, articles, sentences, real_rag._embedder, s.llm_support_min, s.sentence_dense_weight)
+    return check_reply(reply, hits, articles, sentences, real_rag._embedder, s.llm_support_min,
+                       s.sentence_dense_weight, s.answer_sentences)
 
 
 def test_a_supported_sentence_keeps_its_marker_and_gets_the_best_quote(real_rag, vucic_hits) -> None:
@@ -299,3 +331,77 @@ def test_cli_ask_in_llm_mode_against_a_server_that_is_down(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert any("cannot be reached" in n for n in answer["notes"]) and answer["citations"]
+
+
+def _n(hits, needle: str) -> int:
+    return next(i for i, h in enumerate(hits, start=1) if needle in h.text)
+
+
+def test_a_changed_figure_or_name_is_not_supported(real_rag) -> None:
+    hits = real_rag.retrieve("How much did Turkey export to Albania last year?", k=3)
+    n = _n(hits, "919.5")
+    assert _check(real_rag, hits, f"Turkish exports to Albania stood at $919.5 million last year. [{n}]").claims[0].quote
+    for wrong in ("Turkish exports to Albania stood at $500 million last year.",
+                  "Turkish exports to Greece stood at $919.5 million last year."):
+        checked = _check(real_rag, hits, f"{wrong} [{n}]")
+        assert checked.claims[0].quote is None and checked.unsupported == [wrong]
+
+
+def test_a_sentence_too_short_to_check_supports_nothing(real_rag, vucic_hits) -> None:
+    n = _n(vucic_hits, "attacked Iran")
+    assert _check(real_rag, vucic_hits, f"Vucic also [{n}].").claims[0].quote is None
+
+
+@pytest.mark.parametrize("form", ["{s}. [{n}] Trailing words here.", "{s} [{n}].", "{s} [{n}, 9].", "{s} [9][{n}]."])
+def test_marker_forms_are_read_and_kept_with_their_sentence(real_rag, vucic_hits, form: str) -> None:
+    n = _n(vucic_hits, "attacked Iran")
+    claim = "Vucic halted the arms deliveries after Israel attacked Iran"
+    checked = _check(real_rag, vucic_hits, form.format(s=claim, n=n))
+    first = checked.claims[0]
+    assert first.text == claim + "." and first.quote is not None
+    articles = {a.id: a for a in real_rag.articles}
+    answer = compose(checked.claims, vucic_hits, articles)
+    assert answer.text.startswith(claim + ". [1]") and "[9]" not in answer.text and ", 9" not in answer.text
+
+
+def test_a_long_reply_is_cut_to_the_answer_length(real_rag, vucic_hits) -> None:
+    n = _n(vucic_hits, "attacked Iran")
+    sentences = [
+        "Vucic halted the arms deliveries after Israel attacked Iran",
+        "Serbia supplied arms to Israel while also providing humanitarian aid to Gaza",
+        "The deliveries were halted by President Aleksandar Vucic",
+        "Serbia had supplied arms to Israel before Vucic halted the deliveries",
+    ]
+    checked = _check(real_rag, vucic_hits, " ".join(f"{x} [{n}]." for x in sentences * 2))
+    assert sum(c.quote is not None for c in checked.claims) <= real_rag.settings.answer_sentences
+    assert len({c.text for c in checked.claims}) == len(checked.claims)  # repeats dropped
+
+
+def test_earlier_answers_lose_their_markers_and_history_fits_the_budget() -> None:
+    from rag.conversation import Turn
+    from rag.tokens import count_tokens
+    from rag.types import Hit
+
+    config = LLMConfig("http://127.0.0.1:1/v1", "m", context_tokens=900, max_tokens=200)
+    hits = [Hit("x", "T", "Short passage about Serbia. " * 5, 1.0, 0, 10, "x#0")]
+    history = [Turn("user", "Q1?"), Turn("assistant", "An answer [1] with a marker [2]. " + "Long. " * 400)]
+    messages, used = build_messages("Q2?", hits, history, config)
+    assert used == 1
+    assert all("[1]" not in m["content"] for m in messages if m["role"] == "assistant")
+    assert sum(count_tokens(m["content"]) for m in messages) <= config.context_tokens - config.max_tokens
+
+
+@pytest.mark.parametrize("bad_server", ["slow"], indirect=True)
+def test_a_follow_up_against_a_stalled_server_costs_one_timeout_not_two(real_rag, bad_server: str) -> None:
+    real_rag.settings = real_rag.settings.replace(llm_base_url=bad_server, llm_model="m", llm_timeout=1.0)
+    real_rag._client = None
+    try:
+        started = time.monotonic()
+        answer = real_rag.ask("When did he visit Serbia?", history=["What did Erdogan do in 2017?"], mode="llm")
+        elapsed = time.monotonic() - started
+    finally:
+        real_rag.settings = real_rag.settings.replace(llm_base_url=None, llm_model=None)
+        real_rag._client = None
+    assert_valid(answer, real_rag)
+    assert any("did not answer within 1 s" in n for n in answer.notes) and "2017" in answer.text
+    assert elapsed < 1.9  # the rewrite timed out; the answer was not asked for again
