@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .embedding import Embedder, make_embedder
-from .errors import QueryError, StoreError, UnknownArticleError
+from .errors import QueryError, SettingsError, StoreError, UnknownArticleError
 from .fusion import rrf, weighted
 from .indexer import BuildSummary, refresh, staleness
 from .ingest import Corpus, load_corpus
@@ -111,6 +111,21 @@ class RAG:
         for w in summary.warnings:
             log.warning("%s", w)
         return stored, summary
+
+    def with_settings(self, **changes) -> "RAG":
+        """This corpus and index with other settings (a retrieval mode, an
+        abstention threshold ...): nothing is re-read or rebuilt. Only settings
+        that the index does not depend on may change; the copy starts with an
+        empty query cache and its own language-model client."""
+        settings = self.settings.replace(**changes)
+        shaping = ("model", "repair", "corpus_dir", "index_dir")
+        if settings.chunking_params() != self.settings.chunking_params() or any(
+            getattr(settings, name) != getattr(self.settings, name) for name in shaping
+        ):
+            raise SettingsError(
+                "chunking, model, repair and folder settings shape the corpus and index: load a new RAG with them instead"
+            )
+        return RAG(self.corpus, self._index, self._embedder, settings, self.summary)
 
     # --- articles -------------------------------------------------------------
 

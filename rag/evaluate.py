@@ -26,7 +26,6 @@ answers with no citations) is None.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import math
@@ -226,11 +225,7 @@ def for_evaluation(r, **changes):
     A cached question vector would make a repeated question look fast, and
     cached vectors of the caller's earlier queries would flatter the timing.
     """
-    variant = copy.copy(r)
-    variant.settings = r.settings.replace(query_cache_size=0, **changes)
-    # The copy must not share the caller's cache (of whatever mapping type core keeps).
-    variant._query_vectors = type(r._query_vectors)()
-    return variant
+    return r.with_settings(query_cache_size=0, **changes)
 
 
 def _check_citation(r, c, gold: Collection[str]) -> CitationCheck:

@@ -84,11 +84,7 @@ def llm_server(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def llm_rag(real_rag, llm_server) -> RAG:
     """The real corpus and index, answering through the real server."""
-    real_rag.settings = real_rag.settings.replace(llm_base_url=llm_server, llm_model="gemma", llm_timeout=120)
-    real_rag._client = None
-    yield real_rag
-    real_rag.settings = real_rag.settings.replace(llm_base_url=None, llm_model=None)
-    real_rag._client = None
+    return real_rag.with_settings(llm_base_url=llm_server, llm_model="gemma", llm_timeout=120)
 
 
 # --- against the real server ----------------------------------------------------------
@@ -198,13 +194,7 @@ def bad_server(request) -> Iterator[str]:
 
 
 def _answer_with(real_rag: RAG, base_url: str, timeout: float = 2.0) -> Answer:
-    real_rag.settings = real_rag.settings.replace(llm_base_url=base_url, llm_model="any", llm_timeout=timeout)
-    real_rag._client = None
-    try:
-        return real_rag.ask(VUCIC, mode="llm")
-    finally:
-        real_rag.settings = real_rag.settings.replace(llm_base_url=None, llm_model=None)
-        real_rag._client = None
+    return real_rag.with_settings(llm_base_url=base_url, llm_model="any", llm_timeout=timeout).ask(VUCIC, mode="llm")
 
 
 @pytest.mark.parametrize(
@@ -393,15 +383,10 @@ def test_earlier_answers_lose_their_markers_and_history_fits_the_budget() -> Non
 
 @pytest.mark.parametrize("bad_server", ["slow"], indirect=True)
 def test_a_follow_up_against_a_stalled_server_costs_one_timeout_not_two(real_rag, bad_server: str) -> None:
-    real_rag.settings = real_rag.settings.replace(llm_base_url=bad_server, llm_model="m", llm_timeout=1.0)
-    real_rag._client = None
-    try:
-        started = time.monotonic()
-        answer = real_rag.ask("When did he visit Serbia?", history=["What did Erdogan do in 2017?"], mode="llm")
-        elapsed = time.monotonic() - started
-    finally:
-        real_rag.settings = real_rag.settings.replace(llm_base_url=None, llm_model=None)
-        real_rag._client = None
+    stalled = real_rag.with_settings(llm_base_url=bad_server, llm_model="m", llm_timeout=1.0)
+    started = time.monotonic()
+    answer = stalled.ask("When did he visit Serbia?", history=["What did Erdogan do in 2017?"], mode="llm")
+    elapsed = time.monotonic() - started
     assert_valid(answer, real_rag)
     assert any("did not answer within 1 s" in n for n in answer.notes) and "2017" in answer.text
     assert elapsed < 1.9  # the rewrite timed out; the answer was not asked for again

@@ -122,3 +122,14 @@ def test_the_readme_python_block_runs_as_written(tmp_path, monkeypatch) -> None:
     a, hit, art = scope["a"], scope["hit"], scope["art"]
     assert art.text[hit.start : hit.end] == hit.text
     assert not a.abstained and a.citations[0].article_id == "000_b8d8672fd89b6af8"
+
+
+def test_with_settings_shares_the_index_and_refuses_what_would_reshape_it(real_rag) -> None:
+    from rag.errors import SettingsError
+
+    bm25_only = real_rag.with_settings(retrieval_mode="bm25", abstain_below=0.9)
+    assert bm25_only._index is real_rag._index and real_rag.settings.retrieval_mode == "hybrid"
+    assert bm25_only.ask("Why did Vucic halt arms deliveries to Israel?").abstained  # the stricter threshold
+    for change in ({"chunk_tokens": 64}, {"repair": False}, {"model": "other"}):
+        with pytest.raises(SettingsError, match="shape the corpus and index"):
+            real_rag.with_settings(**change)
