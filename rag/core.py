@@ -294,8 +294,9 @@ class RAG:
         notes = [INSTRUCTIONS_NOTE] if check.has_instructions else []
 
         query = contextualise(check.text, turns)
-        hits = self._search(query, k, articles, s.retrieval_mode, self._embed_query(query))
-        extractive = self._extractive(check, query, self._embed_query(query), hits, notes)
+        vector = self._embed_query(query)  # once per question: for the search and for the sentences
+        hits = self._search(query, k, articles, s.retrieval_mode, vector)
+        extractive = self._extractive(check, query, vector, hits, notes)
         if client is None or extractive.abstained:
             # The language model is not asked what the articles cannot answer.
             yield extractive
