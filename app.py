@@ -181,9 +181,12 @@ def build_demo(r, settings):
 
         def chat_step(q, chat, t, k_, arts, m):
             for chat_, t_, choices, hits, box in app.chat(q, chat, t, k_, arts, m):
-                latest = choices[-1][1] if choices and hits is not None else gr.update()
-                yield (chat_, t_, gr.update(choices=choices, value=latest) if hits is not None else gr.update(choices=choices),
-                       hits if hits is not None else gr.update(), box)
+                if hits is None:  # still working, or bad input: the viewer keeps what it shows
+                    yield chat_, t_, gr.update(choices=choices), gr.update(), box
+                    continue
+                # A new answer: open its first source in the viewer (or clear it after an abstention).
+                first = next((v for _, v in choices if v.startswith(f"{len(t_) - 1}:")), None)
+                yield chat_, t_, gr.update(choices=choices, value=first), hits, box
 
         outputs = [chatbot, turns, source, passages, question]
         inputs = [question, chatbot, turns, k, chosen, mode]
