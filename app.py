@@ -29,9 +29,16 @@ EXAMPLES = [
     "Who won the 2022 FIFA World Cup?",
 ]
 
+# Scroll the viewer itself to the quote, so the page (the chat, the heading)
+# does not jump; scroll the page only when the quote is still off screen.
 SCROLL_JS = """() => {
   const mark = document.getElementById('cited-quote');
-  if (mark) mark.scrollIntoView({block: 'center', behavior: 'smooth'});
+  const view = mark && mark.closest('.article-view');
+  if (!view) return;
+  const m = mark.getBoundingClientRect(), v = view.getBoundingClientRect();
+  view.scrollTop += m.top - v.top - (view.clientHeight - m.height) / 2;
+  const r = mark.getBoundingClientRect();
+  if (r.top < 0 || r.bottom > window.innerHeight) mark.scrollIntoView({block: 'nearest'});
 }"""
 
 CSS = """

@@ -188,6 +188,8 @@ def test_a_conversation_with_sources_follow_up_and_abstention(server, page_facto
     assert _norm(mark.text) == quote
     assert TITLE in page.driver.find_element(By.CSS_SELECTOR, ".article-view h3").text
     page.wait(lambda d: page.mark_in_view(), UI_TIMEOUT, "the chosen quote was not scrolled into view")
+    # The viewer scrolled, not the page: the heading and the chat stay where they were.
+    assert page.driver.execute_script("return window.scrollY") == 0, "the page jumped to the quote"
     page.shot("06-source-chosen")
 
 
