@@ -66,7 +66,9 @@ def sources_html(articles: dict[str, Article], answer: Answer) -> str:
         return "<div class='sources'><b>Sources</b><ul>" + "".join(items) + "</ul></div>"
     if answer.abstained and answer.hits:
         items = [
-            f"<li>{esc(h.title)} ({h.score:.2f})<br><q>{esc(_excerpt(h.text))}</q></li>" for h in answer.hits
+            # Short excerpts, so the plain "do not answer" above them stays in the chat's view;
+            # the whole passages are under "Retrieved passages and scores".
+            f"<li>{esc(h.title)} ({h.score:.2f})<br><q>{esc(_excerpt(h.text, 160))}</q></li>" for h in answer.hits
         ]
         return "<div class='sources'><b>Closest passages (they do not answer the question)</b><ul>" + "".join(items) + "</ul></div>"
     return ""

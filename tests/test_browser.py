@@ -179,6 +179,12 @@ def test_a_conversation_with_sources_follow_up_and_abstention(server, page_facto
     # A question the articles do not answer: said plainly, and the viewer is cleared.
     abstained = page.ask("Who won the 2022 FIFA World Cup?", expect="Closest passages")
     assert "The articles do not answer this." in abstained, abstained
+    assert page.driver.execute_script(
+        """const chat = document.querySelector("[role='log']").getBoundingClientRect();
+        const p = [...document.querySelectorAll('.bot-row p')].filter(e => e.textContent.includes('do not answer this')).pop();
+        const r = p.getBoundingClientRect();
+        return r.top >= chat.top && r.bottom <= chat.bottom;"""
+    ), "the abstention was scrolled out of the chat by its closest passages"
     page.wait(lambda d: page.viewer_mark() is None, UI_TIMEOUT, "the viewer still shows a quote after an abstention")
     page.shot("05-abstention")
 
