@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Set up, build or refresh the index, then run `rag` with the given arguments.
-# With none, it answers questions at a prompt (`rag ask`), keeping the conversation.
+# Set up, build or refresh the index, then start the chat app on
+# http://127.0.0.1:7860 (app.py's options pass through: --port 8080 ...).
+# With a rag command first (ask, search, index, articles, eval), run that instead:
+#   bash scripts/run.sh ask "Why did Vucic halt arms deliveries to Israel?"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/rag index
-if [ $# -eq 0 ]; then
-    set -- ask
-fi
-exec .venv/bin/rag "$@"
+case "${1:-}" in
+    ask|search|index|articles|eval)
+        .venv/bin/rag index
+        exec .venv/bin/rag "$@" ;;
+    *)
+        exec .venv/bin/python app.py "$@" ;;
+esac
