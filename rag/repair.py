@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import Counter
 import unicodedata
 from dataclasses import dataclass
 
@@ -198,8 +199,6 @@ def normalise_characters(text: str) -> tuple[str, int]:
 def _changed_chars(before: str, after: str) -> int:
     # Cheap estimate: characters that differ in count. Exact alignment would
     # cost a diff of the whole document for a figure that is only reported.
-    from collections import Counter
-
     diff = Counter(before)
     diff.subtract(Counter(after))
     return sum(abs(n) for n in diff.values()) // 2 + abs(len(before) - len(after)) // 2

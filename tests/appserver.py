@@ -3,6 +3,7 @@ stop it: shared by the gradio_client tests and the browser tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from .conftest import CORPUS, ROOT
@@ -18,7 +20,7 @@ APP = ROOT / "app.py"
 START_TIMEOUT = 180  # seconds: model load and index build on a busy 2-core machine
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -34,7 +36,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 class Server:
     def __init__(self, tmp: Path, corpus: Path = CORPUS, **env: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = tmp / f"app-{self.port}.log"
         self._log = self.log.open("w")
@@ -67,3 +69,14 @@ class Server:
             self.proc.kill()
             self.proc.wait(timeout=15)
         self._log.close()
+
+
+@contextlib.contextmanager
+def running(tmp: Path, **kwargs) -> Iterator[Server]:
+    """An app server that is up for the block and always stopped after it."""
+    server = Server(tmp, **kwargs)
+    try:
+        server.wait()
+        yield server
+    finally:
+        server.stop()

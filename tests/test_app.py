@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from .appserver import APP, Server, _env
+from .appserver import APP, _env, running
 from .conftest import ROOT
 
 VUCIC_ID = "000_b8d8672fd89b6af8"
@@ -21,12 +21,8 @@ VUCIC_ID = "000_b8d8672fd89b6af8"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("app"))
-    try:
-        s.wait()
+    with running(tmp_path_factory.mktemp("app")) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +82,7 @@ def test_the_page_is_served(server) -> None:
 
 @pytest.mark.model
 def test_basic_auth_refuses_an_unauthenticated_request(tmp_path) -> None:
-    s = Server(tmp_path, RAG_APP_USER="reader", RAG_APP_PASSWORD="s3cret-pass")
-    try:
-        s.wait()
+    with running(tmp_path, RAG_APP_USER="reader", RAG_APP_PASSWORD="s3cret-pass") as s:
         for path in ("config", "gradio_api/info"):
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(s.url + path, timeout=10)
@@ -99,8 +93,6 @@ def test_basic_auth_refuses_an_unauthenticated_request(tmp_path) -> None:
             Client(s.url, verbose=False).predict("Why did Vucic halt arms deliveries to Israel?", api_name="/ask")
         authed = Client(s.url, auth=("reader", "s3cret-pass"), verbose=False)
         assert authed.predict("Why did Vucic halt arms deliveries to Israel?", api_name="/ask")["abstained"] is False
-    finally:
-        s.stop()
 
 
 def test_help_prints_usage_without_loading_the_model() -> None:

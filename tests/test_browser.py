@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .appserver import Server
+from .appserver import running
 from .conftest import ROOT
 
 os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never download a browser or driver
@@ -131,12 +131,8 @@ def _norm(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("browser-app"))
-    try:
-        s.wait()
+    with running(tmp_path_factory.mktemp("browser-app")) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture
@@ -210,9 +206,7 @@ def test_hostile_html_in_an_article_or_question_does_not_run(tmp_path, page_fact
         "Growers said the plums were sweeter than ever.\n",
         encoding="utf-8",
     )
-    s = Server(tmp_path, corpus=corpus)
-    try:
-        s.wait()
+    with running(tmp_path, corpus=corpus) as s:
         page = page_factory(s.url, "hostile")
         answer = page.ask("What did the orchard growers of Zupa harvest?", expect="Sources")
         assert "plums" in answer, answer
@@ -222,5 +216,3 @@ def test_hostile_html_in_an_article_or_question_does_not_run(tmp_path, page_fact
         page.shot("01-hostile-article-shown-as-text")
         assert page.driver.execute_script("return window.__pwned === undefined"), "corpus HTML ran in the page"
         assert not page.driver.find_elements(By.CSS_SELECTOR, "img[src='x']")
-    finally:
-        s.stop()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -28,15 +27,10 @@ from rag import RAG, Answer, Delta, QueryError, Settings
 from rag.answer import compose, invariant_problems
 from rag.llm import SYSTEM_PROMPT, LLMConfig, build_messages, check_reply, fence
 
+from .appserver import free_port
 from .conftest import CORPUS
 
 VUCIC = "Why did Vucic halt arms deliveries to Israel?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def assert_valid(answer: Answer, r: RAG) -> None:
