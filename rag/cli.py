@@ -15,13 +15,14 @@ from pathlib import Path
 
 from . import __version__
 from .errors import RagError
-from .settings import ANSWER_MODES, MODES, Settings
+from .settings import ANSWER_MODES, INDEX_TYPES, MODES, Settings
 
 EXIT_USER_ERROR = 2
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(corpus_dir=Path(args.corpus), index_dir=Path(args.index))
+    overrides = {"index_type": args.index_type} if getattr(args, "index_type", None) else {}
+    return Settings.from_env(corpus_dir=Path(args.corpus), index_dir=Path(args.index), **overrides)
 
 
 def _load(args: argparse.Namespace, rebuild: bool = False):
@@ -270,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Build the index, or refresh it after articles were added, changed or removed "
         "(only changed text is re-embedded). Prints what changed and what the text repair fixed."))
     p.add_argument("--rebuild", action="store_true", help="rebuild from scratch, ignoring the current index")
+    p.add_argument("--index-type", choices=INDEX_TYPES, default=None, help=(
+        "vector index: flat (exact), hnsw or ivf (approximate, for large corpora), or auto (flat below 50,000 "
+        "chunks, hnsw from there); the index remembers it (default: keep the index's own, auto for a new one; "
+        "or RAG_INDEX_TYPE)"))
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", parents=[common], help="ranked passages for a question", description=(

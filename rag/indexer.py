@@ -17,8 +17,9 @@ import numpy as np
 
 from . import __version__
 from .chunking import chunk_article
-from .dense import DenseIndex
+from .dense import DenseIndex, IndexSpec, choose_spec
 from .embedding import Embedder
+from .errors import StoreError
 from .ingest import Corpus
 from .sentences import mask_footnotes, split_sentences
 from .settings import Settings
@@ -126,11 +127,34 @@ def staleness(stored: StoredIndex | None, corpus: Corpus, settings: Settings, em
         return f"text repair changed from {state[m.repair]} to {state[settings.repair]}"
     if m.chunking != settings.chunking_params():
         return f"chunking changed from {m.chunking} to {settings.chunking_params()}"
+    choice = index_choice(settings, m)
+    spec = choose_spec(choice, m.n_chunks)
+    built = IndexSpec.parse(m.index_type)
+    if (choice, spec.kind) != (m.index_choice, built.kind):
+        return f"vector index changed from {built.kind} ({m.index_choice}) to {spec.kind} ({choice})"
     current = {a.id: article_key(a) for a in corpus.articles}
     stored_keys = {k: v["key"] for k, v in m.articles.items()}
     if current != stored_keys:
         return "corpus changed"
     return None
+
+
+def index_choice(settings: Settings, manifest: Manifest | None) -> str:
+    """The index type asked for: the setting, else what the index recorded, else auto."""
+    if settings.index_type is not None:
+        return settings.index_type
+    return manifest.index_choice if manifest is not None else "auto"
+
+
+def _previous_manifest(store: IndexStore, stored: StoredIndex | None) -> Manifest | None:
+    """The manifest of the index being replaced, even one that is not loaded
+    (a requested or damage-forced rebuild keeps the user's index type)."""
+    if stored is not None:
+        return stored.manifest
+    try:
+        return store.read_manifest()
+    except StoreError:
+        return None
 
 
 def refresh(
@@ -188,6 +212,8 @@ def refresh(
     vectors, embedded = _embed_missing(embedder, records, texts, reusable, "chunks", progress)
     sentence_vectors, sentences_embedded = _embed_missing(embedder, sentence_records, sentence_texts, reusable, "sentences", progress)
 
+    choice = index_choice(settings, _previous_manifest(store, stored))
+    dense = DenseIndex.build(vectors, choose_spec(choice, len(records)))
     manifest = Manifest(
         package_version=__version__,
         model=embedder.name,
@@ -198,10 +224,10 @@ def refresh(
         n_sentences=len(sentence_records),
         sparse_tokenizer=TOKENIZER_ID,
         repair=settings.repair,
+        index_type=dense.spec.describe(),
+        index_choice=choice,
     )
-    built = StoredIndex(
-        manifest, records, vectors, DenseIndex.build(vectors), SparseIndex.build(texts), sentence_records, sentence_vectors
-    )
+    built = StoredIndex(manifest, records, vectors, dense, SparseIndex.build(texts), sentence_records, sentence_vectors)
     new = store.save(built)
 
     old_keys = {k: v["key"] for k, v in old_articles.items()}

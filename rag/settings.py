@@ -19,6 +19,8 @@ from .errors import SettingsError
 MODES = ("hybrid", "dense", "bm25")
 ANSWER_MODES = ("extractive", "llm")
 FUSIONS = ("rrf", "weighted")
+# The dense index kinds (rag/dense.py explains them); "auto" picks by size.
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ class Settings:
     dense_weight: float = 0.6  # 0.5-0.7 scored alike; below 0.5 lost ground
     rrf_k: int = 60  # only for fusion="rrf"; the constant of Cormack et al. (2009)
     candidates: int = 50
+
+    # The vector index: None keeps what the index records (for a new index,
+    # "auto": exact search below 50,000 chunks, HNSW from there); "auto",
+    # "flat", "hnsw" or "ivf" sets it, and the manifest remembers the choice.
+    index_type: str | None = None
 
     # Repair damaged extractions (README "Text repair"). False indexes the text
     # as extracted: only to measure what the repair is worth (`rag eval --compare`).
@@ -107,6 +114,7 @@ class Settings:
             (self.rrf_k >= 1, "rrf_k must be at least 1"),
             (0.0 <= self.dense_weight <= 1.0, "dense_weight must be between 0 and 1"),
             (self.candidates >= 1, "candidates must be at least 1"),
+            (self.index_type is None or self.index_type in INDEX_TYPES, f"index_type must be one of {', '.join(INDEX_TYPES)}"),
             (self.query_cache_size >= 0, "query_cache_size must be 0 or more"),
             (self.max_question_chars >= 1, "max_question_chars must be at least 1"),
             (isinstance(self.repair, bool), "repair must be True or False"),
@@ -131,7 +139,8 @@ class Settings:
 
         RAG_LLM_BASE_URL, RAG_LLM_MODEL, RAG_LLM_API_KEY (or OPENAI_API_KEY),
         RAG_LLM_TIMEOUT (seconds), RAG_ANSWER_MODE (extractive | llm; default
-        llm when a model is configured).
+        llm when a model is configured); and RAG_INDEX_TYPE (auto | flat |
+        hnsw | ivf) for the vector index.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -144,6 +153,8 @@ class Settings:
                 values["llm_timeout"] = float(env["RAG_LLM_TIMEOUT"])
             except ValueError:
                 raise SettingsError(f"RAG_LLM_TIMEOUT={env['RAG_LLM_TIMEOUT']!r} is not a number of seconds") from None
+        if env.get("RAG_INDEX_TYPE"):
+            values["index_type"] = env["RAG_INDEX_TYPE"]
         if env.get("RAG_ANSWER_MODE"):
             values["answer_mode"] = env["RAG_ANSWER_MODE"]
         return cls.from_dict({**values, **overrides})

@@ -33,8 +33,8 @@ except ImportError:  # pragma: no cover - not POSIX: no locking, one process at 
 
 import numpy as np
 
-from .dense import DenseIndex
-from .errors import StoreError
+from .dense import DenseIndex, IndexSpec
+from .errors import SettingsError, StoreError
 from .sparse import SparseIndex
 
 FORMAT_VERSION = 2  # 2: sentence vectors for answer selection
@@ -81,7 +81,8 @@ class Manifest:
     n_sentences: int = 0
     sparse_tokenizer: str = ""
     repair: bool = True  # built from repaired text (Settings.repair); older manifests were
-    index_type: str = "flat-ip"
+    index_type: str = "flat"  # IndexSpec.describe() of the dense index
+    index_choice: str = "auto"  # what asked for it: "auto" (by size) or a kind the user set
     created: str = ""
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     format_version: int = FORMAT_VERSION
@@ -165,8 +166,12 @@ class IndexStore:
         except (OSError, ValueError, TypeError) as e:  # ValueError: bad JSON or bad UTF-8
             raise StoreError(f"{path} is damaged ({type(e).__name__})") from e
 
-    def load(self, mmap: bool = False) -> StoredIndex | None:
-        """The live index, checked file by file; None when there is none yet."""
+    def load(self) -> StoredIndex | None:
+        """The live index, checked file by file; None when there is none yet.
+
+        Vectors and the BM25 arrays are memory-mapped, not read: at a million
+        chunks they are gigabytes, of which a query touches a few pages (the
+        FAISS index holds its own copy of the vectors for search)."""
         build = self.live_folder()  # read CURRENT once: a switch-over meanwhile must not mix builds
         if build is None:
             return None
@@ -180,12 +185,13 @@ class IndexStore:
         try:
             chunks = _read_records(build / CHUNKS, ChunkRecord)
             sentences = _read_records(build / SENTENCES, SentenceRecord)
-            vectors = np.load(build / VECTORS, mmap_mode="r" if mmap else None)
-            sentence_vectors = np.load(build / SENTENCE_VECTORS, mmap_mode="r" if mmap else None)
-        except (OSError, ValueError, TypeError) as e:
+            vectors = np.load(build / VECTORS, mmap_mode="r")
+            sentence_vectors = np.load(build / SENTENCE_VECTORS, mmap_mode="r")
+            spec = IndexSpec.parse(manifest.index_type)
+        except (OSError, ValueError, TypeError, SettingsError) as e:
             raise StoreError(f"index in {build} cannot be read ({type(e).__name__}: {e})") from e
-        dense = DenseIndex.load(build)
-        sparse = SparseIndex.load(build, len(chunks), mmap=mmap)
+        dense = DenseIndex.load(build, spec, vectors)
+        sparse = SparseIndex.load(build, len(chunks), mmap=True)
         consistent = len(chunks) == manifest.n_chunks == dense.size == sparse.size == len(vectors)
         if not consistent or not len(sentences) == manifest.n_sentences == len(sentence_vectors):
             raise StoreError(

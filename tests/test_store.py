@@ -422,7 +422,7 @@ def test_manifest_records_model_chunking_articles_and_file_checksums(
     assert m["package_version"] == rag.__version__
     assert m["format_version"] == FORMAT_VERSION
     assert m["model"] == "hash-64" and m["dimension"] == 64
-    assert m["index_type"] == "flat-ip"
+    assert m["index_type"] == "flat" and m["index_choice"] == "auto"
     assert m["created"]
     assert m["chunking"] == Settings().chunking_params()
     assert set(m["chunking"]) == {"chunk_tokens", "overlap_tokens", "tokenizer"}
