@@ -107,7 +107,9 @@ class RAG:
             return stored, BuildSummary(
                 rebuilt=False, reason="up to date", unchanged=tuple(stored.manifest.articles), chunks=len(stored.chunks)
             )
-        stored, summary = refresh(store, corpus, settings, embedder, stored, reason, progress=progress)
+        # A requested rebuild embeds everything again: it is the way out when
+        # stored or cached vectors are in doubt.
+        stored, summary = refresh(store, corpus, settings, embedder, stored, reason, progress=progress, use_cache=not rebuild)
         for w in summary.warnings:
             log.warning("%s", w)
         return stored, summary

@@ -18,6 +18,7 @@ import numpy as np
 from . import __version__
 from .chunking import chunk_article
 from .dense import DenseIndex, IndexSpec, choose_spec
+from .embedcache import EmbeddingCache
 from .embedding import Embedder
 from .errors import StoreError
 from .ingest import Corpus
@@ -165,19 +166,25 @@ def refresh(
     stored: StoredIndex | None,
     reason: str,
     progress: bool = False,
+    use_cache: bool = True,
 ) -> tuple[StoredIndex, BuildSummary]:
-    """Build the index for `corpus`, reusing what `stored` already embedded."""
+    """Build the index for `corpus`, reusing what `stored` and the embedding
+    cache already embedded (`use_cache=False`: only what `stored` holds)."""
     started = time.perf_counter()
     warnings: list[str] = []
-    reusable: dict[str, np.ndarray] = {}
+    cache = EmbeddingCache(store.folder, embedder.name, embedder.dimension, settings.embedding_cache_size)
+    cached = cache.load() if use_cache else {}
+    previous: dict[str, np.ndarray] = {}  # the replaced index's vectors, by hash
     old_articles: dict[str, dict] = {}
+    same_model = True
     if stored is not None:
         m = stored.manifest
-        if m.model == embedder.name and m.dimension == embedder.dimension:
-            reusable = _vectors_by_hash(stored)
-        else:
-            warnings.append(f"{reason}: re-embedding every chunk")
+        previous = _vectors_by_hash(stored)
+        same_model = m.model == embedder.name and m.dimension == embedder.dimension
+        if not same_model:
+            warnings.append(f"{reason}: the old model's vectors cannot be reused")
         old_articles = m.articles
+    reusable = {**cached, **previous} if same_model else cached
 
     def fits(text: str) -> bool:
         return embedder.count_pieces(text) <= embedder.max_pieces
@@ -228,6 +235,13 @@ def refresh(
         index_choice=choice,
     )
     built = StoredIndex(manifest, records, vectors, dense, SparseIndex.build(texts), sentence_records, sentence_vectors)
+    live = {r.embed_hash for r in records} | {r.embed_hash for r in sentence_records}
+    if stored is not None and not same_model:
+        old_cache = EmbeddingCache(store.folder, stored.manifest.model, stored.manifest.dimension, settings.embedding_cache_size)
+        old_cache.save(previous.items(), old_cache.load(), live=set())
+    dropped = [(h, v) for h, v in previous.items() if h not in live] if same_model else []
+    if dropped or live & cached.keys():
+        cache.save(dropped, cached, live)
     new = store.save(built)
 
     old_keys = {k: v["key"] for k, v in old_articles.items()}

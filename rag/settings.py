@@ -32,6 +32,10 @@ class Settings:
     # folder holding a sentence-transformers model. Never downloaded.
     model: str = "all-MiniLM-L6-v2"
     embed_batch_size: int = 32
+    # Vectors a refresh dropped (an abandoned chunk size, a removed article,
+    # another model's) kept by content hash in the index folder, so that going
+    # back embeds nothing: 100,000 MiniLM vectors are 150 MB. 0 turns it off.
+    embedding_cache_size: int = 100_000
 
     # Chunks hold whole sentences up to `chunk_tokens` tiktoken tokens, 3-5
     # sentences of these articles: a hit points at one argument and a citation
@@ -110,6 +114,7 @@ class Settings:
             (self.chunk_tokens >= 16, "chunk_tokens must be at least 16"),
             (0 <= self.overlap_tokens < self.chunk_tokens, "overlap_tokens must be >= 0 and below chunk_tokens"),
             (self.embed_batch_size >= 1, "embed_batch_size must be at least 1"),
+            (self.embedding_cache_size >= 0, "embedding_cache_size must be 0 or more"),
             (self.fusion in FUSIONS, f"fusion must be one of {', '.join(FUSIONS)}"),
             (self.rrf_k >= 1, "rrf_k must be at least 1"),
             (0.0 <= self.dense_weight <= 1.0, "dense_weight must be between 0 and 1"),

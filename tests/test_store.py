@@ -91,6 +91,11 @@ def chunk_texts(index: Path, corpus: Path) -> dict[str, list[str]]:
     return out
 
 
+def index_entries(index: Path) -> list[str]:
+    """What the index folder holds besides the embedding cache (which outlives builds)."""
+    return sorted(p.name for p in index.iterdir() if p.name != "embedding-cache")
+
+
 def build_folders(index: Path) -> list[str]:
     return sorted(p.name for p in index.iterdir() if p.is_dir())
 
@@ -301,7 +306,7 @@ def test_other_embedder_rebuilds_everything(
     assert f"index was built with model hash-64 (64 dims), settings use {embedder.name} ({embedder.dimension} dims)" == s.reason
     assert s.embedded == s.chunks == len(embedder.chunk_texts) and s.reused == 0
     warnings = [rec.getMessage() for rec in caplog.records if rec.name == "rag" and rec.levelno == logging.WARNING]
-    assert warnings == [f"{s.reason}: re-embedding every chunk"]
+    assert warnings == [f"{s.reason}: the old model's vectors cannot be reused"]
 
     new = stored(index)
     assert (new.manifest.model, new.manifest.dimension) == (embedder.name, embedder.dimension)
@@ -309,9 +314,11 @@ def test_other_embedder_rebuilds_everything(
     assert new.dense.dimension == embedder.dimension
     hits = r.retrieve(QUESTION, k=5, mode="dense")
     assert len(hits) == 5 and all(h.dense_score is not None for h in hits)
-    # Loading again with the old embedder rebuilds again rather than using the index as it is.
-    back = RAG.load(corpus_copy, index, embedder=fake_embedder)
-    assert back.summary.rebuilt is True and back.summary.reused == 0
+    # Loading again with the old embedder rebuilds again rather than using the
+    # index as it is, and takes the old model's vectors from the embedding cache.
+    back = RAG.load(corpus_copy, index, embedder=CountingEmbedder(fake_embedder))
+    assert back.summary.rebuilt is True
+    assert back.summary.embedded == 0 and back.summary.reused == back.summary.chunks
 
 
 # --- atomic save ---------------------------------------------------------------------------
@@ -348,7 +355,7 @@ def test_crash_mid_build_keeps_the_previous_index(
 
     # The previous index is live and whole; no partial folder is left behind.
     assert (index / POINTER).read_text() == pointer
-    assert sorted(p.name for p in index.iterdir()) == sorted([LOCK, POINTER, old_build])
+    assert index_entries(index) == sorted([LOCK, POINTER, old_build])
     survivor = stored(index)
     assert survivor.manifest == old.manifest
     assert [c.embed_hash for c in survivor.chunks] == [c.embed_hash for c in old.chunks]
@@ -359,7 +366,7 @@ def test_crash_mid_build_keeps_the_previous_index(
     assert r.summary.changed == (CHANGED_ID,)
     new_build = (index / POINTER).read_text().strip()
     assert new_build != old_build
-    assert sorted(p.name for p in index.iterdir()) == sorted([LOCK, POINTER, new_build])
+    assert index_entries(index) == sorted([LOCK, POINTER, new_build])
 
 
 def test_crash_while_switching_current_keeps_the_previous_index(
@@ -385,12 +392,12 @@ def test_crash_while_switching_current_keeps_the_previous_index(
     assert (index / POINTER).read_text() == pointer
     assert ARTICLE_IDS[0] in stored(index).manifest.articles
     # Nothing is left behind: no partial build, no renamed-but-dead build, no pointer temp file.
-    assert sorted(p.name for p in index.iterdir()) == sorted([LOCK, POINTER, pointer.strip()])
+    assert index_entries(index) == sorted([LOCK, POINTER, pointer.strip()])
 
     r = RAG.load(corpus_copy, index, embedder=fake_embedder)
     assert r.summary.removed == (ARTICLE_IDS[0],)
     live = (index / POINTER).read_text().strip()
-    assert sorted(p.name for p in index.iterdir()) == sorted([LOCK, POINTER, live])
+    assert index_entries(index) == sorted([LOCK, POINTER, live])
 
 
 
@@ -405,7 +412,7 @@ def test_save_replaces_current_and_removes_old_builds(corpus_copy: Path, tmp_pat
     second = (index / POINTER).read_text()
     assert second.endswith("\n") and re.fullmatch(r"build-\d{8}-\d{6}-[0-9a-f]{6}\n", second)
     assert second.strip() != first
-    assert sorted(p.name for p in index.iterdir()) == sorted([LOCK, POINTER, second.strip()])
+    assert index_entries(index) == sorted([LOCK, POINTER, second.strip()])
 
 
 # --- the manifest ---------------------------------------------------------------------------
@@ -571,3 +578,73 @@ def test_an_index_path_that_is_a_file_is_refused_with_the_fix(corpus_copy: Path,
     with pytest.raises(StoreError, match=r"index folder .*index.txt cannot be used .*: give a folder"):
         RAG.load(corpus_copy, not_a_folder, embedder=fake_embedder)
     assert not_a_folder.read_text() == "x"  # nothing lost
+
+
+# --- the embedding cache ---------------------------------------------------------------
+
+
+def test_going_back_to_a_chunking_embeds_nothing(corpus_copy: Path, tmp_path: Path, counting: CountingEmbedder) -> None:
+    index = tmp_path / "index"
+    RAG.load(corpus_copy, index, embedder=counting)
+    other = DEFAULTS.replace(chunk_tokens=80)
+    assert RAG.load(corpus_copy, index, embedder=counting, settings=other).summary.embedded > 0
+    counting.calls.clear()
+    back = RAG.load(corpus_copy, index, embedder=counting)
+    assert back.summary.rebuilt is True
+    assert back.summary.embedded == 0 and back.summary.reused == back.summary.chunks
+    assert counting.calls == []
+
+
+def test_an_article_removed_and_put_back_embeds_nothing(corpus_copy: Path, tmp_path: Path, counting: CountingEmbedder) -> None:
+    index = tmp_path / "index"
+    RAG.load(corpus_copy, index, embedder=counting)
+    article = sorted(corpus_copy.glob("*.txt"))[0]
+    kept = tmp_path / article.name
+    article.rename(kept)
+    RAG.load(corpus_copy, index, embedder=counting)
+    kept.rename(article)
+    counting.calls.clear()
+    r = RAG.load(corpus_copy, index, embedder=counting)
+    assert r.summary.added == (article.stem,)
+    assert r.summary.embedded == 0 and r.summary.sentences_embedded == 0
+    assert counting.calls == []
+
+
+def test_a_requested_rebuild_does_not_trust_the_cache(corpus_copy: Path, tmp_path: Path, counting: CountingEmbedder) -> None:
+    index = tmp_path / "index"
+    RAG.load(corpus_copy, index, embedder=counting)
+    RAG.load(corpus_copy, index, embedder=counting, settings=DEFAULTS.replace(chunk_tokens=80))
+    assert any((index / "embedding-cache").iterdir())
+    counting.calls.clear()
+    r = RAG.load(corpus_copy, index, embedder=counting, rebuild=True)
+    assert r.summary.embedded == r.summary.chunks == len(counting.chunk_texts)
+
+
+def test_a_damaged_cache_only_costs_embedding_again(
+    corpus_copy: Path, tmp_path: Path, counting: CountingEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = tmp_path / "index"
+    RAG.load(corpus_copy, index, embedder=counting)
+    RAG.load(corpus_copy, index, embedder=counting, settings=DEFAULTS.replace(chunk_tokens=80))
+    [cache_file] = (index / "embedding-cache").iterdir()
+    cache_file.write_bytes(b"not a cache")
+    caplog.set_level(logging.INFO, logger="rag")
+    r = RAG.load(corpus_copy, index, embedder=counting)
+    assert r.summary.rebuilt is True and r.summary.embedded > 0
+    assert any("unreadable" in rec.getMessage() and "ignoring it" in rec.getMessage() for rec in caplog.records)
+    assert len(r.retrieve(QUESTION, k=3)) == 3
+
+
+@pytest.mark.parametrize("capacity", [0, 5])
+def test_the_cache_holds_at_most_its_capacity(corpus_copy: Path, tmp_path: Path, fake_embedder, capacity: int) -> None:
+    index = tmp_path / "index"
+    settings = DEFAULTS.replace(embedding_cache_size=capacity)
+    RAG.load(corpus_copy, index, embedder=fake_embedder, settings=settings)
+    RAG.load(corpus_copy, index, embedder=fake_embedder, settings=settings.replace(chunk_tokens=80))
+    files = list((index / "embedding-cache").glob("*.npz")) if (index / "embedding-cache").exists() else []
+    if capacity == 0:
+        assert files == []
+    else:
+        [path] = files
+        with np.load(path) as data:
+            assert len(data["hashes"]) == len(data["vectors"]) == capacity
