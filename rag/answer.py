@@ -73,29 +73,67 @@ class Claim:
     quote: Evidence | None
 
 
+def sentence_document_frequency(texts: Sequence[str]) -> dict[str, int]:
+    """In how many of `texts` each word (as BM25 tokenizes it) occurs: the
+    IDF table of answer scoring. The indexer stores it with the index, so
+    that loading a large index does not tokenize every sentence again."""
+    df: dict[str, int] = {}
+    for words in tokenize(list(texts)) if texts else []:
+        for w in set(words):
+            df[w] = df.get(w, 0) + 1
+    return df
+
+
+# Sentence word sets kept between questions; past this many the memo starts
+# over (a word set is recomputed in microseconds, memory is not unbounded).
+_WORDS_MEMO_MAX = 200_000
+
+
 class SentenceIndex:
     """The indexed sentences of every article, with their vectors and words."""
 
-    def __init__(self, records: Sequence[SentenceRecord], vectors: np.ndarray, articles: Mapping[str, Article]) -> None:
+    def __init__(
+        self,
+        records: Sequence[SentenceRecord],
+        vectors: np.ndarray,
+        articles: Mapping[str, Article],
+        document_frequency: Mapping[str, int] | None = None,
+    ) -> None:
         self.records = list(records)
         self.vectors = np.asarray(vectors, dtype=np.float32)
+        self._articles = articles
         self._by_article: dict[str, list[tuple[int, int]]] = {}
         for row, r in enumerate(self.records):
             self._by_article.setdefault(r.article_id, []).append((r.start, row))
         for rows in self._by_article.values():
             rows.sort()
         # Built here, not on first use: the chat app asks from several threads,
-        # and a lazily filled table is half-built for one of them.
-        sentence_texts = [articles[r.article_id].text[r.start : r.end] for r in self.records]
-        self._words = [frozenset(t) for t in tokenize(sentence_texts)] if sentence_texts else []
-        n = len(self._words)
-        df: dict[str, int] = {}
-        for words in self._words:
-            for w in words:
-                df[w] = df.get(w, 0) + 1
+        # and a lazily filled table is half-built for one of them. An index
+        # from before the table was stored gets it computed now.
+        if document_frequency is None:
+            document_frequency = sentence_document_frequency([self._text(row) for row in range(len(self.records))])
+        n = len(self.records)
         # Smoothed IDF: a word missing from every sentence gets the highest weight.
-        self._idf = {w: math.log(1 + n / c) for w, c in df.items()}
+        self._idf = {w: math.log(1 + n / c) for w, c in document_frequency.items()}
         self._idf_unseen = math.log(1 + max(n, 1))
+        # Word sets are made for the sentences a question reaches, when it
+        # reaches them. Each entry is complete when stored, so threads that
+        # race only compute one twice.
+        self._words_memo: dict[int, frozenset[str]] = {}
+
+    def _text(self, row: int) -> str:
+        r = self.records[row]
+        return self._articles[r.article_id].text[r.start : r.end]
+
+    def _words(self, rows: Sequence[int]) -> list[frozenset[str]]:
+        memo = self._words_memo
+        missing = [row for row in rows if row not in memo]
+        if missing:
+            if len(memo) + len(missing) > _WORDS_MEMO_MAX:
+                memo.clear()
+            for row, words in zip(missing, tokenize([self._text(row) for row in missing])):
+                memo[row] = frozenset(words)
+        return [memo.get(row) or frozenset(tokenize([self._text(row)])[0]) for row in rows]
 
     def rows_within(self, article_id: str, start: int, end: int) -> list[int]:
         rows = self._by_article.get(article_id, [])
@@ -124,9 +162,9 @@ class SentenceIndex:
         q_words = set(tokenize([question])[0])
         q_weight = sum(self._idf.get(w, self._idf_unseen) for w in q_words)
         evidence = []
-        for row, cos in zip(rows, dense):
-            shared = q_words & self._words[row]
-            lexical = sum(self._idf[w] for w in shared) / q_weight if q_weight else 0.0
+        for row, cos, words in zip(rows, dense, self._words(rows)):
+            shared = q_words & words
+            lexical = sum(self._idf.get(w, self._idf_unseen) for w in shared) / q_weight if q_weight else 0.0
             r = self.records[row]
             score = dense_weight * float(cos) + (1.0 - dense_weight) * lexical
             evidence.append(Evidence(r.article_id, r.start, r.end, score, float(cos), lexical, row))

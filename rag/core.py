@@ -51,7 +51,7 @@ class RAG:
         for row, chunk in enumerate(index.chunks):
             rows.setdefault(chunk.article_id, []).append(row)
         self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
-        self._sentences = SentenceIndex(index.sentences, index.sentence_vectors, self._articles)
+        self._sentences = SentenceIndex(index.sentences, index.sentence_vectors, self._articles, index.sentence_df)
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._client: ChatClient | None = None
@@ -81,9 +81,11 @@ class RAG:
             settings = settings.replace(corpus_dir=Path(corpus_dir))
         if index_dir is not None:
             settings = settings.replace(index_dir=Path(index_dir))
-        corpus = load_corpus(settings.corpus_dir, repair=settings.repair)
-        embedder = embedder or make_embedder(settings.model, settings.embed_batch_size)
         store = IndexStore(settings.index_dir)
+        # Files unchanged since the index was built are not repaired again:
+        # at about a second per MB, repair would dominate starting a large corpus.
+        corpus = load_corpus(settings.corpus_dir, repair=settings.repair, known=store.known_reads())
+        embedder = embedder or make_embedder(settings.model, settings.embed_batch_size)
         with store.lock():
             stored, summary = cls._fresh_index(store, corpus, settings, embedder, rebuild, progress)
         return cls(corpus, stored, embedder, settings, summary)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
+from .answer import sentence_document_frequency
 from .chunking import chunk_article
 from .dense import DenseIndex, IndexSpec, choose_spec
 from .embedcache import EmbeddingCache
@@ -234,7 +235,11 @@ def refresh(
         index_type=dense.spec.describe(),
         index_choice=choice,
     )
-    built = StoredIndex(manifest, records, vectors, dense, SparseIndex.build(texts), sentence_records, sentence_vectors)
+    articles = corpus.by_id()
+    sentence_df = sentence_document_frequency([articles[r.article_id].text[r.start : r.end] for r in sentence_records])
+    built = StoredIndex(
+        manifest, records, vectors, dense, SparseIndex.build(texts), sentence_records, sentence_vectors, sentence_df
+    )
     live = {r.embed_hash for r in records} | {r.embed_hash for r in sentence_records}
     if stored is not None and not same_model:
         old_cache = EmbeddingCache(store.folder, stored.manifest.model, stored.manifest.dimension, settings.embedding_cache_size)
@@ -242,7 +247,7 @@ def refresh(
     dropped = [(h, v) for h, v in previous.items() if h not in live] if same_model else []
     if dropped or live & cached.keys():
         cache.save(dropped, cached, live)
-    new = store.save(built)
+    new = store.save(built, corpus.reads)
 
     old_keys = {k: v["key"] for k, v in old_articles.items()}
     summary = BuildSummary(

@@ -7,11 +7,15 @@ warning and the rest of the corpus is indexed.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import metadata as distributions
 from pathlib import Path
 
 from .errors import CorpusError
@@ -36,11 +40,50 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class FileRead:
+    """What reading one file gave, before metadata.json is applied: the part
+    worth keeping between runs, because repair costs about a second per MB."""
+
+    content_hash: str  # sha256 of the file's bytes
+    repaired: bool  # read with the text repair on
+    text: str
+    report: RepairReport
+    meta: dict[str, str]  # what the file itself carries (Markdown front matter)
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "code": reader_fingerprint()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FileRead | None":
+        """None for a read made by another version of the reading code."""
+        if data.get("code") != reader_fingerprint():
+            return None
+        return cls(data["content_hash"], data["repaired"], data["text"], RepairReport(**data["report"]), data["meta"])
+
+
+@functools.lru_cache(maxsize=1)
+def reader_fingerprint() -> str:
+    """Names the code that turns file bytes into text: these two modules and
+    the libraries they call. A read kept from other code is read again."""
+    h = hashlib.sha256()
+    for module in (Path(__file__), Path(__file__).with_name("repair.py")):
+        h.update(module.read_bytes())
+    for dist in ("ftfy", "pypdf"):
+        try:
+            h.update(f"{dist}={distributions.version(dist)}".encode())
+        except distributions.PackageNotFoundError:
+            h.update(f"{dist}=none".encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
 class Corpus:
     folder: Path
     articles: tuple[Article, ...]
     skipped: tuple[Skipped, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    reads: tuple[FileRead, ...] = ()  # one per article, in order
+    reused_reads: int = 0  # files whose text came from `known` instead of being repaired again
 
     def by_id(self) -> dict[str, Article]:
         return {a.id: a for a in self.articles}
@@ -106,13 +149,14 @@ def _unrepaired(text: str) -> Repaired:
     return Repaired(text, RepairReport())
 
 
-def read_file(path: Path, repair: bool = True) -> tuple[Repaired, dict[str, str], bytes]:
+def read_file(path: Path, repair: bool = True, data: bytes | None = None) -> tuple[Repaired, dict[str, str], bytes]:
     """The repaired text of one corpus file, metadata it carries, and its bytes.
 
     repair=False keeps the text as extracted (to measure what the repair is
-    worth); the report then counts nothing.
+    worth); the report then counts nothing. `data`: the file's bytes, when
+    the caller has read them already.
     """
-    data = path.read_bytes()
+    data = path.read_bytes() if data is None else data
     meta: dict[str, str] = {}
     if path.suffix.lower() == ".pdf":
         pages = _pdf(path)
@@ -186,11 +230,15 @@ def _guess_author(text: str) -> str | None:
 # --- the whole corpus -----------------------------------------------------------
 
 
-def load_corpus(folder: Path, repair: bool = True) -> Corpus:
+def load_corpus(folder: Path, repair: bool = True, known: Mapping[str, FileRead] | None = None) -> Corpus:
     """Read every article in `folder`; raise CorpusError when none can be read.
 
     repair=False reads the text as extracted, without the text repair.
+    known: earlier reads by content hash (the index keeps them); a file whose
+    bytes match one is not decoded and repaired again.
     """
+    known = known or {}
+    reused = 0
     folder = Path(folder)
     if not folder.is_dir():
         raise CorpusError(
@@ -205,6 +253,7 @@ def load_corpus(folder: Path, repair: bool = True) -> Corpus:
             skipped.append(Skipped(p.name, f"{p.name} has an unsupported type: use .txt, .md or .pdf"))
 
     articles: list[Article] = []
+    reads: list[FileRead] = []
     seen_ids: dict[str, str] = {}
     seen_text: dict[str, str] = {}
     for path in candidates:
@@ -213,19 +262,28 @@ def load_corpus(folder: Path, repair: bool = True) -> Corpus:
             skipped.append(Skipped(path.name, f"{path.name} has the same id as {seen_ids[article_id]}: rename one of them"))
             continue
         try:
-            repaired, file_meta, data = read_file(path, repair)
+            data = path.read_bytes()
+            content_hash = hashlib.sha256(data).hexdigest()
+            earlier = known.get(content_hash)
+            if earlier is not None and earlier.repaired == repair:
+                read, reused = earlier, reused + 1
+            else:
+                repaired_now, file_meta, _ = read_file(path, repair, data)
+                read = FileRead(content_hash, repair, repaired_now.text, repaired_now.report, file_meta)
         except UnreadableFile as e:
             skipped.append(Skipped(path.name, str(e)))
             continue
         except OSError as e:
             skipped.append(Skipped(path.name, f"{path.name} cannot be read ({e.strerror}): check its permissions"))
             continue
+        repaired, file_meta = Repaired(read.text, read.report), read.meta
         text_hash = hashlib.sha256(repaired.text.encode()).hexdigest()
         if text_hash in seen_text:
             skipped.append(Skipped(path.name, f"{path.name} duplicates {seen_text[text_hash]}: remove one of them"))
             continue
         seen_ids[article_id] = path.name
         seen_text[text_hash] = path.name
+        reads.append(read)
 
         meta = {**file_meta, **metadata.get(article_id, {})}
         title, descriptive = _guess_title(repaired.text, article_id)
@@ -246,7 +304,7 @@ def load_corpus(folder: Path, repair: bool = True) -> Corpus:
                 source=path.name,
                 text=repaired.text,
                 title_is_descriptive=descriptive,
-                content_hash=hashlib.sha256(data).hexdigest(),
+                content_hash=content_hash,
                 repair=repaired.report,
             )
         )
@@ -260,4 +318,4 @@ def load_corpus(folder: Path, repair: bool = True) -> Corpus:
         raise CorpusError(
             f"no article in {folder} could be read ({len(skipped)} skipped; first: {skipped[0].reason})"
         )
-    return Corpus(folder, tuple(articles), tuple(skipped), tuple(warnings))
+    return Corpus(folder, tuple(articles), tuple(skipped), tuple(warnings), tuple(reads), reused)

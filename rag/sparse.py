@@ -27,7 +27,11 @@ def fold(text: str) -> str:
     """Lower-case ASCII-ish text: accents dropped, footnote markers blanked."""
     text = mask_footnotes(text).translate(_EXTRA_FOLDS)
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    # Drop the combining marks by the distinct characters, not one by one:
+    # a text has few distinct characters, and this runs on every chunk and
+    # sentence of the corpus.
+    marks = {ord(ch): None for ch in set(decomposed) if unicodedata.combining(ch)}
+    return (decomposed.translate(marks) if marks else decomposed).lower()
 
 
 @lru_cache(maxsize=1)

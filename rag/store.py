@@ -4,7 +4,8 @@ Layout of `index/`:
 
     CURRENT                 the name of the live build folder
     build-<time>-<rand>/    manifest.json, chunks.jsonl, vectors.npy, dense.faiss, bm25/,
-                            sentences.jsonl, sentence_vectors.npy
+                            sentences.jsonl, sentence_vectors.npy, sentence_df.json,
+                            reads.jsonl
 
 A build is written into a fresh folder and becomes live only when CURRENT is
 replaced (one atomic rename), so a crash mid-build leaves the previous index
@@ -15,6 +16,7 @@ damaged file is detected on load instead of giving wrong answers.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,7 +24,7 @@ import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ import numpy as np
 
 from .dense import DenseIndex, IndexSpec
 from .errors import SettingsError, StoreError
+from .ingest import FileRead
 from .sparse import SparseIndex
 
 FORMAT_VERSION = 2  # 2: sentence vectors for answer selection
@@ -44,6 +47,8 @@ CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
 SENTENCES = "sentences.jsonl"
 SENTENCE_VECTORS = "sentence_vectors.npy"
+READS = "reads.jsonl"
+SENTENCE_DF = "sentence_df.json"
 LOCK = ".lock"
 
 
@@ -97,6 +102,9 @@ class StoredIndex:
     sparse: SparseIndex
     sentences: list[SentenceRecord]
     sentence_vectors: np.ndarray
+    # word -> number of sentences holding it (answer scoring's IDF); None in
+    # builds from before it was stored, and then computed on load.
+    sentence_df: dict[str, int] | None = None
 
 
 def _sha256(path: Path) -> str:
@@ -188,6 +196,11 @@ class IndexStore:
             vectors = np.load(build / VECTORS, mmap_mode="r")
             sentence_vectors = np.load(build / SENTENCE_VECTORS, mmap_mode="r")
             spec = IndexSpec.parse(manifest.index_type)
+            sentence_df = None
+            if SENTENCE_DF in manifest.files:
+                sentence_df = json.loads((build / SENTENCE_DF).read_text(encoding="utf-8"))
+                if not isinstance(sentence_df, dict):
+                    raise TypeError(f"{SENTENCE_DF} is not a JSON object")
         except (OSError, ValueError, TypeError, SettingsError) as e:
             raise StoreError(f"index in {build} cannot be read ({type(e).__name__}: {e})") from e
         dense = DenseIndex.load(build, spec, vectors)
@@ -198,13 +211,39 @@ class IndexStore:
                 f"index in {build} is inconsistent ({len(chunks)} chunks, {dense.size} vectors in FAISS): "
                 "run `rag index --rebuild`"
             )
-        return StoredIndex(manifest, chunks, vectors, dense, sparse, sentences, sentence_vectors)
+        return StoredIndex(manifest, chunks, vectors, dense, sparse, sentences, sentence_vectors, sentence_df)
 
-    def save(self, index: StoredIndex) -> StoredIndex:
+    def known_reads(self) -> dict[str, FileRead]:
+        """The corpus texts the live build was made from, by content hash:
+        reading them back spares the text repair of unchanged files.
+
+        {} when there is no build or the file is missing, damaged (checked
+        against the manifest's checksum) or from older code: a lost read
+        costs only reading the file again, never a wrong text.
+        """
+        try:
+            build = self.live_folder()
+            if build is None:
+                return {}
+            path = build / READS
+            if self._manifest(build).files.get(READS) != _sha256(path):
+                return {}
+            reads = {}
+            with path.open(encoding="utf-8") as f:
+                for line in f:
+                    read = FileRead.from_json(json.loads(line))
+                    if read is not None:
+                        reads[read.content_hash] = read
+            return reads
+        except (StoreError, OSError, ValueError, TypeError, KeyError):
+            return {}
+
+    def save(self, index: StoredIndex, reads: Sequence[FileRead] = ()) -> StoredIndex:
         """Write a complete build, then make it live with one atomic rename.
 
-        Callers hold `lock()`. Returns the index with its final manifest
-        (`files` and `created` are filled in here).
+        Callers hold `lock()`. `reads`: the corpus texts the build was made
+        from, kept for known_reads(). Returns the index with its final
+        manifest (`files` and `created` are filled in here).
         """
         name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         staging = self.folder / f".{name}.partial"
@@ -213,6 +252,10 @@ class IndexStore:
         try:
             _write_records(staging / CHUNKS, index.chunks)
             _write_records(staging / SENTENCES, index.sentences)
+            if index.sentence_df is not None:
+                (staging / SENTENCE_DF).write_text(json.dumps(index.sentence_df, ensure_ascii=False), encoding="utf-8")
+            with (staging / READS).open("w", encoding="utf-8") as f:
+                f.writelines(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in reads)
             np.save(staging / VECTORS, np.ascontiguousarray(index.vectors, dtype=np.float32))
             np.save(staging / SENTENCE_VECTORS, np.ascontiguousarray(index.sentence_vectors, dtype=np.float32))
             index.dense.save(staging)
@@ -231,7 +274,7 @@ class IndexStore:
             raise
         self._remove_old_builds(keep=name)
         final = self._manifest(self.folder / name)
-        return StoredIndex(final, index.chunks, index.vectors, index.dense, index.sparse, index.sentences, index.sentence_vectors)
+        return dataclasses.replace(index, manifest=final)
 
     def _remove_old_builds(self, keep: str) -> None:
         # Safe under lock(): no other process is writing a build right now, so

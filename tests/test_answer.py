@@ -760,3 +760,17 @@ def test_ask_embeds_the_question_once(real_rag) -> None:
     answer = uncached.ask("Why did Vucic halt arms deliveries to Israel?")
     assert not answer.abstained
     assert calls == [1]
+
+
+def test_answers_are_the_same_with_the_stored_word_counts_or_without(real_rag) -> None:
+    """An index from before the IDF table was stored computes it on load: same scores."""
+    stored_index = real_rag._index
+    articles = {a.id: a for a in real_rag.articles}
+    with_table = SentenceIndex(stored_index.sentences, stored_index.sentence_vectors, articles, stored_index.sentence_df)
+    without = SentenceIndex(stored_index.sentences, stored_index.sentence_vectors, articles)
+    question = "What does the Balkan Peace Platform aim for?"
+    hits = real_rag.retrieve(question, k=5)
+    vector = real_rag._embed_query(question)
+    a = with_table.score(question, vector, hits, articles, 0.6)
+    b = without.score(question, vector, hits, articles, 0.6)
+    assert a == b and len(a) > 3

@@ -648,3 +648,68 @@ def test_the_cache_holds_at_most_its_capacity(corpus_copy: Path, tmp_path: Path,
         [path] = files
         with np.load(path) as data:
             assert len(data["hashes"]) == len(data["vectors"]) == capacity
+
+
+# --- texts kept with the index: unchanged files are not repaired again ------------------------
+
+
+def count_repairs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    import rag.ingest
+
+    calls: list[str] = []
+    real = rag.ingest.read_file
+
+    def counting(path, *a, **k):
+        calls.append(Path(path).name)
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(rag.ingest, "read_file", counting)
+    return calls
+
+
+def test_unchanged_files_are_read_back_not_repaired_again(
+    corpus_copy: Path, tmp_path: Path, fake_embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = tmp_path / "index"
+    first = RAG.load(corpus_copy, index, embedder=fake_embedder)
+    calls = count_repairs(monkeypatch)
+    again = RAG.load(corpus_copy, index, embedder=fake_embedder)
+    assert calls == [] and again.corpus.reused_reads == len(ARTICLE_IDS)
+    # Everything a repaired read gives comes back the same: text, report, metadata.
+    assert again.articles == first.articles
+
+    path = corpus_copy / f"{CHANGED_ID}.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace(CHANGE_FROM, CHANGE_TO), encoding="utf-8")
+    changed = RAG.load(corpus_copy, index, embedder=fake_embedder)
+    assert calls == [path.name]  # only the changed file is read and repaired
+    assert CHANGE_TO in changed.article(CHANGED_ID).text
+
+
+@pytest.mark.parametrize("damage", ["bytes", "code"])
+def test_kept_texts_that_are_damaged_or_from_other_code_are_read_again(
+    corpus_copy: Path, tmp_path: Path, fake_embedder, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    import rag.ingest
+
+    index = tmp_path / "index"
+    first = RAG.load(corpus_copy, index, embedder=fake_embedder)
+    reads = index / (index / POINTER).read_text().strip() / "reads.jsonl"
+    if damage == "bytes":
+        # A changed letter that still parses must not become the article's text.
+        reads.write_text(reads.read_text(encoding="utf-8").replace("Balkan", "Balkam", 1), encoding="utf-8")
+    else:
+        monkeypatch.setattr(rag.ingest, "reader_fingerprint", lambda: "other-code")
+    calls = count_repairs(monkeypatch)
+    assert IndexStore(index).known_reads() == {}
+    r = RAG.load(corpus_copy, index, embedder=fake_embedder)
+    assert len(calls) == len(ARTICLE_IDS) and r.corpus.reused_reads == 0
+    assert r.articles == first.articles
+
+
+def test_stored_sentence_word_counts_match_the_sentences(real_rag) -> None:
+    from rag.answer import sentence_document_frequency
+
+    stored_index = real_rag._index
+    texts = [real_rag.article(s.article_id).text[s.start : s.end] for s in stored_index.sentences]
+    assert stored_index.sentence_df == sentence_document_frequency(texts)
+    assert stored_index.sentence_df["balkan"] > 1
