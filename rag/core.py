@@ -16,6 +16,7 @@ from .errors import QueryError, SettingsError, StoreError, UnknownArticleError
 from .fusion import rrf, weighted
 from .indexer import BuildSummary, refresh, staleness
 from .ingest import Corpus, load_corpus
+from .threads import limit_numpy_blas
 from .settings import ANSWER_MODES, MODES, Settings
 from .store import IndexStore, StoredIndex
 from .answer import (
@@ -41,6 +42,7 @@ class RAG:
     """A corpus with its dense and sparse indexes, ready to answer questions."""
 
     def __init__(self, corpus: Corpus, index: StoredIndex, embedder: Embedder, settings: Settings, summary: BuildSummary) -> None:
+        limit_numpy_blas()  # this object answers questions: see rag/threads.py
         self.corpus = corpus
         self.settings = settings
         self.summary = summary  # what loading did to the index
