@@ -281,6 +281,9 @@ def phase_build(args: argparse.Namespace) -> dict:
         if not s.rebuilt or s.embedded != s.chunks:
             raise SystemExit(f"bench: the full build into an empty folder did not embed every chunk: {s}")
         full.append({"seconds": seconds, "refresh_seconds": s.seconds, "chunks": s.chunks, "articles": len(r.articles)})
+        # Read right after a full build, whose last model calls were batches: the
+        # refresh's one-chunk call below sets one thread, as a query does.
+        batch_threads = _torch_threads()
         if i < args.repeat - 1:
             shutil.rmtree(index)  # the last one is handed to the retrieve phase
         del r
@@ -341,7 +344,7 @@ def phase_build(args: argparse.Namespace) -> dict:
         },
         "index_for_retrieve": str(work / f"full-{args.repeat - 1}"),
         "memory": {"after_model_load": after_model, "after_build": memory_point()},
-        "torch_threads": _torch_threads(),
+        "torch_threads": batch_threads,
         "warnings": sorted(set(warnings)),
     }
 
@@ -1082,7 +1085,8 @@ def report_header(data: dict) -> str:
         f"machine   {m['cpu_count']} CPU cores (os.cpu_count), {m['platform']}",
         f"versions  Python {m['python']}, torch {m['torch']}, faiss-cpu {m['faiss']}, sentence-transformers {m['sentence_transformers']}",
         f"settings  chunk_tokens {st['chunk_tokens']}, overlap_tokens {st['overlap_tokens']}, fusion {fusion}, model {st['model']}",
-        f"threads   warm queries: torch {t['torch']} (interop {t['torch_interop']}), faiss OpenMP {t['faiss_omp_max']}; "
+        f"threads   build: torch {data['build']['torch_threads']}; warm queries: torch {t['torch']} (interop {t['torch_interop']}), "
+        f"faiss OpenMP {t['faiss_omp_max']}; "
         f"pools: {pools}" + (f"; env {t['env']}" if t["env"] else ""),
         f"run       corpus {p['corpus']} ({full['articles']} articles, {full['chunks']} chunks); {p['repeat']} build repeat(s); "
         f"{p['queries']} queries per mode after {p['warmup']} warm-up" + ("; --quick" if p["quick"] else ""),

@@ -19,7 +19,7 @@ MODES = ("hybrid", "dense", "bm25")
 STAGES = ("checks", "pieces", "embed", "dense", "bm25", "fusion", "hits", "names", "sentences", "compose")
 TABLE_LINES = (
     "warm retrieve", "where a warm ask's time goes", "query embedding: model call", "dense search (FAISS)",
-    "BM25 search", "total, checked equal to RAG.retrieve/ask", "threads   warm queries: torch",
+    "BM25 search", "total, checked equal to RAG.retrieve/ask", "warm queries: torch",
     "cold start: new process to first answer", "`rag ask", "to the answer's first line on stdout",
     "app.py, 2 runs: serving HTTP", "first answer through its /ask API", "`rag --help`",
 )
