@@ -1,7 +1,9 @@
-"""Benchmark index build, retrieval latency, memory and CLI start-up on this machine.
+"""Benchmark index build, retrieval latency and its stages, memory, and cold starts on this machine.
 
-    .venv/bin/python benchmarks/bench.py            # full run: 3 build repeats, 200 queries per mode
-    .venv/bin/python benchmarks/bench.py --quick    # smoke run: 1 repeat, 20 queries
+    .venv/bin/python benchmarks/bench.py               # full run: 3 build repeats, 200 queries per mode,
+                                                       # 5 `rag ask` and 3 app cold starts
+    .venv/bin/python benchmarks/bench.py --quick       # smoke run: 1 repeat, 20 queries, 2 + 2 cold starts
+    .venv/bin/python benchmarks/bench.py --skip-app    # no Gradio app cold starts (--skip-cold: none at all)
 
 Prints a table on stdout and writes the figures as JSON (default
 benchmarks/results/bench.json). Progress bars and notes go to stderr.
@@ -10,8 +12,9 @@ How it measures:
   * Each phase (build, retrieve) runs in its own child process of this script
     (hidden flag --phase), so the peak RSS (getrusage ru_maxrss) each reports
     is that phase's own. On Linux a child's ru_maxrss starts at its parent's
-    peak RSS, so this parent process never imports numpy, torch or the index
-    code: it only starts the phases and the `rag --help` runs.
+    RSS when it was spawned, so this parent process never imports numpy, torch
+    or the index code (nor urllib before the `rag --help` runs): it only
+    starts processes and reads their figures.
   * The embedding model is loaded once per phase, timed on its own line, and
     passed to RAG.load(embedder=...) so no build time includes it.
   * Full build: RAG.load into a fresh empty index folder, R times.
@@ -21,7 +24,42 @@ How it measures:
   * Retrieval: the questions of eval/questions.jsonl (history prefixed when
     present) are cycled to N queries; after 10 untimed warm-up queries per
     mode, every query is timed in each mode (hybrid, dense, bm25, interleaved
-    so machine noise falls on all modes alike).
+    so machine noise falls on all modes alike), then `ask` (extractive).
+    The query cache is off (Settings(query_cache_size=0)): every query pays
+    its model call.
+  * Where a warm ask's time goes: the same N queries run once more through
+    staged_ask(), a copy of RAG.ask -> _search -> _extractive that calls the
+    same components in the same order with a clock between the stages
+    (question checks, word-piece count, model call, FAISS, BM25, fusion,
+    building hits, unknown-name check, sentence scoring, select + compose).
+    Each query's hits and Answer must equal RAG.retrieve's and RAG.ask's
+    exactly, or the run stops: the profile cannot drift from the product.
+    A stage a query skips (an early abstention) counts 0 ms for it; a share
+    is the stage's summed time over the summed total.
+  * Threads: torch's, FAISS's OpenMP and every BLAS/OpenMP pool that
+    threadpoolctl finds (with the package that ships it) are recorded after
+    the warm-up, when the embedder has set torch's threads for single queries.
+  * Cold starts, each a new process timed from spawn (subprocess.Popen) to
+    exit, and reaped with os.wait4 so its peak RSS is that child's own. An
+    index is first built with `rag index --corpus --index` into a temporary
+    folder (untimed); the cold starts must leave its CURRENT build unchanged.
+    The file cache is warm (that build read the same files): these are the
+    starts a user sees on a second run, not after a reboot.
+      - `rag ask "<first answerable question of eval/questions.jsonl>"`:
+        time to exit, and to the answer's first line on stdout (the child
+        runs with PYTHONUNBUFFERED so the line arrives when it is printed).
+      - app.py on 127.0.0.1 and a free port: time until GET / answers
+        (polled every 50 ms), and until the first answer through its /ask
+        API (Gradio's HTTP API: POST /gradio_api/call/ask, then its event
+        stream; stdlib urllib, no gradio_client in this process); then a
+        second, warm /ask request. Then SIGTERM, SIGKILL after 15 s. One
+        untimed start first fills the file cache with Gradio's files.
+      - `rag --help`: time to exit (one untimed run first).
+    Children run this working copy (PYTHONPATH), with RAG_LLM_*, RAG_APP_*
+    and RAG_ANSWER_MODE removed from their environment.
+    A child's peak RSS cannot be below this parent's RSS at its spawn (about
+    20 MB, recorded as rss_floor_mb): for `rag --help` that figure is an
+    upper bound.
   * Times use time.perf_counter. The machine is shared: read medians and p95,
     not single figures. Percentiles interpolate linearly between samples.
 """
@@ -34,7 +72,10 @@ import json
 import os
 import platform
 import resource
+import selectors
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -56,7 +97,32 @@ CLI_RUNS = 10
 QUICK_CLI_RUNS = 3
 HEAVY_MODULES = ("numpy", "torch", "transformers", "sentence_transformers", "faiss", "bm25s")
 ADDED_SENTENCE = "\n\nThis sentence was appended by the benchmark to change one article.\n"
-SCHEMA = 1
+SCHEMA = 2
+APP = ROOT / "app.py"
+COLD_ASK_RUNS, QUICK_COLD_ASK_RUNS = 5, 2
+APP_RUNS, QUICK_APP_RUNS = 3, 2
+CHILD_TIMEOUT = 300  # seconds: a cold start on a busy 2-core machine takes seconds, never minutes
+STOP_TIMEOUT = 15  # seconds the app gets to exit after SIGTERM before it is killed
+POLL_SECONDS = 0.05  # how often the app is polled while it starts: the resolution of its "serving" time
+# The stages of a warm extractive ask, in the order RAG.ask runs them (rag/core.py).
+PROFILE_STAGES = (
+    ("checks", "question checks (length, language)"),
+    ("pieces", "query embedding: word-piece count"),
+    ("embed", "query embedding: model call"),
+    ("dense", "dense search (FAISS)"),
+    ("bm25", "BM25 search (tokenize + score)"),
+    ("fusion", "fusion"),
+    ("hits", "building hits"),
+    ("names", "answer: unknown-name check"),
+    ("sentences", "answer: sentence scoring"),
+    ("compose", "answer: select + compose"),
+)
+STAGE_KEYS = tuple(key for key, _ in PROFILE_STAGES)
+RETRIEVAL_STAGES = ("pieces", "embed", "dense", "bm25", "fusion", "hits")
+ANSWER_STAGES = ("names", "sentences", "compose")
+# Variables that set thread pools when a library starts; recorded when set.
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TOKENIZERS_PARALLELISM")
 
 
 # --- small helpers (stdlib only: this module's top level must stay light) ----
@@ -215,6 +281,9 @@ def phase_build(args: argparse.Namespace) -> dict:
         if not s.rebuilt or s.embedded != s.chunks:
             raise SystemExit(f"bench: the full build into an empty folder did not embed every chunk: {s}")
         full.append({"seconds": seconds, "refresh_seconds": s.seconds, "chunks": s.chunks, "articles": len(r.articles)})
+        # Read right after a full build, whose last model calls were batches: the
+        # refresh's one-chunk call below sets one thread, as a query does.
+        batch_threads = _torch_threads()
         if i < args.repeat - 1:
             shutil.rmtree(index)  # the last one is handed to the retrieve phase
         del r
@@ -275,7 +344,7 @@ def phase_build(args: argparse.Namespace) -> dict:
         },
         "index_for_retrieve": str(work / f"full-{args.repeat - 1}"),
         "memory": {"after_model_load": after_model, "after_build": memory_point()},
-        "torch_threads": _torch_threads(),
+        "torch_threads": batch_threads,
         "warnings": sorted(set(warnings)),
     }
 
@@ -298,11 +367,41 @@ def phase_retrieve(args: argparse.Namespace) -> dict:
     if r.summary.rebuilt:
         raise SystemExit(f"bench: the index handed to the retrieve phase was not up to date: {r.summary.reason}")
     after_load = memory_point()
+    torch_at_load = _torch_threads()
 
     for q in warm:
         for mode in MODES:
             r.retrieve(q, k=5, mode=mode)
+        r.ask(q, k=5, mode="extractive")
+    # After the warm-up: the embedder sets torch's threads on its first call,
+    # and these are the settings every timed query below runs under.
+    threads = {**threads_in_effect(), "torch_at_index_load": torch_at_load}
 
+    modes = time_modes(r, queries)
+    ask = time_ask(r, queries)
+    profile = profile_stages(r, queries, k=5)
+    after = threads_in_effect()
+    if (after["torch"], after["faiss_omp_max"]) != (threads["torch"], threads["faiss_omp_max"]):
+        threads["changed_during_run"] = {"torch": after["torch"], "faiss_omp_max": after["faiss_omp_max"]}
+
+    return {
+        "ask": ask,
+        "model_load_seconds": model_seconds,
+        "index_load_seconds": load_seconds,
+        "chunks": r.summary.chunks,
+        "queries": len(queries),
+        "warmup": WARMUP,
+        "k": 5,
+        "modes": modes,
+        "profile": profile,
+        "threads": threads,
+        "memory": {"after_model_and_index_load": after_load, "after_retrieve": memory_point()},
+        "warnings": sorted(set(warnings)),
+    }
+
+
+def time_modes(r, queries: list[str]) -> dict:
+    """Warm retrieve latency per mode, the modes interleaved so machine noise falls on all alike."""
     times: dict[str, list[float]] = {m: [] for m in MODES}
     empty = dict.fromkeys(MODES, 0)  # queries that found nothing (possible with bm25 on another corpus)
     bar = progress_bar(len(queries), "retrieve")
@@ -315,12 +414,14 @@ def phase_retrieve(args: argparse.Namespace) -> dict:
             empty[mode] += not hits
         bar.update()
     bar.close()
+    return {m: {**latency(times[m]), "empty_results": empty[m]} for m in MODES}
 
-    for q in warm:
-        r.ask(q, k=5, mode="extractive")
+
+def time_ask(r, queries: list[str]) -> dict:
     ask_times: list[float] = []
     abstained = 0
     bar = progress_bar(len(queries), "ask")
+    clock = time.perf_counter
     for q in queries:
         started = clock()
         answer = r.ask(q, k=5, mode="extractive")
@@ -328,18 +429,195 @@ def phase_retrieve(args: argparse.Namespace) -> dict:
         abstained += answer.abstained
         bar.update()
     bar.close()
+    return {**latency(ask_times), "abstained": abstained}
+
+
+def threads_in_effect() -> dict:
+    """The thread pools of this process as they are now: torch, FAISS's OpenMP and
+    every BLAS/OpenMP library threadpoolctl finds (numpy's BLAS among them)."""
+    import faiss
+    import torch
+    from threadpoolctl import threadpool_info
+
+    keep = ("user_api", "internal_api", "num_threads", "prefix", "version", "filepath")
+    return {
+        "torch": torch.get_num_threads(),
+        "torch_interop": torch.get_num_interop_threads(),
+        "faiss_omp_max": faiss.omp_get_max_threads(),
+        "threadpools": [{"owner": pool_owner(pool["filepath"]), **{key: pool.get(key) for key in keep}}
+                        for pool in threadpool_info()],
+        "env": {name: os.environ[name] for name in THREAD_ENV if name in os.environ},
+    }
+
+
+def pool_owner(filepath: str) -> str:
+    """The package that ships a thread-pool library: numpy, torch, faiss_cpu ..."""
+    parts = Path(filepath).parts
+    if "site-packages" in parts and parts.index("site-packages") + 1 < len(parts):
+        return parts[parts.index("site-packages") + 1].removesuffix(".libs")
+    return Path(filepath).name
+
+
+class Laps:
+    """Milliseconds per stage: each lap() charges the time since the last one to a stage."""
+
+    def __init__(self) -> None:
+        self.ms = dict.fromkeys(STAGE_KEYS, 0.0)  # a stage a query skips (an early abstention) costs it 0
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage] += (now - self._last) * 1000.0
+        self._last = now
+
+
+def staged_ask(r, question: str, k: int) -> tuple[dict[str, float], list, object]:
+    """RAG.ask(question, k=k, mode="extractive") without history, one stage at a time.
+
+    A copy of RAG.ask_stream -> RAG._search -> RAG._extractive (rag/core.py) that
+    calls the same components in the same order with a clock between the stages.
+    It reaches into RAG's private parts on purpose: profile_stages() checks each
+    result against RAG.retrieve and RAG.ask, so a change to core.py that this copy
+    misses stops the benchmark instead of profiling something else.
+    Returns (ms per stage, the hits, the Answer).
+    """
+    from rag.answer import INSTRUCTIONS_NOTE, NOT_ENGLISH_TEXT, abstain, unknown_names_text
+    from rag.conversation import contextualise
+    from rag.errors import QueryError
+    from rag.questions import classify, unknown_names
+
+    s = r.settings
+    laps = Laps()
+    check = classify(question, s.max_question_chars)
+    notes = [INSTRUCTIONS_NOTE] if check.has_instructions else []
+    query = contextualise(check.text, [])
+    laps.lap("checks")
+
+    # RAG._embed_query with the cache off (Settings(query_cache_size=0)).
+    pieces = r._embedder.count_pieces(query)
+    if pieces > r._embedder.max_pieces:
+        raise QueryError(f"question is {pieces} word pieces long: the benchmark's questions must fit the model")
+    laps.lap("pieces")
+    vector = r._embedder.embed([query])[0]
+    laps.lap("embed")
+
+    hits = staged_search(r, query, k, vector, laps)
+
+    answer = None
+    if not check.english:
+        answer = abstain(hits, NOT_ENGLISH_TEXT, notes)
+    else:
+        names = unknown_names(check.text, r._index.sparse.knows)
+        if names:
+            answer = abstain(hits, unknown_names_text(names), notes)
+    laps.lap("names")
+    if answer is None:
+        evidence = r._sentences.score(query, vector, hits, r._articles, s.sentence_dense_weight)
+        laps.lap("sentences")
+        answer = select_and_compose(r, check.text, evidence, hits, notes)
+        laps.lap("compose")
+    return laps.ms, hits, answer
+
+
+def staged_search(r, query: str, k: int, vector, laps: Laps) -> list:
+    """RAG._search(query, k, None, settings.retrieval_mode, vector), lap by lap."""
+    from rag.fusion import rrf, weighted
+    from rag.types import Hit
+
+    s = r.settings
+    mode = s.retrieval_mode
+    allowed = r._allowed_rows(None)
+    pool = max(int(k), s.candidates)
+    dense = bm25 = []
+    if mode in ("dense", "hybrid"):
+        dense = r._index.dense.search(vector, pool, allowed)
+    laps.lap("dense")
+    if mode in ("bm25", "hybrid"):
+        bm25 = r._index.sparse.search(query, pool, allowed)
+    laps.lap("bm25")
+    if mode == "dense":
+        ranked = dense
+    elif mode == "bm25":
+        ranked = bm25
+    elif s.fusion == "rrf":
+        ranked = rrf([dense, bm25], k=s.rrf_k)
+    else:
+        ranked = weighted([dense, bm25], [s.dense_weight, 1.0 - s.dense_weight])
+    laps.lap("fusion")
+    dense_scores, bm25_scores = dict(dense), dict(bm25)
+    hits = []
+    for row, score in ranked[: int(k)]:
+        record = r._index.chunks[row]
+        article = r._articles[record.article_id]
+        hits.append(
+            Hit(
+                article_id=record.article_id, title=article.title, text=article.text[record.start : record.end],
+                score=float(score), start=record.start, end=record.end, chunk_id=record.id,
+                dense_score=dense_scores.get(row), bm25_score=bm25_scores.get(row),
+            )
+        )
+    laps.lap("hits")
+    return hits
+
+
+def select_and_compose(r, question: str, evidence: list, hits: list, notes: list):
+    """The end of RAG._extractive: the answer-type check, sentence choice and the Answer."""
+    from rag.answer import abstain, compose, extractive_claims, missing_type_text, select
+    from rag.questions import answer_type, has_answer_type
+
+    s = r.settings
+    kind = answer_type(question)
+    if kind and evidence:
+        typed = [e for e in evidence if has_answer_type(r._articles[e.article_id].text[e.start : e.end], kind)]
+        if not typed or typed[0].score < s.abstain_below:
+            return abstain(hits, missing_type_text(kind), notes)
+        evidence = [typed[0], *(e for e in evidence if e is not typed[0])]
+    if not evidence or evidence[0].score < s.abstain_below:
+        return abstain(hits, notes=notes)
+    chosen = select(evidence, r._sentences, s.answer_sentences, s.answer_margin, s.duplicate_similarity)
+    return compose(extractive_claims(chosen, r._articles, hits), hits, r._articles, notes)
+
+
+def profile_stages(r, queries: list[str], k: int) -> dict:
+    """Per-stage time of warm extractive asks, each checked equal to the product's own result."""
+    samples: dict[str, list[float]] = {key: [] for key in STAGE_KEYS}
+    bar = progress_bar(len(queries), "profile")
+    for q in queries:
+        ms, hits, answer = staged_ask(r, q, k)
+        # Exact equality, scores included: the query vector is computed the same
+        # way (one text, one torch thread) in both, so the floats are identical.
+        if hits != r.retrieve(q, k=k, mode=r.settings.retrieval_mode):
+            raise SystemExit(f"bench: the staged profile found other hits than RAG.retrieve for {q!r}: "
+                             "rag/core.py changed how it searches; make staged_search() in benchmarks/bench.py follow it")
+        if answer != r.ask(q, k=k, mode="extractive"):
+            raise SystemExit(f"bench: the staged profile gave another answer than RAG.ask for {q!r}: "
+                             "rag/core.py changed how it answers; make staged_ask() in benchmarks/bench.py follow it")
+        for key, value in ms.items():
+            samples[key].append(value)
+        bar.update()
+    bar.close()
+    return summarise_stages(samples, r.settings)
+
+
+def summarise_stages(samples: dict[str, list[float]], settings) -> dict:
+    n = len(next(iter(samples.values())))
+    totals = [sum(samples[key][i] for key in STAGE_KEYS) for i in range(n)]
+    grand = sum(totals) or 1.0
+
+    def part(keys) -> list[float]:
+        return [sum(samples[key][i] for key in keys) for i in range(n)]
 
     return {
-        "ask": {**latency(ask_times), "abstained": abstained},
-        "model_load_seconds": model_seconds,
-        "index_load_seconds": load_seconds,
-        "chunks": r.summary.chunks,
-        "queries": len(queries),
-        "warmup": WARMUP,
-        "k": 5,
-        "modes": {m: {**latency(times[m]), "empty_results": empty[m]} for m in MODES},
-        "memory": {"after_model_and_index_load": after_load, "after_retrieve": memory_point()},
-        "warnings": sorted(set(warnings)),
+        "n": n,
+        "retrieval_mode": settings.retrieval_mode,
+        "fusion": settings.fusion,
+        "answer_mode": "extractive",
+        "checked_equal_to": "RAG.retrieve (hits, scores) and RAG.ask (Answer), every query",
+        "stages": {key: {"label": label, **latency(samples[key]), "share": sum(samples[key]) / grand}
+                   for key, label in PROFILE_STAGES},
+        "total": latency(totals),
+        "retrieval": latency(part(RETRIEVAL_STAGES)),
+        "answer": latency(part(ANSWER_STAGES)),
     }
 
 
@@ -349,37 +627,391 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
-# --- the parent: start-up timing, phases, report ------------------------------------
+# --- the parent: new processes, timed from spawn to exit ------------------------------
+
+
+def child_env() -> dict[str, str]:
+    """The environment for every process the parent starts.
+
+    PYTHONPATH puts this working copy first, so `rag` and app.py run the code
+    under test even when the venv's editable install points at another checkout.
+    RAG_LLM_*, RAG_ANSWER_MODE and RAG_APP_* are dropped: answers stay
+    extractive and the app needs no login, whatever the caller's shell holds.
+    PYTHONUNBUFFERED makes a child write each line when it prints it, so the
+    time of its first answer line is the time it was printed, not of the exit flush.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_LLM_", "RAG_APP_", "RAG_ANSWER_MODE"))}
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    return env
+
+
+def rag_command(*args: str) -> list[str]:
+    """`rag ARGS` as a user types it: the venv's console script (run with child_env,
+    it imports this working copy), or `python -m rag.cli` when there is none."""
+    script = Path(sys.executable).parent / "rag"
+    return [str(script), *args] if script.is_file() else [sys.executable, "-m", "rag.cli", *args]
+
+
+def shown(command: list[str]) -> str:
+    return " ".join(Path(c).name if i == 0 else (f'"{c}"' if " " in c else c) for i, c in enumerate(command))
+
+
+class Child:
+    """A started process, reaped with os.wait4 so that its own peak RSS is known.
+
+    Never call the Popen's poll(), wait() or terminate() on it: each may reap the
+    process through waitpid and the rusage would be lost. A process not yet
+    reaped keeps its pid (a zombie at worst), so signalling it is always safe.
+    """
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.ended: float | None = None  # perf_counter when it was reaped
+        self.usage: resource.struct_rusage | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    @property
+    def peak_rss_mb(self) -> float:
+        assert self.usage is not None, "reap the process first"
+        return self.usage.ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else self.usage.ru_maxrss / 1024
+
+    def poll(self) -> bool:
+        """Whether it has exited (and is now reaped)."""
+        if self.usage is None:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                self._reaped(status, usage)
+        return self.usage is not None
+
+    def wait_until(self, deadline: float) -> bool:
+        """Wait for the exit until perf_counter reaches `deadline`; False if it is still running.
+
+        Polls every millisecond rather than blocking in wait4, so that a hung
+        child cannot hang the benchmark; 1 ms is the resolution of the exit time.
+        """
+        while not self.poll():
+            if time.perf_counter() >= deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
+    def stop(self) -> bool:
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT seconds; True when it had to be killed."""
+        if self.usage is not None:
+            return False
+        os.kill(self.proc.pid, signal.SIGTERM)
+        if self.wait_until(time.perf_counter() + STOP_TIMEOUT):
+            return False
+        self.kill()
+        return True
+
+    def kill(self) -> None:
+        if self.usage is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            _, status, usage = os.wait4(self.proc.pid, 0)
+            self._reaped(status, usage)
+
+    def _reaped(self, status: int, usage: resource.struct_rusage) -> None:
+        self.ended = time.perf_counter()
+        self.usage = usage
+        self.proc.returncode = os.waitstatus_to_exitcode(status)  # so the Popen never waits on it again
+
+
+def read_until_eof(fd: int, deadline: float) -> tuple[float | None, str]:
+    """Read a pipe to its end: (perf_counter of the first non-empty line, that line).
+
+    Uses select with the deadline so a child that never closes its output
+    cannot hang the benchmark; raises TimeoutError past the deadline.
+    """
+    selector = selectors.DefaultSelector()
+    selector.register(fd, selectors.EVENT_READ)
+    buffer, first_at, first = b"", None, ""
+    try:
+        while True:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise TimeoutError
+            if not selector.select(left):
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return first_at, first
+            if first_at is None:
+                buffer += chunk
+                complete = buffer.split(b"\n")[:-1]  # a line counts once its newline arrived
+                line = next((x for x in complete if x.strip()), None)
+                if line is not None:
+                    first_at, first = time.perf_counter(), line.decode("utf-8", "replace").strip()
+    finally:
+        selector.close()
+
+
+def run_timed(command: list[str], timeout: float = CHILD_TIMEOUT) -> dict:
+    """One new process, from spawn to exit: wall ms, ms to its first non-empty
+    stdout line, its own peak RSS, exit code and the end of its stderr."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=err, bufsize=0)
+        child = Child(proc)
+        try:
+            first_at, first = read_until_eof(proc.stdout.fileno(), started + timeout)
+            if not child.wait_until(started + timeout):
+                raise TimeoutError
+        except TimeoutError:
+            raise SystemExit(f"bench: `{shown(command)}` did not finish within {timeout} s: "
+                             "is the machine overloaded, or does the command wait for input?") from None
+        finally:
+            child.kill()  # only if still running: an interrupted run leaves no process behind
+            proc.stdout.close()
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    return {
+        "wall_ms": (child.ended - started) * 1000.0,
+        "first_line_ms": None if first_at is None else (first_at - started) * 1000.0,
+        "first_line": first,
+        "peak_rss_mb": child.peak_rss_mb,
+        "returncode": child.returncode,
+        "stderr_tail": stderr[-1500:],
+    }
+
+
+def figures(values: list[float]) -> dict:
+    """Median, p95, min, max and every sample, for a handful of new processes."""
+    return {"median": statistics.median(values), "p95": percentile(values, 95),
+            "min": min(values), "max": max(values), "runs": values}
 
 
 def time_cli(runs: int) -> dict:
     """Wall time of `rag --help` in new processes (one untimed run first fills the disk cache)."""
-    script = Path(sys.executable).parent / "rag"
-    command = [str(script), "--help"] if script.is_file() else [sys.executable, "-m", "rag.cli", "--help"]
-    ms = []
+    command = rag_command("--help")
+    floor = peak_rss_mb()  # no child can report less than this (module docstring)
+    samples = []
     for i in range(runs + 1):
-        started = time.perf_counter()
-        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-        elapsed = (time.perf_counter() - started) * 1000.0
-        if result.returncode != 0:
-            raise SystemExit(f"bench: `{' '.join(command)}` failed ({result.returncode}): {result.stderr[-500:]}")
+        result = run_timed(command)
+        if result["returncode"] != 0:
+            raise SystemExit(f"bench: `{shown(command)}` failed ({result['returncode']}): {result['stderr_tail']}")
         if i:
-            ms.append(elapsed)
+            samples.append(result)
+    ms = [x["wall_ms"] for x in samples]
     probe = subprocess.run(
         [sys.executable, "-c", f"import sys, rag.cli; print(' '.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT, env=child_env(), capture_output=True, text=True,
     )
     return {
-        "command": " ".join(Path(c).name if i == 0 else c for i, c in enumerate(command)),
+        "command": shown(command),
         "runs": runs,
         "median_ms": statistics.median(ms),
         "p95_ms": percentile(ms, 95),
         "max_ms": max(ms),
         "samples_ms": ms,
-        # Max over these children only: they run before the heavy phases start.
-        "peak_rss_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
+        "peak_rss_mb": max(x["peak_rss_mb"] for x in samples),  # each process's own (os.wait4), the largest
+        "rss_floor_mb": floor,
         "heavy_modules_imported": probe.stdout.split() if probe.returncode == 0 else ["<probe failed>"],
     }
+
+
+def first_question() -> str:
+    """The first answerable question of eval/questions.jsonl that stands alone (no history)."""
+    for line in QUESTIONS.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            item = json.loads(line)
+            if not item.get("history") and item.get("answerable", True):
+                return item["question"]
+    raise SystemExit(f"bench: {QUESTIONS} has no question without history for the cold starts")
+
+
+def build_cli_index(corpus: Path, index: Path) -> float:
+    """Build the index the cold starts load, with `rag index` (untimed in the figures)."""
+    command = rag_command("index", "--corpus", str(corpus), "--index", str(index), "-q")
+    result = run_timed(command, timeout=CHILD_TIMEOUT * 3)  # a full build under load took 14 s; allow far more
+    if result["returncode"] != 0:
+        raise SystemExit(f"bench: `{shown(command)}` failed ({result['returncode']}): {result['stderr_tail']}")
+    return result["wall_ms"] / 1000.0
+
+
+def live_build(index: Path) -> str:
+    """The build folder the index's CURRENT file names: it changes when anything rebuilds."""
+    try:
+        return (index / "CURRENT").read_text().strip()
+    except OSError as e:
+        raise SystemExit(f"bench: the index built for the cold starts has no readable CURRENT ({e})") from e
+
+
+def time_cold_ask(runs: int, question: str, corpus: Path, index: Path) -> dict:
+    """`rag ask "question"` in new processes against an index already built.
+
+    No untimed run first: `rag index` just imported the same modules and read
+    the same model files, so the disk cache is as warm as for a second run.
+    """
+    command = rag_command("ask", question, "--corpus", str(corpus), "--index", str(index))
+    samples = []
+    for _ in range(runs):
+        result = run_timed(command)
+        if result["returncode"] != 0 or result["first_line_ms"] is None:
+            raise SystemExit(f"bench: `{shown(command)}` failed ({result['returncode']}) or printed no answer: "
+                             f"{result['stderr_tail']}")
+        samples.append(result)
+    return {
+        "command": shown(command),
+        "question": question,
+        "runs": runs,
+        "wall_ms": figures([x["wall_ms"] for x in samples]),
+        "first_answer_ms": figures([x["first_line_ms"] for x in samples]),
+        "peak_rss_mb": figures([x["peak_rss_mb"] for x in samples]),
+        "first_answer_line": samples[-1]["first_line"],
+    }
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def loopback_opener():
+    """An HTTP opener that ignores proxy settings: the app listens on loopback only.
+
+    Imported here, not at the top: urllib.request pulls in ssl and email (8 MB),
+    and every child's peak RSS starts at this process's RSS when it is spawned.
+    """
+    import urllib.request
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def wait_until_serving(child: Child, port: int, log: Path, deadline: float) -> None:
+    """Poll the app's page until it answers; raise with its log if it exits or never does."""
+    import urllib.error
+
+    url, opener = f"http://127.0.0.1:{port}/", loopback_opener()
+    while time.perf_counter() < deadline:
+        if child.poll():
+            raise SystemExit(f"bench: app.py exited ({child.returncode}) before serving; its output:\n{tail(log)}")
+        try:
+            with opener.open(url, timeout=5):
+                return
+        except urllib.error.HTTPError:  # any HTTP answer (a 401 behind a login) means it serves
+            return
+        except OSError:  # not listening yet
+            time.sleep(POLL_SECONDS)
+    raise SystemExit(f"bench: app.py did not serve within {CHILD_TIMEOUT} s; its output:\n{tail(log)}")
+
+
+def tail(path: Path, chars: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "<no output>"
+
+
+def http_ask(port: int, question: str) -> dict:
+    """One question through the app's /ask API, over Gradio's HTTP API, stdlib only:
+    POST /gradio_api/call/ask gives an event id; its event stream ends with
+    `event: complete` and the result (or `event: error`)."""
+    import urllib.request
+
+    base, opener = f"http://127.0.0.1:{port}/gradio_api/call/ask", loopback_opener()
+    body = json.dumps({"data": [question, None, 5, None]}).encode()  # question, history, k, articles
+    request = urllib.request.Request(base, data=body, headers={"Content-Type": "application/json"})
+    with opener.open(request, timeout=CHILD_TIMEOUT) as response:
+        event_id = json.load(response)["event_id"]
+    event = None
+    with opener.open(f"{base}/{event_id}", timeout=CHILD_TIMEOUT) as response:
+        for raw in response:
+            line = raw.decode("utf-8").strip()
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                data = line.split(":", 1)[1].strip()
+                if event == "error":
+                    raise SystemExit(f"bench: the app's /ask API failed: {data}")
+                return json.loads(data)[0]
+    raise SystemExit("bench: the app's /ask event stream ended without a result")
+
+
+def app_cold_start(question: str, corpus: Path, index: Path, log: Path) -> dict:
+    """Start app.py on a free loopback port, time until it serves and until its
+    first answer through /ask, then stop it (SIGTERM, then SIGKILL) and reap it."""
+    port = free_port()
+    command = [sys.executable, str(APP), "--host", "127.0.0.1", "--port", str(port),
+               "--corpus", str(corpus), "--index", str(index)]
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        child = Child(subprocess.Popen(command, cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,
+                                       stdout=out, stderr=subprocess.STDOUT))
+    try:
+        wait_until_serving(child, port, log, started + CHILD_TIMEOUT)
+        serving = time.perf_counter()
+        payload = http_ask(port, question)
+        answered = time.perf_counter()
+        http_ask(port, question)  # again, warm: what the first question paid extra shows against it
+        second_ms = (time.perf_counter() - answered) * 1000.0
+    finally:
+        killed = child.stop()
+    if payload.get("error") or not payload.get("text"):
+        raise SystemExit(f"bench: the app answered {question!r} with {payload!r}")
+    return {
+        "serving_ms": (serving - started) * 1000.0,
+        "first_answer_ms": (answered - started) * 1000.0,
+        "request_ms": (answered - serving) * 1000.0,
+        "second_request_ms": second_ms,
+        "peak_rss_mb": child.peak_rss_mb,
+        "pid": child.proc.pid,
+        "killed": killed,
+        "answer_text": payload["text"],
+    }
+
+
+def time_app(runs: int, question: str, corpus: Path, index: Path, logs: Path) -> dict:
+    """Cold starts of the chat app; one untimed start first fills the disk cache
+    with Gradio's files, which nothing before it has read."""
+    samples = [app_cold_start(question, corpus, index, logs / f"app-{i}.log") for i in range(runs + 1)][1:]
+    return {
+        "command": shown([sys.executable, str(APP), "--host", "127.0.0.1", "--port", "PORT", "--corpus", str(corpus),
+                          "--index", str(index)]),
+        "api": "POST /gradio_api/call/ask, then GET its event stream",
+        "question": question,
+        "runs": runs,
+        "warmup_runs": 1,
+        "serving_ms": figures([x["serving_ms"] for x in samples]),
+        "first_answer_ms": figures([x["first_answer_ms"] for x in samples]),
+        "request_ms": figures([x["request_ms"] for x in samples]),
+        "second_request_ms": figures([x["second_request_ms"] for x in samples]),
+        "peak_rss_mb": figures([x["peak_rss_mb"] for x in samples]),
+        "pids": [x["pid"] for x in samples],
+        "killed": sum(x["killed"] for x in samples),
+        "answer_text": samples[-1]["answer_text"],
+    }
+
+
+def cold_starts(args: argparse.Namespace, work: Path) -> dict:
+    """`rag ask` and the app, each started anew, against one index built by `rag index`."""
+    index = work / "cli-index"
+    note("cold starts: building their index with `rag index` (untimed)")
+    build_seconds = build_cli_index(args.corpus, index)
+    live = live_build(index)
+    question = first_question()
+    note(f"cold starts: `rag ask` x {args.cold_runs}")
+    data = {"question": question, "index_build_seconds": build_seconds,
+            "ask": time_cold_ask(args.cold_runs, question, args.corpus, index)}
+    if args.skip_app:
+        data["app"] = {"skipped": True}
+    else:
+        note(f"cold starts: app.py x {args.app_runs} (+1 untimed)")
+        data["app"] = time_app(args.app_runs, question, args.corpus, index, work)
+    if live_build(index) != live:
+        raise SystemExit("bench: a cold start rebuilt the index it was given, so it timed a build: "
+                         "check that `rag index` and the app load with the same settings")
+    return data
+
+
+# --- the parent: phases, report ------------------------------------------------------
 
 
 def run_phase(phase: str, args: argparse.Namespace, work: Path, extra: list[str]) -> dict:
@@ -425,61 +1057,145 @@ def environment() -> dict:
     }
 
 
-def report(data: dict) -> str:
-    m, st, p = data["machine"], data["settings"], data["params"]
-    b, r, cli = data["build"], data["retrieve"], data["cli_help"]
-    full, inc = b["full"], b["incremental"]
-    mem = data["memory"]
-    W = 44  # label column
+W = 46  # the label column of the table
 
-    def row(label: str, value: str) -> str:
-        return f"  {label:<{W}}{value}"
+
+def row(label: str, value: str) -> str:
+    return f"  {label:<{W}}{value}"
+
+
+def head(label: str, columns: str) -> str:
+    return f"  {label:<{W}}{columns}"
+
+
+def report(data: dict) -> str:
+    sections = [report_header(data), report_build(data), report_retrieve(data), report_profile(data),
+                report_memory(data), report_cold(data), report_cli(data), report_footer(data)]
+    return "\n\n".join(s for s in sections if s)
+
+
+def report_header(data: dict) -> str:
+    m, st, p = data["machine"], data["settings"], data["params"]
+    full = data["build"]["full"]
+    t = data["retrieve"]["threads"]
+    fusion = st["fusion"] + (f" (dense_weight {st['dense_weight']})" if st["fusion"] == "weighted" else "")
+    pools = ", ".join(f"{x['owner']} {x['internal_api']} {x['num_threads']}" for x in t["threadpools"]) or "none found"
+    return "\n".join([
+        f"rag benchmark, {data['date']}",
+        f"machine   {m['cpu_count']} CPU cores (os.cpu_count), {m['platform']}",
+        f"versions  Python {m['python']}, torch {m['torch']}, faiss-cpu {m['faiss']}, sentence-transformers {m['sentence_transformers']}",
+        f"settings  chunk_tokens {st['chunk_tokens']}, overlap_tokens {st['overlap_tokens']}, fusion {fusion}, model {st['model']}",
+        f"threads   build: torch {data['build']['torch_threads']}; warm queries: torch {t['torch']} (interop {t['torch_interop']}), "
+        f"faiss OpenMP {t['faiss_omp_max']}; "
+        f"pools: {pools}" + (f"; env {t['env']}" if t["env"] else ""),
+        f"run       corpus {p['corpus']} ({full['articles']} articles, {full['chunks']} chunks); {p['repeat']} build repeat(s); "
+        f"{p['queries']} queries per mode after {p['warmup']} warm-up" + ("; --quick" if p["quick"] else ""),
+    ])
+
+
+def report_build(data: dict) -> str:
+    b = data["build"]
+    full, inc = b["full"], b["incremental"]
 
     def sec(x: dict) -> str:
         return f"{x['median']:8.2f} s   (min {x['min']:.2f}, max {x['max']:.2f})"
 
-    retrieve_head = f"warm retrieve and ask, k=5, {p['queries']} queries each"
-    cli_head = f"`{cli['command']}`, {cli['runs']} new processes"
-    fusion = st["fusion"] + (f" (dense_weight {st['dense_weight']})" if st["fusion"] == "weighted" else "")
-    lines = [
-        f"rag benchmark, {data['date']}",
-        f"machine   {m['cpu_count']} CPU cores (os.cpu_count), torch threads {b['torch_threads']}, {m['platform']}",
-        f"versions  Python {m['python']}, torch {m['torch']}, faiss-cpu {m['faiss']}, sentence-transformers {m['sentence_transformers']}",
-        f"settings  chunk_tokens {st['chunk_tokens']}, overlap_tokens {st['overlap_tokens']}, fusion {fusion}, model {st['model']}",
-        f"run       corpus {p['corpus']} ({full['articles']} articles, {full['chunks']} chunks); {p['repeat']} build repeat(s); "
-        f"{p['queries']} queries per mode after {p['warmup']} warm-up" + ("; --quick" if p["quick"] else ""),
-        "",
-        f"  {'index build':<{W}}{'median':>8}     (min, max)",
+    return "\n".join([
+        head("index build", f"{'median':>8}     (min, max)"),
         row("model load, once, not in the builds", f"{b['model_load_seconds']:8.2f} s"),
         row(f"full build into an empty folder, {full['chunks']} chunks", sec(full["seconds"])),
         row("  chunks per second", f"{full['chunks_per_second']['median']:8.1f}     "
             f"(min {full['chunks_per_second']['min']:.1f}, max {full['chunks_per_second']['max']:.1f})"),
         row("refresh after 1 article changed", sec(inc["seconds"])),
         row("  chunks embedded / reused", f"{inc['embedded']:8d} / {inc['reused']}  (changed: {', '.join(inc['changed_articles']) or 'none'})"),
-        "",
-        f"  {retrieve_head:<{W}}{'p50 ms':>8}  {'p95 ms':>8}  {'max ms':>8}",
-    ]
+    ])
+
+
+def report_retrieve(data: dict) -> str:
+    r, p = data["retrieve"], data["params"]
+    lines = [head(f"warm retrieve and ask, k=5, {p['queries']} queries each", f"{'p50 ms':>8}  {'p95 ms':>8}  {'max ms':>8}")]
     for mode, x in r["modes"].items():
         lines.append(row(mode, f"{x['p50_ms']:8.2f}  {x['p95_ms']:8.2f}  {x['max_ms']:8.2f}"))
     a = r["ask"]
     lines.append(row(f"ask, extractive ({a['abstained']} abstained)", f"{a['p50_ms']:8.2f}  {a['p95_ms']:8.2f}  {a['max_ms']:8.2f}"))
-    lines += [
-        row("untimed: model load / index load", f"{r['model_load_seconds']:8.2f} s / {r['index_load_seconds']:.3f} s"),
-        "",
-        f"  {'peak RSS (ru_maxrss), one process per phase':<{W}}{'MB':>8}",
+    lines.append(row("untimed: model load / index load", f"{r['model_load_seconds']:8.2f} s / {r['index_load_seconds']:.3f} s"))
+    return "\n".join(lines)
+
+
+def report_profile(data: dict) -> str:
+    pr = data["retrieve"]["profile"]
+    lines = [head(f"where a warm ask's time goes, {pr['n']} queries", f"{'p50 ms':>8}  {'p95 ms':>8}  {'share':>6}")]
+    for key, x in pr["stages"].items():
+        label = x["label"] + (f" ({pr['fusion']})" if key == "fusion" else "")
+        lines.append(row(label, f"{x['p50_ms']:8.3f}  {x['p95_ms']:8.3f}  {x['share'] * 100:5.1f}%"))
+    for name, label in (("retrieval", f"  retrieval stages ({pr['retrieval_mode']})"), ("answer", "  answer stages"),
+                        ("total", "  total, checked equal to RAG.retrieve/ask")):
+        x = pr[name]
+        lines.append(row(label, f"{x['p50_ms']:8.3f}  {x['p95_ms']:8.3f}"))
+    return "\n".join(lines)
+
+
+def report_memory(data: dict) -> str:
+    mem, p = data["memory"], data["params"]
+    return "\n".join([
+        head("peak RSS (ru_maxrss), one process per phase", f"{'MB':>8}"),
         row("build phase, after model load", f"{mem['build']['after_model_load']['ru_maxrss_mb']:8.0f}"),
         row(f"build phase, after {p['repeat']} build(s) + refresh(es)", f"{mem['build']['after_build']['ru_maxrss_mb']:8.0f}"),
         row("retrieve phase, after model + index load", f"{mem['retrieve']['after_model_and_index_load']['ru_maxrss_mb']:8.0f}"),
-        row(f"retrieve phase, after {len(r['modes']) * (p['queries'] + p['warmup'])} retrievals", f"{mem['retrieve']['after_retrieve']['ru_maxrss_mb']:8.0f}"),
+        row("retrieve phase, at its end (all queries)", f"{mem['retrieve']['after_retrieve']['ru_maxrss_mb']:8.0f}"),
         row("benchmark parent process (no torch)", f"{mem['parent_mb']:8.0f}"),
-        "",
-        f"  {cli_head:<{W}}{'median':>8}  {'p95':>8}  {'peak RSS':>8}",
-        row("wall time, peak RSS", f"{cli['median_ms']:5.0f} ms  {cli['p95_ms']:5.0f} ms  {cli['peak_rss_mb']:5.0f} MB"),
-        row("heavy modules imported by rag.cli", f"{', '.join(cli['heavy_modules_imported']) or 'none':>8}"),
-        "",
-        f"total {data['total_seconds']:.1f} s (build phase {b['wall_seconds']:.1f} s, retrieve phase {r['wall_seconds']:.1f} s, "
-        f"each with its own model load)",
+    ])
+
+
+def report_cold(data: dict) -> str:
+    c = data.get("cold_start")
+    if c is None:
+        return ""
+
+    def secs(x: dict) -> str:
+        return f"{x['median'] / 1000:6.2f} s  {x['p95'] / 1000:6.2f} s"
+
+    def ms(x: dict) -> str:
+        return f"{x['median']:6.0f} ms {x['p95']:6.0f} ms"
+
+    def rss(x: dict) -> str:
+        return f"{x['median']:5.0f} MB (max {x['max']:.0f})"
+
+    a = c["ask"]
+    lines = [
+        head("cold start: new process to first answer", f"{'median':>8}  {'p95':>8}  peak RSS"),
+        row(f"`rag ask \"…\"`, {a['runs']} runs: to its exit", f"{secs(a['wall_ms'])}  {rss(a['peak_rss_mb'])}"),
+        row("  to the answer's first line on stdout", secs(a["first_answer_ms"])),
     ]
+    app = c["app"]
+    if app.get("skipped"):
+        lines.append(row("app.py", "skipped (--skip-app)"))
+    else:
+        lines += [
+            row(f"app.py, {app['runs']} runs: serving HTTP", f"{secs(app['serving_ms'])}  {rss(app['peak_rss_mb'])}"),
+            row("  first answer through its /ask API", secs(app["first_answer_ms"])),
+            row("  that first /ask request alone", ms(app["request_ms"])),
+            row("  a second /ask request, warm", ms(app["second_request_ms"])),
+        ]
+    lines.append(row("untimed: `rag index` that built their index", f"{c['index_build_seconds']:6.2f} s"))
+    return "\n".join(lines)
+
+
+def report_cli(data: dict) -> str:
+    cli = data["cli_help"]
+    return "\n".join([
+        head(f"`{cli['command']}`, {cli['runs']} new processes", f"{'median':>8}  {'p95':>8}  {'peak RSS':>8}"),
+        row("wall time, peak RSS", f"{cli['median_ms']:5.0f} ms  {cli['p95_ms']:5.0f} ms  {cli['peak_rss_mb']:5.0f} MB"
+            + (" (= the parent's RSS: at most this)" if cli["peak_rss_mb"] <= cli["rss_floor_mb"] + 0.5 else "")),
+        row("heavy modules imported by rag.cli", f"{', '.join(cli['heavy_modules_imported']) or 'none':>8}"),
+    ])
+
+
+def report_footer(data: dict) -> str:
+    b, r = data["build"], data["retrieve"]
+    cold = data.get("cold_start")
+    lines = [f"total {data['total_seconds']:.1f} s (build phase {b['wall_seconds']:.1f} s, retrieve phase {r['wall_seconds']:.1f} s, "
+             f"each with its own model load" + (f"; cold starts {cold['wall_seconds']:.1f} s)" if cold else ")")]
     warnings = sorted(set(b["warnings"]) | set(r["warnings"]))
     if warnings:
         lines.append(f"library warnings while loading: {len(warnings)} (listed in the JSON)")
@@ -491,11 +1207,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bench.py",
         description=(
             "Measure on this machine: index build (full and after one article changed), warm retrieval "
-            "latency per mode, peak memory per phase, and `rag --help` start-up. Prints a table and writes JSON."
+            "latency per mode and where a warm ask's time goes stage by stage, the thread pools in effect, "
+            "peak memory per phase, and cold starts in new processes (`rag ask`, the chat app, `rag --help`). "
+            "Prints a table and writes JSON."
         ),
         epilog=(
             "Each phase runs in its own child process so its peak RSS is its own. The model is loaded once per "
-            "phase and timed apart from the builds. The machine may be shared: compare medians and p95."
+            "phase and timed apart from the builds. Cold starts are timed from spawn to the first answer against "
+            "an index built beforehand; the app listens on 127.0.0.1 only and is always stopped. "
+            "The machine may be shared: compare medians and p95."
         ),
     )
     parser.add_argument("--queries", type=int, default=None, metavar="N",
@@ -505,8 +1225,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="OUT", help="where to write the results as JSON (default: benchmarks/results/bench.json)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, metavar="DIR",
                         help="corpus folder to index (default: ./corpus of the repository); it is only read, the refresh changes a temporary copy")
+    parser.add_argument("--cold-runs", type=int, default=None, metavar="N",
+                        help=f"new `rag ask` processes to time (default: {COLD_ASK_RUNS}; {QUICK_COLD_ASK_RUNS} with --quick)")
+    parser.add_argument("--app-runs", type=int, default=None, metavar="N",
+                        help=f"cold starts of the chat app to time, after one untimed start (default: {APP_RUNS}; "
+                             f"{QUICK_APP_RUNS} with --quick)")
+    parser.add_argument("--skip-app", action="store_true",
+                        help="do not start the chat app (no Gradio); `rag ask` cold starts still run")
+    parser.add_argument("--skip-cold", action="store_true",
+                        help="no cold starts at all: neither `rag ask` nor the app, nor the `rag index` they need")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 1 repeat, 20 queries, 3 `rag --help` runs (well under a minute after model load)")
+                        help=f"smoke run: 1 repeat, 20 queries, {QUICK_CLI_RUNS} `rag --help` runs, {QUICK_COLD_ASK_RUNS} "
+                             f"`rag ask` and {QUICK_APP_RUNS} app cold starts (a few minutes on 2 cores)")
     # Internal: run one phase in this process and write its figures to --phase-out.
     parser.add_argument("--phase", choices=("build", "retrieve"), help=argparse.SUPPRESS)
     parser.add_argument("--phase-out", type=Path, help=argparse.SUPPRESS)
@@ -522,8 +1252,12 @@ def main(argv: list[str] | None = None) -> int:
         args.queries = 20 if args.quick else 200
     if args.repeat is None:
         args.repeat = 1 if args.quick else 3
-    if args.queries < 1 or args.repeat < 1:
-        parser.error("--queries and --repeat must be at least 1")
+    if args.cold_runs is None:
+        args.cold_runs = QUICK_COLD_ASK_RUNS if args.quick else COLD_ASK_RUNS
+    if args.app_runs is None:
+        args.app_runs = QUICK_APP_RUNS if args.quick else APP_RUNS
+    if min(args.queries, args.repeat, args.cold_runs, args.app_runs) < 1:
+        parser.error("--queries, --repeat, --cold-runs and --app-runs must be at least 1 (use --skip-app or --skip-cold to leave cold starts out)")
     args.corpus = args.corpus.resolve()
     if not args.corpus.is_dir():
         parser.error(f"--corpus {args.corpus} is not a folder")
@@ -540,7 +1274,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     data = environment()
     data["params"] = {"repeat": args.repeat, "queries": args.queries, "warmup": WARMUP, "quick": args.quick,
-                      "corpus": str(args.corpus)}
+                      "corpus": str(args.corpus), "cold_runs": 0 if args.skip_cold else args.cold_runs,
+                      "app_runs": 0 if args.skip_cold or args.skip_app else args.app_runs}
     cli_runs = QUICK_CLI_RUNS if args.quick else CLI_RUNS
     note(f"timing `rag --help` ({cli_runs} runs)")
     data["cli_help"] = time_cli(cli_runs)
@@ -550,6 +1285,10 @@ def main(argv: list[str] | None = None) -> int:
         build = run_phase("build", args, work, [])
         note(f"retrieve phase: {args.queries} queries x {len(MODES)} modes")
         retrieve = run_phase("retrieve", args, work, ["--index", build["index_for_retrieve"]])
+        if not args.skip_cold:  # after the phases, so no other benchmark process competes for the cores
+            cold_started = time.perf_counter()
+            data["cold_start"] = cold_starts(args, work)
+            data["cold_start"]["wall_seconds"] = time.perf_counter() - cold_started
     build.pop("index_for_retrieve")
     data["build"] = build
     data["retrieve"] = retrieve

@@ -7,6 +7,7 @@ there and make sense, never how fast anything is: the machine may be shared.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("hybrid", "dense", "bm25")
+STAGES = ("checks", "pieces", "embed", "dense", "bm25", "fusion", "hits", "names", "sentences", "compose")
+TABLE_LINES = (
+    "warm retrieve", "where a warm ask's time goes", "query embedding: model call", "dense search (FAISS)",
+    "BM25 search", "total, checked equal to RAG.retrieve/ask", "warm queries: torch",
+    "cold start: new process to first answer", "`rag ask", "to the answer's first line on stdout",
+    "app.py, 2 runs: serving HTTP", "first answer through its /ask API", "`rag --help`",
+)
 
 
 def positive(value: object) -> bool:
@@ -26,14 +34,16 @@ def test_quick_benchmark_writes_its_figures(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "warm retrieve" in result.stdout
+    for line in TABLE_LINES:
+        assert line in result.stdout, f"{line!r} missing from the table:\n{result.stdout}"
     data = json.loads(out.read_text())
 
     assert data["params"]["quick"] is True
     assert data["params"]["repeat"] == 1 and data["params"]["queries"] == 20
+    assert data["params"]["cold_runs"] == 2 and data["params"]["app_runs"] == 2
     assert positive(data["machine"]["cpu_count"])
 
     build = data["build"]
@@ -58,6 +68,71 @@ def test_quick_benchmark_writes_its_figures(tmp_path: Path) -> None:
     assert ask["n"] == 20 and positive(ask["p50_ms"]) and ask["p50_ms"] <= ask["p95_ms"] <= ask["max_ms"]
     assert 0 <= ask["abstained"] < ask["n"]
 
+    check_profile(data["retrieve"]["profile"])
+    check_threads(data["retrieve"]["threads"])
+    check_cold_starts(data["cold_start"])
+
     memory = data["memory"]
     assert positive(memory["build_peak_mb"]) and positive(memory["retrieve_peak_mb"])
     assert positive(data["cli_help"]["median_ms"]) and positive(data["cli_help"]["p95_ms"])
+
+
+def ordered(figures: dict) -> bool:
+    """median/p95 figures of new processes: positive and in order (no speed asked)."""
+    return positive(figures["median"]) and figures["min"] <= figures["median"] <= figures["max"] and len(figures["runs"]) == 2
+
+
+def check_profile(profile: dict) -> None:
+    assert profile["n"] == 20
+    assert tuple(profile["stages"]) == STAGES
+    for stage in profile["stages"].values():
+        assert stage["n"] == 20 and 0 <= stage["p50_ms"] <= stage["p95_ms"] <= stage["max_ms"]
+        assert 0 <= stage["share"] <= 1
+    assert abs(sum(s["share"] for s in profile["stages"].values()) - 1) < 1e-6
+    assert positive(profile["stages"]["embed"]["p50_ms"])  # every query calls the model
+    for part in ("retrieval", "answer", "total"):
+        assert profile[part]["n"] == 20 and profile[part]["p50_ms"] <= profile[part]["p95_ms"]
+
+
+def check_threads(threads: dict) -> None:
+    for name in ("torch", "torch_interop", "faiss_omp_max"):
+        assert isinstance(threads[name], int) and threads[name] >= 1
+    assert threads["threadpools"], "threadpoolctl found no BLAS or OpenMP pool"
+    for pool in threads["threadpools"]:
+        assert pool["user_api"] in ("blas", "openmp") and pool["num_threads"] >= 1 and pool["owner"]
+    assert any(pool["owner"] == "numpy" for pool in threads["threadpools"])
+
+
+def check_cold_starts(cold: dict) -> None:
+    assert cold["question"] and positive(cold["index_build_seconds"])
+    ask = cold["ask"]
+    assert ask["runs"] == 2 and ask["first_answer_line"]
+    assert ordered(ask["wall_ms"]) and ordered(ask["first_answer_ms"]) and ordered(ask["peak_rss_mb"])
+    assert all(first <= wall for first, wall in zip(ask["first_answer_ms"]["runs"], ask["wall_ms"]["runs"]))
+
+    app = cold["app"]
+    assert app["runs"] == 2 and app["warmup_runs"] == 1 and app["answer_text"]
+    for key in ("serving_ms", "first_answer_ms", "request_ms", "second_request_ms", "peak_rss_mb"):
+        assert ordered(app[key]), key
+    assert all(ready < answered for ready, answered in zip(app["serving_ms"]["runs"], app["first_answer_ms"]["runs"]))
+    for pid in app["pids"]:  # every server it started was stopped and reaped
+        assert not app_still_running(pid), f"app.py (pid {pid}) is still running after the benchmark"
+
+
+def app_still_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # the pid may have been given to another process since
+        return b"app.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
+def test_help_names_the_benchmark_flags() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--help"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for flag in ("--quick", "--cold-runs", "--app-runs", "--skip-app", "--skip-cold"):
+        assert flag in result.stdout
