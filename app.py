@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     print(r.summary.describe(), flush=True)
     for skipped in r.corpus.skipped:
         print(f"  skipped: {skipped.reason}", flush=True)
+    r.warm_up()  # the first visitor's question must not wait for the model
 
     demo = build_demo(r, settings)
     print(f"serving on http://{args.host}:{args.port}" + (" (login required)" if auth else ""), flush=True)

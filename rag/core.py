@@ -118,6 +118,11 @@ class RAG:
             log.warning("%s", w)
         return stored, summary
 
+    def warm_up(self) -> None:
+        """Load the embedding model now. Loading an up-to-date index does not
+        need it, so without this the first question waits for it (seconds)."""
+        self._embedder.embed(["warm-up"])
+
     def with_settings(self, **changes) -> "RAG":
         """This corpus and index with other settings (a retrieval mode, an
         abstention threshold ...): nothing is re-read or rebuilt. Only settings
