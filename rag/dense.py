@@ -19,6 +19,7 @@ Three kinds, one interface:
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -114,6 +115,9 @@ class DenseIndex:
         import faiss
 
         spec = spec or IndexSpec()
+        # Every core for the build. torch and FAISS share one OpenMP runtime,
+        # so the one thread a query embedding asked for would hold here too.
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n, dimension = vectors.shape
         if spec.kind == "hnsw":
