@@ -82,7 +82,9 @@ class RAG:
         if index_dir is not None:
             settings = settings.replace(index_dir=Path(index_dir))
         corpus = load_corpus(settings.corpus_dir, repair=settings.repair)
-        embedder = embedder or make_embedder(settings.model, settings.embed_batch_size)
+        embedder = embedder or make_embedder(
+            settings.model, settings.embed_batch_size, backend=settings.embed_backend, cache_dir=settings.cache_dir
+        )
         store = IndexStore(settings.index_dir)
         with store.lock():
             stored, summary = cls._fresh_index(store, corpus, settings, embedder, rebuild, progress)
@@ -118,12 +120,13 @@ class RAG:
         that the index does not depend on may change; the copy starts with an
         empty query cache and its own language-model client."""
         settings = self.settings.replace(**changes)
-        shaping = ("model", "repair", "corpus_dir", "index_dir")
+        shaping = ("model", "embed_backend", "cache_dir", "repair", "corpus_dir", "index_dir")
         if settings.chunking_params() != self.settings.chunking_params() or any(
             getattr(settings, name) != getattr(self.settings, name) for name in shaping
         ):
             raise SettingsError(
-                "chunking, model, repair and folder settings shape the corpus and index: load a new RAG with them instead"
+                "chunking, model, embedding backend, repair and folder settings shape the corpus and index "
+                "or the loaded model: load a new RAG with them instead"
             )
         return RAG(self.corpus, self._index, self._embedder, settings, self.summary)
 
