@@ -231,13 +231,22 @@ def progress_bar(total: int, desc: str):
 def load_embedder(settings) -> tuple[object, float]:
     """The real embedder with its model in memory, and how long that took.
 
-    Counts the imports of torch and sentence-transformers, reading the weights,
-    the word-piece tokenizer and one first encode: all that a process pays once.
+    Counts the imports of the settings' backend (ONNX Runtime by default; torch
+    and sentence-transformers with RAG_EMBED_BACKEND=torch), reading the
+    weights, the word-piece tokenizer and one first encode: all that a process
+    pays once (the one-time ONNX export is made before, untimed).
     """
-    started = time.perf_counter()
-    from rag.embedding import SentenceTransformerEmbedder
+    from rag.embedding import make_embedder
 
-    embedder = SentenceTransformerEmbedder(settings.model, settings.embed_batch_size)
+    def make():
+        return make_embedder(
+            settings.model, settings.embed_batch_size, backend=settings.embed_backend, cache_dir=settings.cache_dir
+        )
+
+    if settings.embed_backend == "onnx":
+        make().backend  # exports once into the cache if the file is not there yet
+    started = time.perf_counter()
+    embedder = make()
     embedder.embed(["model warm-up"])
     embedder.count_pieces("model warm-up")
     return embedder, time.perf_counter() - started
@@ -345,6 +354,8 @@ def phase_build(args: argparse.Namespace) -> dict:
         "index_for_retrieve": str(work / f"full-{args.repeat - 1}"),
         "memory": {"after_model_load": after_model, "after_build": memory_point()},
         "torch_threads": batch_threads,
+        # ONNX Runtime, or torch when the settings or a failed export say so.
+        "embed_backend": getattr(embedder, "backend", "torch"),
         "warnings": sorted(set(warnings)),
     }
 
@@ -436,13 +447,15 @@ def threads_in_effect() -> dict:
     """The thread pools of this process as they are now: torch, FAISS's OpenMP and
     every BLAS/OpenMP library threadpoolctl finds (numpy's BLAS among them)."""
     import faiss
-    import torch
     from threadpoolctl import threadpool_info
 
+    # Never imported here: a process answering on ONNX Runtime has no torch,
+    # and importing it would add its memory to the phase's peak RSS.
+    torch = sys.modules.get("torch")
     keep = ("user_api", "internal_api", "num_threads", "prefix", "version", "filepath")
     return {
-        "torch": torch.get_num_threads(),
-        "torch_interop": torch.get_num_interop_threads(),
+        "torch": torch.get_num_threads() if torch else None,
+        "torch_interop": torch.get_num_interop_threads() if torch else None,
         "faiss_omp_max": faiss.omp_get_max_threads(),
         "threadpools": [{"owner": pool_owner(pool["filepath"]), **{key: pool.get(key) for key in keep}}
                         for pool in threadpool_info()],
@@ -621,10 +634,10 @@ def summarise_stages(samples: dict[str, list[float]], settings) -> dict:
     }
 
 
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
+def _torch_threads() -> int | None:
+    """torch's intra-op threads, or None when this process never loaded torch."""
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch else None
 
 
 # --- the parent: new processes, timed from spawn to exit ------------------------------
@@ -1082,10 +1095,11 @@ def report_header(data: dict) -> str:
     pools = ", ".join(f"{x['owner']} {x['internal_api']} {x['num_threads']}" for x in t["threadpools"]) or "none found"
     return "\n".join([
         f"rag benchmark, {data['date']}",
-        f"machine   {m['cpu_count']} CPU cores (os.cpu_count), {m['platform']}",
+        f"machine   {m['cpu_count']} CPU cores (os.cpu_count), embedding backend {data['build']['embed_backend']}, {m['platform']}",
         f"versions  Python {m['python']}, torch {m['torch']}, faiss-cpu {m['faiss']}, sentence-transformers {m['sentence_transformers']}",
         f"settings  chunk_tokens {st['chunk_tokens']}, overlap_tokens {st['overlap_tokens']}, fusion {fusion}, model {st['model']}",
-        f"threads   build: torch {data['build']['torch_threads']}; warm queries: torch {t['torch']} (interop {t['torch_interop']}), "
+        f"threads   build: torch {data['build']['torch_threads'] or 'not loaded'}; warm queries: "
+        f"torch {t['torch'] or 'not loaded'}" + (f" (interop {t['torch_interop']})" if t["torch"] else "") + ", "
         f"faiss OpenMP {t['faiss_omp_max']}; "
         f"pools: {pools}" + (f"; env {t['env']}" if t["env"] else ""),
         f"run       corpus {p['corpus']} ({full['articles']} articles, {full['chunks']} chunks); {p['repeat']} build repeat(s); "

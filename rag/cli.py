@@ -199,7 +199,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # The query cache would make repeated questions look fast.
     settings = _settings(args).replace(query_cache_size=0)
     progress = not args.quiet
-    embedder = make_embedder(settings.model, settings.embed_batch_size)  # one model for both indexes
+    embedder = make_embedder(
+        settings.model, settings.embed_batch_size, backend=settings.embed_backend, cache_dir=settings.cache_dir
+    )  # one model for both indexes
     r = RAG.load(settings=settings, embedder=embedder, progress=progress)
     questions = load_questions(args.file, {a.id for a in r.articles})
     answer_mode = args.answer_mode or settings.answer_mode

@@ -87,7 +87,9 @@ class RAG:
         # Files unchanged since the index was built are not repaired again:
         # at about a second per MB, repair would dominate starting a large corpus.
         corpus = load_corpus(settings.corpus_dir, repair=settings.repair, known=store.known_reads())
-        embedder = embedder or make_embedder(settings.model, settings.embed_batch_size)
+        embedder = embedder or make_embedder(
+            settings.model, settings.embed_batch_size, backend=settings.embed_backend, cache_dir=settings.cache_dir
+        )
         with store.lock():
             stored, summary = cls._fresh_index(store, corpus, settings, embedder, rebuild, progress)
         return cls(corpus, stored, embedder, settings, summary)
@@ -129,12 +131,13 @@ class RAG:
         that the index does not depend on may change; the copy starts with an
         empty query cache and its own language-model client."""
         settings = self.settings.replace(**changes)
-        shaping = ("model", "repair", "corpus_dir", "index_dir")
+        shaping = ("model", "embed_backend", "cache_dir", "repair", "corpus_dir", "index_dir")
         if settings.chunking_params() != self.settings.chunking_params() or any(
             getattr(settings, name) != getattr(self.settings, name) for name in shaping
         ):
             raise SettingsError(
-                "chunking, model, repair and folder settings shape the corpus and index: load a new RAG with them instead"
+                "chunking, model, embedding backend, repair and folder settings shape the corpus and index "
+                "or the loaded model: load a new RAG with them instead"
             )
         return RAG(self.corpus, self._index, self._embedder, settings, self.summary)
 

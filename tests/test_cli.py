@@ -12,10 +12,13 @@ from .conftest import CORPUS, DAMAGED_ID
 
 
 def test_help_lists_the_commands_and_does_not_import_torch() -> None:
-    code = "import sys; from rag.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    code = (
+        "import sys; from rag.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n"
+        "print(*(m in sys.modules for m in ('torch', 'sentence_transformers', 'onnxruntime')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert "index" in out and "search" in out and "articles" in out
-    assert out.strip().endswith("False False")
+    assert out.strip().endswith("False False False")
 
 
 def test_each_command_has_help(capsys) -> None:

@@ -41,6 +41,7 @@ def test_index_and_search_work_with_the_network_blocked(tmp_path: Path) -> None:
         PYTHONPATH=os.pathsep.join([str(site), env.get("PYTHONPATH", "")]),
         HF_HOME=str(tmp_path / "hf"),  # empty: no cached model to fall back on
         TIKTOKEN_CACHE_DIR=str(tmp_path / "tiktoken"),  # empty: no cached encoding either
+        XDG_CACHE_HOME=str(tmp_path / "cache"),  # empty: the ONNX model is exported here, offline
     )
     result = subprocess.run(
         [sys.executable, "-m", "rag.cli", "search", "high-level dialogue between Türkiye and Serbia",
@@ -51,6 +52,7 @@ def test_index_and_search_work_with_the_network_blocked(tmp_path: Path) -> None:
     assert f'"article_id": "{DAMAGED_ID}"' in result.stdout
     assert "high-level dialogue" in result.stdout
     assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.safetensors"))
+    assert list((tmp_path / "cache" / "rag" / "onnx").glob("all-MiniLM-L6-v2@*/model-opset*.onnx"))
 
 
 def test_the_guard_really_blocks(tmp_path: Path) -> None:
