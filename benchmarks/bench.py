@@ -92,6 +92,7 @@ DEFAULT_JSON = ROOT / "benchmarks" / "results" / "bench.json"
 DEFAULT_CORPUS = ROOT / "corpus"
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
 MODES = ("hybrid", "dense", "bm25")
+SCALE_SIZES = "10000,100000,1000000"
 WARMUP = 10
 CLI_RUNS = 10
 QUICK_CLI_RUNS = 3
@@ -1216,6 +1217,21 @@ def report_footer(data: dict) -> str:
     return "\n".join(lines)
 
 
+def run_scale(args: argparse.Namespace) -> dict:
+    """benchmarks/scale.py in its own process: its tables go straight to stdout,
+    its JSON comes back to go into this run's."""
+    with tempfile.TemporaryDirectory(prefix="rag-bench-scale-") as tmp:
+        out = Path(tmp) / "scale.json"
+        command = [sys.executable, str(Path(__file__).with_name("scale.py")), "--json", str(out)]
+        command += ["--quick"] if args.quick else ["--sizes", args.scale]
+        note(f"scale run: {' '.join(command[2:])}")
+        print(flush=True)
+        result = subprocess.run(command, cwd=ROOT, env=child_env())
+        if result.returncode != 0:
+            raise SystemExit(f"bench: the scale run failed (exit {result.returncode}); its messages are above")
+        return json.loads(out.read_text())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench.py",
@@ -1251,6 +1267,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: 1 repeat, 20 queries, {QUICK_CLI_RUNS} `rag --help` runs, {QUICK_COLD_ASK_RUNS} "
                              f"`rag ask` and {QUICK_APP_RUNS} app cold starts (a few minutes on 2 cores)")
+    parser.add_argument("--scale", nargs="?", const=SCALE_SIZES, default=None, metavar="SIZES",
+                        help=f"also run the scale run (benchmarks/scale.py) at these chunk counts, after the table above "
+                             f"(default when given without sizes: {SCALE_SIZES}; about two hours on 2 cores; with --quick, "
+                             "its smoke run); its tables follow and its figures go into the JSON under \"scale\"")
     # Internal: run one phase in this process and write its figures to --phase-out.
     parser.add_argument("--phase", choices=("build", "retrieve"), help=argparse.SUPPRESS)
     parser.add_argument("--phase-out", type=Path, help=argparse.SUPPRESS)
@@ -1316,7 +1336,10 @@ def main(argv: list[str] | None = None) -> int:
     data["schema"] = SCHEMA
     data["total_seconds"] = time.perf_counter() - started
 
-    print(report(data))
+    print(report(data), flush=True)
+    if args.scale:
+        data["scale"] = run_scale(args)
+        data["total_seconds"] = time.perf_counter() - started
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(data, indent=2) + "\n")
     note(f"wrote {args.json}")

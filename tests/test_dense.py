@@ -132,3 +132,13 @@ def test_index_command_takes_the_index_type(corpus_copy: Path, tmp_path: Path, c
         cli_main(["index", "--corpus", str(corpus_copy), "--index", str(index), "--index-type", "annoy"])
     assert e.value.code == 2
     assert "invalid choice: 'annoy'" in capsys.readouterr().err
+
+
+def test_a_filter_widens_an_approximate_search_by_its_share_up_to_a_limit() -> None:
+    from rag.dense import FILTER_WIDEN_MAX, widened
+
+    assert widened(128, 1.0) == 128
+    assert widened(128, 0.5) == 256
+    assert widened(128, 0.3) == 427
+    assert widened(128, 0.01) == 128 * FILTER_WIDEN_MAX
+    assert widened(32, 0.0) == 32 * FILTER_WIDEN_MAX
