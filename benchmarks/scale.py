@@ -781,6 +781,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=Path, default=None, metavar="DIR",
                         help="scratch folder for vectors and indexes, gigabytes at 1M (default: a temporary folder, removed after)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1,000 chunks (100 embedded for real, the rest derived; and random), 30 queries")
+    parser.add_argument("--print", type=Path, default=None, metavar="JSON", dest="print_json",
+                        help="print the tables of an earlier run's JSON and exit (measures nothing)")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--phase-in", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--phase-out", type=Path, help=argparse.SUPPRESS)
@@ -795,6 +797,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--phase is internal: run scale.py without it")
         data = PHASES[args.phase](json.loads(args.phase_in.read_text()))
         args.phase_out.write_text(json.dumps(data))
+        return 0
+
+    if args.print_json:
+        print(report(json.loads(args.print_json.read_text())))
         return 0
 
     args.sizes = args.sizes or ([1000] if args.quick else [10_000, 100_000, 1_000_000])
