@@ -738,14 +738,18 @@ def report(data: dict) -> str:
     return "\n".join(lines)
 
 
-def _ints(text: str) -> list[int]:
+def _ints(text: str, least: int = 1) -> list[int]:
     try:
         values = [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers, e.g. 10000,100000") from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"sizes must be positive: {text!r}")
+    if any(v < least for v in values):
+        raise argparse.ArgumentTypeError(f"sizes must be at least {least}: {text!r}")
     return values
+
+
+def _ints_or_zero(text: str) -> list[int]:
+    return _ints(text, least=0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -764,7 +768,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="embed passages with the real model up to N chunks; larger sizes get synthetic vectors (default: 10000)")
     parser.add_argument("--vectors", choices=("derived", "random"), default="derived",
                         help="synthetic vectors beyond --real-max: derived from real sentence embeddings (default), or plain random unit vectors")
-    parser.add_argument("--random-sizes", type=_ints, default=None, metavar="N,N,...",
+    parser.add_argument("--random-sizes", type=_ints_or_zero, default=None, metavar="N,N,...",
                         help="also measure plain random unit vectors at these sizes, the stress case (default: 100000; '0' for none)")
     parser.add_argument("--queries", type=int, default=None, metavar="N",
                         help="timed queries per index: the real questions, then corpus-sentence phrases (default: 300)")
@@ -806,7 +810,7 @@ def main(argv: list[str] | None = None) -> int:
     args.sizes = args.sizes or ([1000] if args.quick else [10_000, 100_000, 1_000_000])
     args.real_max = args.real_max or (100 if args.quick else 10_000)
     args.queries = args.queries or (30 if args.quick else 300)
-    random_sizes = [n for n in (args.random_sizes or ([1000] if args.quick else [100_000])) if n > 0]
+    random_sizes = [n for n in (args.random_sizes if args.random_sizes is not None else ([1000] if args.quick else [100_000])) if n > 0]
     args.indexes = [f.strip() for f in args.indexes.split(",") if f.strip()]
     unknown = [f for f in args.indexes if f not in FAMILIES]
     if unknown:
