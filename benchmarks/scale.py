@@ -19,8 +19,9 @@ Data:
     are a degenerate worst case for approximate search, unlike real
     embeddings; derived vectors keep the structure. The noise scale is
     calibrated at the real size (the first --real-max passages, embedded for
-    real) so that the derived set matches the real one in the cosine of each
-    query's 1st and 10th exact neighbour; HNSW recall is reported for both.
+    real) so that HNSW (M=32) recall@10 at efSearch 16 and 128 on the derived
+    set matches the real one; the cosine of each query's 1st and 10th exact
+    neighbour, real against derived, is reported beside it.
     --random-sizes adds plain random unit vectors as the stress case.
   * Queries: the questions of eval/questions.jsonl, embedded with the real
     model, plus (to reach --queries) the first 6-14 words of random corpus
@@ -352,19 +353,30 @@ def phase_calibrate(p: dict) -> dict:
     sentences = np.load(work / "sentences.npy")
     queries = np.load(work / "queries.npy")
     _, real_scores = exact_top(real, queries, K)
-    target = neighbour_stats(real_scores)
+    target = {**neighbour_stats(real_scores), "hnsw_recall": hnsw_recall(real, queries, real_scores)}
     grid = []
     for sigma in NOISE_GRID:
         vectors = derived_vectors(meta, sentences, sigma, p["seed"])
         _, scores = exact_top(vectors, queries, K)
-        stats = neighbour_stats(scores)
-        grid.append({"sigma": sigma, **stats, "distance": abs(stats["cos1"] - target["cos1"]) + abs(stats["cos10"] - target["cos10"])})
+        stats = {**neighbour_stats(scores), "hnsw_recall": hnsw_recall(vectors, queries, scores)}
+        grid.append({"sigma": sigma, **stats, "distance": _distance(stats, target)})
     best = min(grid, key=lambda g: g["distance"])
-    chosen = derived_vectors(meta, sentences, best["sigma"], p["seed"])
-    _, chosen_scores = exact_top(chosen, queries, K)
-    return {"n": len(real), "sigma": best["sigma"], "real": {**target, "hnsw_recall": hnsw_recall(real, queries, real_scores)},
-            "derived": {**neighbour_stats(chosen_scores), "hnsw_recall": hnsw_recall(chosen, queries, chosen_scores)},
+    return {"n": len(real), "sigma": best["sigma"], "real": target, "derived": {k: v for k, v in best.items() if k != "sigma"},
             "grid": grid, "peak_rss_mb": peak_rss_mb()}
+
+
+def _distance(stats: dict, target: dict) -> float:
+    """How unlike the real vectors a derived set is, for approximate search.
+
+    Matching neighbour cosines alone picked no noise at 10k, where derived
+    vectors were then easier for HNSW than real ones (recall@10 at efSearch
+    16: 0.86 against 0.82): their 1st neighbours are less close and their
+    10th closer than real ones, and noise cannot fix both. What the run
+    extrapolates is recall, so the HNSW recall at efSearch 16 and 128 decides;
+    the cosines only break ties."""
+    recall = sum(abs(stats["hnsw_recall"][e] - target["hnsw_recall"][e]) for e in target["hnsw_recall"])
+    cosines = abs(stats["cos1"] - target["cos1"]) + abs(stats["cos10"] - target["cos10"])
+    return recall + 0.1 * cosines
 
 
 def phase_data(p: dict) -> dict:
