@@ -414,7 +414,7 @@ def phase_data(p: dict) -> dict:
 
 
 def _spec_for(family: str, n: int):
-    from rag.dense import IndexSpec, _ivf_cells
+    from rag.dense import IndexSpec
 
     if family == "flat":
         return IndexSpec("flat")
