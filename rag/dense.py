@@ -57,7 +57,7 @@ class IndexSpec:
     # the candidate lists when inserting and when searching.
     m: int = 32
     ef_construction: int = 80
-    ef_search: int = 128
+    ef_search: int = 256
     # IVF: nlist cells (0: about 4 * sqrt(n), faiss's usual rule) and nprobe
     # cells searched per query.
     nlist: int = 0
@@ -70,7 +70,7 @@ class IndexSpec:
             raise SettingsError(f"vector index parameters must be positive: {self}")
 
     def describe(self) -> str:
-        """The spec as the manifest records it, e.g. 'hnsw,M=32,efConstruction=80,efSearch=128'."""
+        """The spec as the manifest records it, e.g. 'hnsw,M=32,efConstruction=80,efSearch=256'."""
         if self.kind == "hnsw":
             return f"hnsw,M={self.m},efConstruction={self.ef_construction},efSearch={self.ef_search}"
         if self.kind == "ivf":

@@ -139,5 +139,42 @@ def test_help_names_the_benchmark_flags() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--help"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    for flag in ("--quick", "--cold-runs", "--app-runs", "--skip-app", "--skip-cold"):
+    for flag in ("--quick", "--cold-runs", "--app-runs", "--skip-app", "--skip-cold", "--scale"):
         assert flag in result.stdout
+
+
+@pytest.mark.model
+def test_quick_scale_run_writes_its_figures(tmp_path: Path) -> None:
+    out = tmp_path / "scale.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--quick", "--json", str(out),
+         "--cache", str(tmp_path / "cache"), "--workdir", str(tmp_path / "work")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "<- auto" in result.stdout and "REAL embeddings at sizes" in result.stdout and "SYNTHETIC derived" in result.stdout
+    data = json.loads(out.read_text())
+
+    assert data["params"]["quick"] is True
+    assert data["embed"]["questions"] > 0 and data["embed"]["sentences"] > 0
+    calibration = data["calibration"]
+    assert calibration["sigma"] >= 0
+    for side in ("real", "derived"):
+        assert all(0 <= v <= 1 for v in calibration[side]["hnsw_recall"].values())
+
+    assert {d["vectors"] for d in data["datasets"]} == {"derived", "random"}
+    for dataset in data["datasets"]:
+        measured = [i for i in dataset["indexes"] if not i.get("skipped")]
+        families = {i["family"] for i in measured}
+        assert {"flat", "hnsw32", "ivf"} <= families
+        rows = [r for i in measured for r in i["rows"]]
+        assert all(0 <= r["recall"] <= 1 and 0 <= r["recall_questions"] <= 1 for r in rows)
+        # Exact search is the ground truth: it must find every true neighbour.
+        assert all(r["recall"] == 1.0 for r in rows if r["family"] == "flat")
+        assert sum(r["auto"] for r in rows) == 1
+        for i in measured:
+            assert all(r["latency"]["n"] == data["params"]["queries"] for r in i["rows"])
+            assert all(0 <= f["recall"] <= 1 and f["rows"] > 0 for f in i["filtered"])
+    derived = next(d for d in data["datasets"] if d["vectors"] == "derived")
+    assert {f["share"] for i in derived["indexes"] for f in i.get("filtered", [])} == {0.01, 0.30}
+    assert [x["mmap"] for x in derived["bm25"]["load"]] == [True, False]
