@@ -88,6 +88,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # measure this working copy of `rag`
 
+from measure import peak_rss_mb, percentile, proc_status_mb  # noqa: E402  (this folder is sys.path[0])
+
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "bench.json"
 DEFAULT_CORPUS = ROOT / "corpus"
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
@@ -129,16 +131,6 @@ THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLI
 # --- small helpers (stdlib only: this module's top level must stay light) ----
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), interpolating linearly like numpy's default."""
-    if not values:
-        raise ValueError("no values")
-    s = sorted(values)
-    pos = (len(s) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
-
 
 def spread(values: list[float]) -> dict:
     """Median, min, max and every sample."""
@@ -155,25 +147,10 @@ def latency(ms: list[float]) -> dict:
     }
 
 
-def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident set size from getrusage, in MB (KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(who).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def vm_hwm_mb() -> float | None:
-    """The kernel's own high-water RSS of this process (Linux), as a cross-check."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 def memory_point() -> dict:
-    return {"ru_maxrss_mb": peak_rss_mb(), "vmhwm_mb": vm_hwm_mb()}
+    return {"ru_maxrss_mb": peak_rss_mb(), "vmhwm_mb": proc_status_mb("VmHWM")}
 
 
 def version_of(dist: str) -> str:

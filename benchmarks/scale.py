@@ -51,7 +51,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -63,6 +62,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # measure this working copy of `rag`
+
+from measure import peak_rss_mb, percentile, proc_status_mb  # noqa: E402  (this folder is sys.path[0])
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "scale.json"
 DEFAULT_CACHE = ROOT / "benchmarks" / "results" / "cache"
@@ -97,27 +98,7 @@ SCHEMA = 1
 # --- light helpers (stdlib only: the parent must stay light) -----------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    pos = (len(s) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def rss_now_mb() -> float | None:
-    """Current resident set (VmRSS), mapped file pages that were touched included."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 def folder_mb(path: Path) -> float:
@@ -263,10 +244,10 @@ def phase_embed(p: dict) -> dict:
             "questions": len(questions), "sentences": len(source.texts), "peak_rss_mb": peak_rss_mb()}
 
 
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
+def _torch_threads() -> int | None:
+    """torch's threads, or None when the embedder ran on ONNX Runtime (no torch loaded)."""
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch else None
 
 
 def _unit(x):
@@ -536,7 +517,7 @@ def phase_index(p: dict) -> dict:
             rows.append(SearchRow(family, s.describe(), Latency.of(ms), rc, rq, is_auto))
             if is_auto:
                 filtered = _filtered(index, vectors, queries, work, n)
-    return asdict(IndexResult(family, build_seconds, folder_mb(folder), build_peak, rss_now_mb(),
+    return asdict(IndexResult(family, build_seconds, folder_mb(folder), build_peak, proc_status_mb("VmRSS"),
                               {"build_omp_threads": build_threads, "search_omp_threads": faiss.omp_get_max_threads()},
                               rows, filtered))
 
@@ -592,15 +573,15 @@ def phase_bm25_load(p: dict) -> dict:
     from rag.sparse import SparseIndex
 
     work = Path(p["dir"])
-    before = rss_now_mb()
+    before = proc_status_mb("VmRSS")
     started = time.perf_counter()
     index = SparseIndex.load(work / "index-bm25", p["n"], mmap=p["mmap"])
     load_seconds = time.perf_counter() - started
-    after_load = rss_now_mb()
+    after_load = proc_status_mb("VmRSS")
     texts = json.loads((Path(p["work"]) / "queries.json").read_text())["texts"]
     ms, _ = _time_queries(lambda q: index.search(q, K), texts, f"{p['n']} bm25 mmap={p['mmap']}")
     return {"mmap": p["mmap"], "load_seconds": load_seconds, "rss_before_load_mb": before, "rss_after_load_mb": after_load,
-            "rss_after_queries_mb": rss_now_mb(), "peak_rss_mb": peak_rss_mb(), "latency": asdict(Latency.of(ms))}
+            "rss_after_queries_mb": proc_status_mb("VmRSS"), "peak_rss_mb": peak_rss_mb(), "latency": asdict(Latency.of(ms))}
 
 
 PHASES = {"embed": phase_embed, "calibrate": phase_calibrate, "data": phase_data, "index": phase_index,
