@@ -79,7 +79,7 @@ def test_auto_searches_exactly_until_the_size_where_hnsw_takes_over() -> None:
 def test_ivf_picks_its_cells_from_the_size_and_records_them() -> None:
     index = DenseIndex.build(unit_rows(4000), IndexSpec("ivf"))
     assert index.spec.nlist == 100  # 4000 // 40 training points per cell bounds 4 * sqrt(4000) = 252
-    assert index.spec.describe() == "ivf,nlist=100,nprobe=32"
+    assert index.spec.describe() == "ivf,nlist=100,nprobe=128"
 
 
 def test_a_bad_index_type_setting_is_refused_with_the_choices() -> None:
@@ -137,8 +137,9 @@ def test_index_command_takes_the_index_type(corpus_copy: Path, tmp_path: Path, c
 def test_a_filter_widens_an_approximate_search_by_its_share_up_to_a_limit() -> None:
     from rag.dense import FILTER_WIDEN_MAX, widened
 
+    assert FILTER_WIDEN_MAX == 2
     assert widened(128, 1.0) == 128
+    assert widened(128, 0.8) == 160
     assert widened(128, 0.5) == 256
-    assert widened(128, 0.3) == 427
-    assert widened(128, 0.01) == 128 * FILTER_WIDEN_MAX
-    assert widened(32, 0.0) == 32 * FILTER_WIDEN_MAX
+    assert widened(128, 0.3) == 256  # at the limit
+    assert widened(32, 0.0) == 64
