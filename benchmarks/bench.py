@@ -505,16 +505,13 @@ def staged_ask(r, question: str, k: int) -> tuple[dict[str, float], list, object
     if answer is None:
         evidence = r._sentences.score(query, vector, hits, r._articles, s.sentence_dense_weight)
         laps.lap("sentences")
-        answer = select_and_compose(r, check.text, evidence, hits, notes)
+        answer = r._choose(check.text, evidence, hits, notes)
         laps.lap("compose")
     return laps.ms, hits, answer
 
 
 def staged_search(r, query: str, k: int, vector, laps: Laps) -> list:
     """RAG._search(query, k, None, settings.retrieval_mode, vector), lap by lap."""
-    from rag.fusion import rrf, weighted
-    from rag.types import Hit
-
     s = r.settings
     mode = s.retrieval_mode
     allowed = r._allowed_rows(None)
@@ -526,47 +523,11 @@ def staged_search(r, query: str, k: int, vector, laps: Laps) -> list:
     if mode in ("bm25", "hybrid"):
         bm25 = r._index.sparse.search(query, pool, allowed)
     laps.lap("bm25")
-    if mode == "dense":
-        ranked = dense
-    elif mode == "bm25":
-        ranked = bm25
-    elif s.fusion == "rrf":
-        ranked = rrf([dense, bm25], k=s.rrf_k)
-    else:
-        ranked = weighted([dense, bm25], [s.dense_weight, 1.0 - s.dense_weight])
+    ranked = r._fuse(mode, dense, bm25)
     laps.lap("fusion")
-    dense_scores, bm25_scores = dict(dense), dict(bm25)
-    hits = []
-    for row, score in ranked[: int(k)]:
-        record = r._index.chunks[row]
-        article = r._articles[record.article_id]
-        hits.append(
-            Hit(
-                article_id=record.article_id, title=article.title, text=article.text[record.start : record.end],
-                score=float(score), start=record.start, end=record.end, chunk_id=record.id,
-                dense_score=dense_scores.get(row), bm25_score=bm25_scores.get(row),
-            )
-        )
+    hits = r._hits(ranked[: int(k)], dense, bm25)
     laps.lap("hits")
     return hits
-
-
-def select_and_compose(r, question: str, evidence: list, hits: list, notes: list):
-    """The end of RAG._extractive: the answer-type check, sentence choice and the Answer."""
-    from rag.answer import abstain, compose, extractive_claims, missing_type_text, select
-    from rag.questions import answer_type, has_answer_type
-
-    s = r.settings
-    kind = answer_type(question)
-    if kind and evidence:
-        typed = [e for e in evidence if has_answer_type(r._articles[e.article_id].text[e.start : e.end], kind)]
-        if not typed or typed[0].score < s.abstain_below:
-            return abstain(hits, missing_type_text(kind), notes)
-        evidence = [typed[0], *(e for e in evidence if e is not typed[0])]
-    if not evidence or evidence[0].score < s.abstain_below:
-        return abstain(hits, notes=notes)
-    chosen = select(evidence, r._sentences, s.answer_sentences, s.answer_margin, s.duplicate_similarity)
-    return compose(extractive_claims(chosen, r._articles, hits), hits, r._articles, notes)
 
 
 def profile_stages(r, queries: list[str], k: int) -> dict:

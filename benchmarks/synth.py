@@ -128,31 +128,20 @@ def articles(source: SourceSentences, seed: int = 0) -> Iterator[SynthArticle]:
 
 
 def _fast_spans(sizes: list[int], max_tokens: int, overlap_tokens: int) -> list[tuple[int, int]]:
-    """rag.chunking._pack over unit token counts: [i, j) unit ranges. Unit 0 is the title heading."""
+    """The chunker's packing (rag.chunking.pack_units) over unit token counts
+    summed instead of re-counted: [i, j) unit ranges. Unit 0 is the title heading."""
+    from rag.chunking import pack_units
+
     def end_from(i: int) -> int:
         j, used = i + 1, sizes[i]
         while j < len(sizes) and used + sizes[j] <= max_tokens:
             used += sizes[j]
             j += 1
-        return j
-
-    spans: list[tuple[int, int]] = []
-    i = 0
-    while i < len(sizes):
-        j = end_from(i)
         if j - 1 == 0 and j < len(sizes):
             j = min(len(sizes), 2)  # a heading is never a chunk's last unit
-        spans.append((i, j))
-        if j >= len(sizes):
-            break
-        back, used = j, 0
-        while back - 1 > i and back - 1 > 0 and used + sizes[back - 1] <= overlap_tokens:
-            back -= 1
-            used += sizes[back]
-        while back < j and end_from(back) <= j:
-            back += 1
-        i = back
-    return spans
+        return j
+
+    return pack_units(sizes, overlap_tokens, end_from, headings={0})
 
 
 def _fast_passages(article: SynthArticle, source: SourceSentences, max_tokens: int, overlap_tokens: int) -> list[Passage]:

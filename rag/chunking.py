@@ -10,7 +10,7 @@ Every chunk is then checked against what the embedding model reads
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Set
 
 from .sentences import Sentence, split_sentences
 from .tokens import count_tokens
@@ -54,12 +54,21 @@ def _pack(
             j -= 1
         return j
 
-    chunks: list[Span] = []
+    return [(units[i][0], units[j - 1][1]) for i, j in pack_units(sizes, overlap_tokens, end_of_chunk_from, headings)]
+
+
+def pack_units(
+    sizes: list[int], overlap_tokens: int, end_from: Callable[[int], int], headings: Set[int] = frozenset()
+) -> list[tuple[int, int]]:
+    """The [i, j) unit ranges of the chunks: each chunk from unit i ends at
+    end_from(i); the next starts as far back as whole units within
+    `overlap_tokens` (never on a heading) allow, while still moving on."""
+    ranges: list[tuple[int, int]] = []
     i = 0
-    while i < len(units):
-        j = end_of_chunk_from(i)
-        chunks.append((units[i][0], units[j - 1][1]))
-        if j >= len(units):
+    while i < len(sizes):
+        j = end_from(i)
+        ranges.append((i, j))
+        if j >= len(sizes):
             break
         # Step back over whole sentences that fit in the overlap, keeping progress.
         back, used = j, 0
@@ -70,10 +79,10 @@ def _pack(
         # new: the chunk from `back` would then lie inside this one and only
         # repeat it. Give up overlap until the next chunk reaches past unit j-1
         # (the chunk from j always does, so this stops).
-        while back < j and end_of_chunk_from(back) <= j:
+        while back < j and end_from(back) <= j:
             back += 1
         i = back
-    return chunks
+    return ranges
 
 
 def chunk_spans(

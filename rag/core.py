@@ -228,19 +228,26 @@ class RAG:
         if mode in ("bm25", "hybrid"):
             bm25 = self._index.sparse.search(question, pool, allowed)
 
-        if mode == "dense":
-            ranked = dense
-        elif mode == "bm25":
-            ranked = bm25
-        elif self.settings.fusion == "rrf":
-            ranked = rrf([dense, bm25], k=self.settings.rrf_k)
-        else:
-            w = self.settings.dense_weight
-            ranked = weighted([dense, bm25], [w, 1.0 - w])
+        return self._hits(self._fuse(mode, dense, bm25)[: int(k)], dense, bm25)
 
+    # _search's last two stages, apart so that benchmarks/bench.py can time them.
+
+    def _fuse(self, mode: str, dense: list[tuple[int, float]], bm25: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        if mode == "dense":
+            return dense
+        if mode == "bm25":
+            return bm25
+        if self.settings.fusion == "rrf":
+            return rrf([dense, bm25], k=self.settings.rrf_k)
+        w = self.settings.dense_weight
+        return weighted([dense, bm25], [w, 1.0 - w])
+
+    def _hits(
+        self, ranked: list[tuple[int, float]], dense: list[tuple[int, float]], bm25: list[tuple[int, float]]
+    ) -> list[Hit]:
         dense_scores, bm25_scores = dict(dense), dict(bm25)
         hits = []
-        for row, score in ranked[: int(k)]:
+        for row, score in ranked:
             record = self._index.chunks[row]
             article = self._articles[record.article_id]
             hits.append(
@@ -350,7 +357,12 @@ class RAG:
         if names:
             return abstain(hits, unknown_names_text(names), notes)
         evidence = self._sentences.score(query, vector, hits, self._articles, s.sentence_dense_weight)
-        kind = answer_type(check.text)
+        return self._choose(check.text, evidence, hits, notes)
+
+    def _choose(self, question: str, evidence: list, hits: list[Hit], notes: list[str]) -> Answer:
+        """_extractive's last stage: the sentences that answer, or an abstention."""
+        s = self.settings
+        kind = answer_type(question)
         if kind and evidence:
             # Lead with the best sentence that holds what the question asks for
             # (a date, a number); without one, the articles do not say.
