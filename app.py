@@ -159,7 +159,7 @@ def build_demo(r, settings):
     from rag import ui
 
     app = ChatApp(r)
-    modes = ["extractive"] + (["llm"] if settings.llm_base_url and settings.llm_model else [])
+    modes = ["extractive"] + (["llm"] if settings.llm.configured else [])
 
     with gr.Blocks(title="Ask the articles") as demo:
         turns = gr.State([])
@@ -178,7 +178,7 @@ def build_demo(r, settings):
                         label="Only these articles (none chosen: all)",
                     )
                     k = gr.Slider(1, 10, value=5, step=1, label="Passages to retrieve (k)")
-                    mode = gr.Radio(modes, value=settings.answer_mode if settings.answer_mode in modes else "extractive",
+                    mode = gr.Radio(modes, value=settings.answer.mode if settings.answer.mode in modes else "extractive",
                                     label="Answer mode")
                 with gr.Accordion("Retrieved passages and scores", open=False):
                     passages = gr.HTML(ui.hits_html([]))

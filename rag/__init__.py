@@ -10,10 +10,11 @@ Heavy parts (torch, sentence-transformers, FAISS) load on first use.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 from .errors import (  # noqa: E402
     CorpusError,
+    EvalError,
     ModelError,
     QueryError,
     RagError,
@@ -21,12 +22,18 @@ from .errors import (  # noqa: E402
     StoreError,
     UnknownArticleError,
 )
-from .settings import Settings  # noqa: E402
+from .settings import AnswerSettings, IndexSettings, LLMSettings, RetrievalSettings, Settings  # noqa: E402
+from .trace import Trace  # noqa: E402
 from .types import Answer, Article, Chunk, Citation, Delta, Hit, RepairReport  # noqa: E402
 
 __all__ = [
     "RAG",
     "Settings",
+    "IndexSettings",
+    "RetrievalSettings",
+    "AnswerSettings",
+    "LLMSettings",
+    "Trace",
     "Article",
     "Chunk",
     "Hit",
@@ -36,6 +43,7 @@ __all__ = [
     "RepairReport",
     "RagError",
     "CorpusError",
+    "EvalError",
     "StoreError",
     "QueryError",
     "UnknownArticleError",

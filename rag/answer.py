@@ -15,17 +15,14 @@ its offsets, so the invariants hold by construction:
 
 from __future__ import annotations
 
-import bisect
-import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
+from .evidence import Evidence, EvidenceSet
+from .questions import QuestionCheck, answer_type, has_answer_type, unknown_names
 from .sentences import FOOTNOTE
-from .sparse import tokenize
-from .store import SentenceRecord
+from .settings import AnswerSettings
 from .types import Answer, Article, Citation, Hit
 
 MARKER = re.compile(r"\[(\d+)\]")
@@ -53,19 +50,6 @@ INSTRUCTIONS_NOTE = (
 
 
 @dataclass(frozen=True)
-class Evidence:
-    """A sentence of a retrieved passage, scored against the question."""
-
-    article_id: str
-    start: int
-    end: int
-    score: float
-    dense: float  # cosine between question and sentence
-    lexical: float  # IDF-weighted share of the question's words found in the sentence
-    row: int  # the sentence's row in the sentence index
-
-
-@dataclass(frozen=True)
 class Claim:
     """One sentence of an answer and the quote that supports it (None: no citation)."""
 
@@ -73,127 +57,26 @@ class Claim:
     quote: Evidence | None
 
 
-def sentence_document_frequency(texts: Sequence[str]) -> dict[str, int]:
-    """In how many of `texts` each word (as BM25 tokenizes it) occurs: the
-    IDF table of answer scoring. The indexer stores it with the index, so
-    that loading a large index does not tokenize every sentence again."""
-    df: dict[str, int] = {}
-    for words in tokenize(list(texts)) if texts else []:
-        for w in set(words):
-            df[w] = df.get(w, 0) + 1
-    return df
-
-
-# Sentence word sets kept between questions; past this many the memo starts
-# over (a word set is recomputed in microseconds, memory is not unbounded).
-_WORDS_MEMO_MAX = 200_000
-
-
-class SentenceIndex:
-    """The indexed sentences of every article, with their vectors and words."""
-
-    def __init__(
-        self,
-        records: Sequence[SentenceRecord],
-        vectors: np.ndarray,
-        articles: Mapping[str, Article],
-        document_frequency: Mapping[str, int] | None = None,
-    ) -> None:
-        self.records = list(records)
-        self.vectors = np.asarray(vectors, dtype=np.float32)
-        self._articles = articles
-        self._by_article: dict[str, list[tuple[int, int]]] = {}
-        for row, r in enumerate(self.records):
-            self._by_article.setdefault(r.article_id, []).append((r.start, row))
-        for rows in self._by_article.values():
-            rows.sort()
-        # Built here, not on first use: the chat app asks from several threads,
-        # and a lazily filled table is half-built for one of them. An index
-        # from before the table was stored gets it computed now.
-        if document_frequency is None:
-            document_frequency = sentence_document_frequency([self._text(row) for row in range(len(self.records))])
-        n = len(self.records)
-        # Smoothed IDF: a word missing from every sentence gets the highest weight.
-        self._idf = {w: math.log(1 + n / c) for w, c in document_frequency.items()}
-        self._idf_unseen = math.log(1 + max(n, 1))
-        # Word sets are made for the sentences a question reaches, when it
-        # reaches them. Each entry is complete when stored, so threads that
-        # race only compute one twice.
-        self._words_memo: dict[int, frozenset[str]] = {}
-
-    def _text(self, row: int) -> str:
-        r = self.records[row]
-        return self._articles[r.article_id].text[r.start : r.end]
-
-    def _words(self, rows: Sequence[int]) -> list[frozenset[str]]:
-        memo = self._words_memo
-        missing = [row for row in rows if row not in memo]
-        if missing:
-            if len(memo) + len(missing) > _WORDS_MEMO_MAX:
-                memo.clear()
-            for row, words in zip(missing, tokenize([self._text(row) for row in missing])):
-                memo[row] = frozenset(words)
-        return [memo.get(row) or frozenset(tokenize([self._text(row)])[0]) for row in rows]
-
-    def rows_within(self, article_id: str, start: int, end: int) -> list[int]:
-        rows = self._by_article.get(article_id, [])
-        i = bisect.bisect_left(rows, (start, -1))
-        out = []
-        while i < len(rows) and rows[i][0] < end:
-            row = rows[i][1]
-            if self.records[row].end <= end:
-                out.append(row)
-            i += 1
-        return out
-
-    def score(
-        self,
-        question: str,
-        question_vector: np.ndarray,
-        hits: Sequence[Hit],
-        articles: Mapping[str, Article],
-        dense_weight: float,
-    ) -> list[Evidence]:
-        """Every sentence inside the hits, best first."""
-        rows = list(dict.fromkeys(r for h in hits for r in self.rows_within(h.article_id, h.start, h.end)))
-        if not rows:
-            return []
-        dense = self.vectors[rows] @ np.asarray(question_vector, dtype=np.float32)
-        q_words = set(tokenize([question])[0])
-        q_weight = sum(self._idf.get(w, self._idf_unseen) for w in q_words)
-        evidence = []
-        for row, cos, words in zip(rows, dense, self._words(rows)):
-            shared = q_words & words
-            lexical = sum(self._idf.get(w, self._idf_unseen) for w in shared) / q_weight if q_weight else 0.0
-            r = self.records[row]
-            score = dense_weight * float(cos) + (1.0 - dense_weight) * lexical
-            evidence.append(Evidence(r.article_id, r.start, r.end, score, float(cos), lexical, row))
-        evidence.sort(key=lambda e: -e.score)
-        return evidence
-
-    def similarity(self, a: Evidence, b: Evidence) -> float:
-        return float(self.vectors[a.row] @ self.vectors[b.row])
-
-
 # --- choosing sentences -------------------------------------------------------
 
 
 def select(
     evidence: Sequence[Evidence],
-    sentences: SentenceIndex,
+    scored: EvidenceSet,
     max_sentences: int,
     margin: float,
     duplicate_similarity: float,
 ) -> list[Evidence]:
     """The best sentence, plus up to `max_sentences - 1` others that score
-    within `margin` of it and say something the chosen ones do not."""
+    within `margin` of it and say something the chosen ones do not.
+    `evidence` is `scored.items` or a reordering of it."""
     if not evidence:
         return []
     chosen = [evidence[0]]
     for e in evidence[1:]:
         if len(chosen) >= max_sentences or e.score < evidence[0].score - margin:
             break
-        if any(sentences.similarity(e, c) >= duplicate_similarity for c in chosen):
+        if any(scored.similarity(e, c) >= duplicate_similarity for c in chosen):
             continue  # near-duplicate: the same point in other words
         chosen.append(e)
     return order_readably(chosen)
@@ -233,6 +116,12 @@ def merge_adjacent(chosen: Sequence[Evidence], articles: Mapping[str, Article], 
 # --- building the Answer ------------------------------------------------------
 
 
+def strip_markers(text: str) -> str:
+    """Text without [n] markers, white space folded, and no space left before
+    the punctuation a marker stood in front of ("Sentence [1]." -> "Sentence.")."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(MARKER.sub("", text).split()))
+
+
 def display_text(text: str) -> str:
     """A quote as it reads in an answer: footnote markers dropped (they would
     read as citation markers), whitespace folded."""
@@ -251,8 +140,7 @@ def compose(
     citations: list[Citation] = []
     parts: list[str] = []
     for claim in claims:
-        text = MARKER.sub("", claim.text).strip()  # only compose() writes markers
-        text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))  # "Sentence [1]." read "Sentence ."
+        text = strip_markers(claim.text)  # only compose() writes markers
         if claim.quote is None:
             parts.append(text)
             continue
@@ -299,3 +187,47 @@ def invariant_problems(answer: Answer, articles: Mapping[str, Article]) -> list[
     if answer.abstained and answer.citations:
         problems.append("an abstention carries citations")
     return problems
+
+
+# --- the extractive answer ----------------------------------------------------
+
+
+def question_notes(check: QuestionCheck) -> list[str]:
+    """What the reader is told about the question itself, whatever the answer."""
+    return [INSTRUCTIONS_NOTE] if check.has_instructions else []
+
+
+def screen(check: QuestionCheck, hits: Sequence[Hit], knows: Callable[[str], bool], notes: Sequence[str]) -> Answer | None:
+    """An abstention decided from the question alone, before any sentence is
+    scored: a question not in English, or one naming what the corpus never
+    mentions (`knows(word)`: the corpus uses the word). None: go on."""
+    if not check.english:
+        return abstain(hits, NOT_ENGLISH_TEXT, notes)
+    names = unknown_names(check.text, knows)
+    if names:
+        return abstain(hits, unknown_names_text(names), notes)
+    return None
+
+
+def extractive_answer(
+    question: str,
+    scored: EvidenceSet,
+    hits: Sequence[Hit],
+    articles: Mapping[str, Article],
+    settings: AnswerSettings,
+    notes: Sequence[str] = (),
+) -> Answer:
+    """The sentences of the hits that answer `question`, quoted, or an abstention."""
+    evidence = scored.items
+    kind = answer_type(question)
+    if kind and evidence:
+        # Lead with the best sentence that holds what the question asks for
+        # (a date, a number); without one, the articles do not say.
+        typed = [e for e in evidence if has_answer_type(articles[e.article_id].text[e.start : e.end], kind)]
+        if not typed or typed[0].score < settings.abstain_below:
+            return abstain(hits, missing_type_text(kind), notes)
+        evidence = [typed[0], *(e for e in evidence if e is not typed[0])]
+    if not evidence or evidence[0].score < settings.abstain_below:
+        return abstain(hits, notes=notes)
+    chosen = select(evidence, scored, settings.sentences, settings.margin, settings.duplicate_similarity)
+    return compose(extractive_claims(chosen, articles, hits), hits, articles, notes)

@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__
+from .version import __version__
 from .errors import RagError
 from .settings import ANSWER_MODES, INDEX_TYPES, MODES, Settings
 
@@ -70,7 +70,7 @@ def _run_questions(args: argparse.Namespace, command: str, one) -> int:
         # Refuse a bad question before loading (or building) anything.
         from .questions import check_question
 
-        check_question(args.question, Settings().max_question_chars)
+        check_question(args.question, Settings().retrieval.max_question_chars)
     elif sys.stdin is None or sys.stdin.closed:
         raise RagError(f'no question given and no input to read one from: pass the question in quotes, rag {command} "..."')
     r = _load(args)
@@ -180,7 +180,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import time
 
     from .core import RAG
-    from .embedding import make_embedder
+    from .embedding import embedder_for
     from .evalset import load_questions
     from .evaluate import compare, evaluate, load_floors, retrieval_only
     from .report import ARTICLE_METRICS, articles_table, comparison_table, overall_table, write_report
@@ -199,12 +199,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # The query cache would make repeated questions look fast.
     settings = _settings(args).replace(query_cache_size=0)
     progress = not args.quiet
-    embedder = make_embedder(
-        settings.model, settings.embed_batch_size, backend=settings.embed_backend, cache_dir=settings.cache_dir
-    )  # one model for both indexes
+    embedder = embedder_for(settings.index)  # one model for both indexes
     r = RAG.load(settings=settings, embedder=embedder, progress=progress)
     questions = load_questions(args.file, {a.id for a in r.articles})
-    answer_mode = args.answer_mode or settings.answer_mode
+    answer_mode = args.answer_mode or settings.answer.mode
     started = time.perf_counter()
     comparison = None
     if args.compare:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import QueryError
+from .words import CONVERSATION_FILLER, FUNCTION_WORDS
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,7 @@ _REFERRING = frozenset(
     "he him his she her hers it its they them their theirs this that these those there then "
     "such same former latter".split()
 )
-_STOP = frozenset(
-    "a an the is are was were be been do does did what who whom whose which when where why how "
-    "of in on at to for from by with about and or not no has have had will would can could should "
-    "tell me more also too else other".split()
-)
+_STOP = FUNCTION_WORDS | CONVERSATION_FILLER
 _WORD = re.compile(r"[\w’'-]+", re.UNICODE)
 
 

@@ -451,3 +451,8 @@ def make_embedder(
         return SentenceTransformerEmbedder(model, batch_size)
     raise ModelError(f"embedding backend {backend!r} is unknown: use one of {', '.join(EMBED_BACKENDS)}")
 
+
+
+def embedder_for(settings) -> Embedder:
+    """The embedder that IndexSettings name: model, batch size, backend, cache folder."""
+    return make_embedder(settings.model, settings.embed_batch_size, backend=settings.embed_backend, cache_dir=settings.cache_dir)

@@ -36,7 +36,6 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .conversation import contextualise, normalise_history
 from .errors import EvalError, QueryError, UnknownArticleError
 from .evalset import Question
 from .settings import ANSWER_MODES, MODES
@@ -238,9 +237,7 @@ def _check_citation(r, c, gold: Collection[str]) -> CitationCheck:
 
 def run_question(r, q: Question, k: int, mode: str, answer_mode: str) -> Row:
     """Retrieve and answer one question; `r` should have its query cache off."""
-    turns = normalise_history(list(q.history))
-    # What `ask` searches for: a follow-up carries the topic of its history.
-    query = contextualise(q.question.strip(), turns)
+    query = r.search_query(q.question, list(q.history))  # a follow-up carries the topic of its history
     hits = r.retrieve(query, k=max(k, max(HIT_DEPTHS)), mode=mode)
     retrieved = tuple(h.article_id for h in hits)
     started = time.perf_counter()
@@ -288,7 +285,7 @@ def evaluate(
         raise EvalError(f"k must be a whole number of at least 1, not {k!r}")
     if answer_mode not in ANSWER_MODES:
         raise EvalError(f"unknown answer mode {answer_mode!r}: use one of {', '.join(ANSWER_MODES)}")
-    if answer_mode == "llm" and not (r.settings.llm_base_url and r.settings.llm_model):
+    if answer_mode == "llm" and not r.settings.llm.configured:
         # Said once, before any question runs, rather than as the first question's failure.
         raise EvalError(
             "answer mode llm needs a language model: set RAG_LLM_BASE_URL and RAG_LLM_MODEL "
@@ -338,8 +335,8 @@ def retrieval_only(r, questions: Sequence[Question], mode: str, k: int = 5) -> d
     for q in questions:
         if not q.answerable:
             continue
-        query = contextualise(q.question.strip(), normalise_history(list(q.history)))
         try:
+            query = variant.search_query(q.question, list(q.history))
             ranked = [h.article_id for h in variant.retrieve(query, k=max(k, max(HIT_DEPTHS)), mode=mode)]
         except QueryError as e:
             raise EvalError(f"question {q.id} (line {q.line}): {e}") from e

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__
-from .answer import sentence_document_frequency
+from .version import __version__
+from .evidence import sentence_document_frequency
 from .chunking import chunk_article
 from .dense import DenseIndex, IndexSpec, choose_spec
 from .embedcache import EmbeddingCache
@@ -24,10 +24,10 @@ from .embedding import Embedder
 from .errors import StoreError
 from .ingest import Corpus
 from .sentences import mask_footnotes, split_sentences
-from .settings import Settings
+from .settings import IndexSettings
 from .sparse import TOKENIZER_ID, SparseIndex
-from .store import ChunkRecord, IndexStore, Manifest, SentenceRecord, StoredIndex
-from .types import Article
+from .store import IndexStore, Manifest, StoredIndex
+from .types import Article, ChunkRecord, SentenceRecord
 
 log = logging.getLogger("rag")
 
@@ -115,7 +115,7 @@ def _embed_missing(
     return vectors, len(missing)
 
 
-def staleness(stored: StoredIndex | None, corpus: Corpus, settings: Settings, embedder: Embedder) -> str | None:
+def staleness(stored: StoredIndex | None, corpus: Corpus, settings: IndexSettings, embedder: Embedder) -> str | None:
     """Why the stored index cannot serve this corpus and settings; None if it can."""
     if stored is None:
         return "no index yet"
@@ -127,8 +127,8 @@ def staleness(stored: StoredIndex | None, corpus: Corpus, settings: Settings, em
     if m.repair != settings.repair:
         state = {True: "on", False: "off"}
         return f"text repair changed from {state[m.repair]} to {state[settings.repair]}"
-    if m.chunking != settings.chunking_params():
-        return f"chunking changed from {m.chunking} to {settings.chunking_params()}"
+    if m.chunking != settings.chunking():
+        return f"chunking changed from {m.chunking} to {settings.chunking()}"
     choice = index_choice(settings, m)
     spec = choose_spec(choice, m.n_chunks)
     built = IndexSpec.parse(m.index_type)
@@ -141,7 +141,7 @@ def staleness(stored: StoredIndex | None, corpus: Corpus, settings: Settings, em
     return None
 
 
-def index_choice(settings: Settings, manifest: Manifest | None) -> str:
+def index_choice(settings: IndexSettings, manifest: Manifest | None) -> str:
     """The index type asked for: the setting, else what the index recorded, else auto."""
     if settings.index_type is not None:
         return settings.index_type
@@ -162,7 +162,7 @@ def _previous_manifest(store: IndexStore, stored: StoredIndex | None) -> Manifes
 def refresh(
     store: IndexStore,
     corpus: Corpus,
-    settings: Settings,
+    settings: IndexSettings,
     embedder: Embedder,
     stored: StoredIndex | None,
     reason: str,
@@ -226,7 +226,7 @@ def refresh(
         package_version=__version__,
         model=embedder.name,
         dimension=embedder.dimension,
-        chunking=settings.chunking_params(),
+        chunking=settings.chunking(),
         articles=article_info,
         n_chunks=len(records),
         n_sentences=len(sentence_records),

@@ -1,13 +1,10 @@
-"""Answers through any OpenAI-compatible chat server, checked like a proof-reader.
+"""Answers through any OpenAI-compatible chat server: the client, the prompt,
+and `answer_stream`, which streams the reply and falls back.
 
-The language model is never trusted: its reply is split into sentences, each
-marker [n] is checked to name a passage that exists, each sentence with a
-marker must be supported by the passage it cites (scored against that
-passage's sentences with the embedding model and shared words), and each
-surviving citation quotes the best supporting sentence at its offsets in the
-article. A sentence that fails loses its marker and is flagged. When no
-sentence survives, or the server fails, the caller falls back to the
-extractive answer with a note saying why.
+The language model is never trusted: its reply is checked sentence by
+sentence against the passages it cites (rag/verify.py), and only what they
+support is quoted. When no sentence survives, or the server fails, the answer
+is the extractive one with a note saying why.
 
 Passages are fenced in <passage> tags whose own tags inside article text are
 neutralised, and the system prompt says that text inside them is material,
@@ -16,20 +13,20 @@ never instructions.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from .answer import MARKER, Claim, Evidence, SentenceIndex
-from .conversation import Turn
-from .embedding import Embedder
-from .errors import RagError
-from .conversation import content_words
-from .sentences import split_sentences
-from .sparse import fold
+from .answer import compose, strip_markers
+from .conversation import Turn, content_words
+from .errors import QueryError, RagError
+from .settings import LLMSettings
 from .tokens import count_tokens
-from .types import Article, Hit
+from .types import Answer, Article, Delta, Hit
+from .verify import EmbedFn, SupportFn, check_reply
 
 SYSTEM_PROMPT = """You answer questions about a set of articles, using only the numbered passages you are given.
 Rules:
@@ -42,7 +39,6 @@ Rules:
 REWRITE_PROMPT = """Rewrite the user's last question so that it can be understood without the conversation.
 Replace pronouns with the names they refer to. Reply with the rewritten question only, on one line."""
 
-NOT_IN_ARTICLES = re.compile(r"not\s+in\s+the\s+articles", re.I)
 _TAG = re.compile(r"<\s*/?\s*passage", re.I)
 
 
@@ -50,21 +46,28 @@ class LLMUnavailable(RagError):
     """The server could not be reached, timed out, or sent something unusable."""
 
 
-@dataclass(frozen=True)
-class LLMConfig:
-    base_url: str
-    model: str
-    api_key: str | None = None
-    timeout: float = 60.0
-    max_tokens: int = 300
-    context_tokens: int = 4096  # the model's context window: prompt plus reply
+class ChatModel(Protocol):
+    """What answering needs of a chat server: ChatClient, or a scripted one in tests."""
+
+    def complete(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> str: ...
+
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str | StreamEnd]: ...
+
+
+def client_for(settings: LLMSettings) -> "ChatClient":
+    if not settings.configured:
+        raise QueryError(
+            "LLM mode is not configured: set RAG_LLM_BASE_URL and RAG_LLM_MODEL "
+            "(or Settings(llm_base_url=..., llm_model=...)), or use the extractive mode"
+        )
+    return ChatClient(settings)
 
 
 class ChatClient:
     """A thin wrapper over the official `openai` client: one place that turns
     every transport and protocol failure into LLMUnavailable."""
 
-    def __init__(self, config: LLMConfig) -> None:
+    def __init__(self, config: LLMSettings) -> None:
         self.config = config
         self._client = None
 
@@ -168,11 +171,11 @@ def fence(text: str) -> str:
 def history_messages(history: Sequence[Turn]) -> list[dict[str, str]]:
     """The last two exchanges, newest last. Earlier answers lose their [n]
     markers: those numbered passages of another question, not of this prompt."""
-    return [{"role": t.role, "content": " ".join(MARKER.sub("", t.content).split())} for t in history[-4:]]
+    return [{"role": t.role, "content": strip_markers(t.content)} for t in history[-4:]]
 
 
 def build_messages(
-    question: str, hits: Sequence[Hit], history: Sequence[Turn], config: LLMConfig
+    question: str, hits: Sequence[Hit], history: Sequence[Turn], config: LLMSettings
 ) -> tuple[list[dict[str, str]], int]:
     """The chat messages, and how many passages fit the token budget.
 
@@ -202,7 +205,7 @@ def build_messages(
     return [system, *turns, user], len(passages)
 
 
-def rewrite_question(client: ChatClient, question: str, history: Sequence[Turn]) -> str | None:
+def rewrite_question(client: ChatModel, question: str, history: Sequence[Turn]) -> str | None:
     """A standalone version of a follow-up question, or None when the reply is unusable."""
     messages = [{"role": "system", "content": REWRITE_PROMPT}, *history_messages(history)]
     messages.append({"role": "user", "content": question})
@@ -222,102 +225,75 @@ def _usable_rewrite(candidate: str, question: str, earlier: str) -> bool:
     return bool(words & set(content_words(question.lower()))) and bool(words & set(content_words(earlier.lower())))
 
 
-# --- checking the reply ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CheckedReply:
-    claims: list[Claim]
-    unsupported: list[str]  # sentences that lost their marker: not supported by the passage they cite
-    removed_markers: list[int]  # markers naming passages that were not given
-    said_not_in_articles: bool
-    shortened: bool = False  # supported sentences beyond the answer's length were dropped
+# --- the answer -----------------------------------------------------------------------
 
 
-_MARKER_LIST = re.compile(r"\[\s*(\d+(?:\s*(?:,|-|–|and)\s*\d+)+)\s*\]")
-_MARKERS_AFTER_STOP = re.compile(r"([.!?])(\s*)((?:\[\d+\]\s*)+)")
-_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
-_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-ÞĀ-Ž][\w’'-]+")
-
-
-def normalise_markers(reply: str) -> str:
-    """Markers as [n] each, inside the sentence they belong to.
-
-    "[1, 2]" and "[1-3]" become "[1] [2]" and "[1] [2] [3]"; a marker written
-    after the full stop ("Sentence. [1] Next.") moves before it, where the
-    sentence splitter keeps it with its sentence.
-    """
-
-    def expand(m: re.Match[str]) -> str:
-        parts = [int(x) for x in re.findall(r"\d+", m.group(1))]
-        if re.search(r"-|–", m.group(1)) and len(parts) == 2 and 0 < parts[1] - parts[0] < 10:
-            parts = list(range(parts[0], parts[1] + 1))
-        return " ".join(f"[{n}]" for n in parts)
-
-    reply = _MARKER_LIST.sub(expand, reply)
-    return _MARKERS_AFTER_STOP.sub(lambda m: f" {m.group(3).strip()}{m.group(1)} ", reply)
-
-
-def _specifics_in(claim: str, quote: str) -> bool:
-    """Every number and every name of the claim appears in the quote: a
-    sentence that shares most words with a passage but changes a figure or a
-    name ("$500 million" for "$919.5 million") is not supported by it."""
-    folded = fold(quote)
-    numbers = [n.replace(",", "") for n in _NUMBER.findall(claim)]
-    if any(n not in folded.replace(",", "") for n in numbers):
-        return False
-    return all(fold(name) in folded for name in _CAPITALISED.findall(claim.strip()))
-
-
-def check_reply(
-    reply: str,
-    hits: Sequence[Hit],
+def answer_stream(
+    client: ChatModel,
+    question: str,
+    turns: Sequence[Turn],
+    hits: list[Hit],
+    extractive: Answer,
+    *,
+    follow_up: bool,
+    search: Callable[[str], list[Hit]],
     articles: Mapping[str, Article],
-    sentences: SentenceIndex,
-    embedder: Embedder,
-    support_min: float,
-    dense_weight: float,
+    support: SupportFn,
+    embed: EmbedFn,
+    settings: LLMSettings,
     max_claims: int,
-) -> CheckedReply:
-    """Keep what the cited passages support; quote the best supporting sentence for each."""
-    text = normalise_markers(reply.strip())
-    if NOT_IN_ARTICLES.search(text) and not MARKER.search(text):
-        return CheckedReply([], [], [], True)
-    spans = [(s.start, s.end) for s in split_sentences(text)] or [(0, len(text))]
-    pieces, plain, seen = [], [], set()
-    for a, b in spans:
-        piece = text[a:b].strip()
-        sentence = " ".join(MARKER.sub("", piece).split())
-        sentence = re.sub(r"\s+([.,;:!?])", r"\1", sentence)
-        if len(sentence) <= 2 or sentence.lower() in seen:
-            continue  # empty, a stray mark, or said already
-        seen.add(sentence.lower())
-        pieces.append(piece)
-        plain.append(sentence)
-    vectors = embedder.embed(plain) if plain else []
-    claims: list[Claim] = []
-    unsupported: list[str] = []
-    removed: list[int] = []
-    supported = 0
-    shortened = False
-    for piece, sentence, vector in zip(pieces, plain, vectors):
-        cited = [int(n) for n in MARKER.findall(piece)]
-        valid = [n for n in dict.fromkeys(cited) if 1 <= n <= len(hits)]
-        removed += [n for n in cited if not 1 <= n <= len(hits)]
-        best: Evidence | None = None
-        # Too few words to say anything checkable ("Albania [1].") supports nothing.
-        checkable = len(content_words(sentence.lower())) >= 3
-        for n in valid if checkable else []:
-            for e in sentences.score(sentence, vector, [hits[n - 1]], articles, dense_weight)[:3]:
-                quote = articles[e.article_id].text[e.start : e.end]
-                if e.score >= support_min and _specifics_in(sentence, quote) and (best is None or e.score > best.score):
-                    best = e
-        if best is not None and supported >= max_claims:
-            shortened = True
-            continue
-        if best is None:
-            unsupported.append(sentence)
-        else:
-            supported += 1
-        claims.append(Claim(sentence, best))
-    return CheckedReply(claims, unsupported, sorted(set(removed)), False, shortened)
+    notes: Sequence[str] = (),
+) -> Iterator[Delta | Answer]:
+    """Delta pieces of the model's reply as they arrive, then the checked Answer.
+
+    follow_up: the question leans on earlier turns, so the model first
+    rewrites it to stand alone and `search` finds passages for that.
+    Any failure of the server yields `extractive` with a note instead.
+    """
+    try:
+        if follow_up:  # let the model name what the follow-up refers to
+            rewritten = rewrite_question(client, question, turns)
+            if rewritten:
+                hits = search(rewritten)
+        messages, used = build_messages(question, hits, turns, settings)
+        if not used:
+            raise LLMUnavailable(f"no passage fits the language model's context of {settings.context_tokens} tokens")
+        reply, finish = "", "stop"
+        for piece in client.stream(messages):
+            if isinstance(piece, StreamEnd):
+                finish = piece.finish_reason
+            else:
+                reply += piece
+                yield Delta(piece)
+    except LLMUnavailable as e:
+        yield with_note(extractive, f"{e}; this is the extractive answer instead.")
+        return
+    if finish == "length":
+        notes = [*notes, "The language model's answer was cut off at its token limit."]
+    checked = check_reply(reply, hits[:used], articles, support, embed, settings.support_min, max_claims)
+    if checked.said_not_in_articles:
+        yield with_note(extractive, "The language model found no answer in the passages; this is the extractive answer instead.")
+        return
+    if not any(c.quote for c in checked.claims):
+        yield with_note(
+            extractive,
+            "The language model's answer was not supported by the passages it cites; this is the extractive answer instead.",
+        )
+        return
+    flags = list(notes)
+    if checked.removed_markers:
+        flags.append(f"Removed marker(s) {', '.join(f'[{n}]' for n in checked.removed_markers)}: no such passage.")
+    if checked.unsupported:
+        flags.append(
+            f"{len(checked.unsupported)} sentence(s) of the answer are not supported by the passage they cite "
+            "and carry no marker."
+        )
+    if checked.shortened:
+        flags.append(f"The answer was cut to its first {max_claims} supported sentences.")
+    yield compose(checked.claims, hits, articles, flags, unsupported=checked.unsupported)
+
+
+def with_note(answer: Answer, note: str) -> Answer:
+    return dataclasses.replace(answer, notes=[*answer.notes, note])

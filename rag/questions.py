@@ -13,17 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import QueryError
+from .words import ENGLISH_MARKERS
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
-# Frequent short words of English and of languages a reader of these articles
-# is likely to type in. A question made of the others' words and none of
-# English's is not English, whatever its topic words are.
-_ENGLISH = frozenset(
-    "a an the is are was were be been do does did what who whom whose which when where why how "
-    "of in on at to for from by with about and or not no yes has have had will would can could "
-    "should this that these those it its he she they his her their there than then did".split()
-)
+# A question made of other languages' frequent words and none of English's
+# (rag/words.py) is not English, whatever its topic words are.
+_ENGLISH = ENGLISH_MARKERS
 _OTHER = frozenset(
     # French, German, Spanish, Italian, Turkish, Serbo-Croatian, Albanian
     "le la les des est une qui que quoi pourquoi comment dans pour avec sur "

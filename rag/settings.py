@@ -1,8 +1,15 @@
 """Every tunable of the pipeline, with its default, in one place.
 
-Settings are plain frozen values: library code receives them and never reads
-the environment itself. Unknown names are rejected so that a typo in a config
-does not silently fall back to a default.
+Settings are plain frozen values in four groups, as the pipeline's steps use
+them: `index` (what shapes the corpus, the index and the loaded model: compared
+as a whole, a change means another index), `retrieval`, `answer` and `llm`.
+Library code receives them and never reads the environment itself: only the
+CLI and the app call `Settings.from_env()`. Unknown names are rejected with the
+valid ones listed, so a typo in a config does not silently fall back to a default.
+
+    Settings(retrieval=RetrievalSettings(mode="bm25"))
+    Settings(chunk_tokens=80)            # the same fields by their flat names
+    settings.replace(abstain_below=0.4)
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ FUSIONS = ("rrf", "weighted")
 # The dense index kinds (rag/dense.py explains them); "auto" picks by size.
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 EMBED_BACKENDS = ("onnx", "torch")
+BACKENDS = ("local",)  # rag/retrieval.py: where chunks are stored and searched
 
 
 def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -31,8 +39,17 @@ def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "rag"
 
 
+def _check(checks: list[tuple[bool, str]]) -> None:
+    for ok, message in checks:
+        if not ok:
+            raise SettingsError(f"invalid setting: {message}")
+
+
 @dataclass(frozen=True)
-class Settings:
+class IndexSettings:
+    """What the corpus, the index and the loaded model depend on: `RAG.with_settings`
+    cannot change any of it, and the index records what shapes it."""
+
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
 
@@ -66,15 +83,6 @@ class Settings:
     overlap_tokens: int = 30
     tokenizer: str = "cl100k_base"
 
-    # Hybrid retrieval: each index returns `candidates` chunks, then scores are
-    # fused. Weighted fusion of min-max normalised scores beat reciprocal rank
-    # fusion on eval/questions.jsonl at every chunk size (hit@1 0.93-0.96
-    # against 0.87-0.91): RRF throws away how far ahead a clear BM25 match is.
-    fusion: str = "weighted"
-    dense_weight: float = 0.6  # 0.5-0.7 scored alike; below 0.5 lost ground
-    rrf_k: int = 60  # only for fusion="rrf"; the constant of Cormack et al. (2009)
-    candidates: int = 50
-
     # The vector index: None keeps what the index records (for a new index,
     # "auto": exact search below 50,000 chunks, HNSW from there); "auto",
     # "flat", "hnsw" or "ivf" sets it, and the manifest remembers the choice.
@@ -84,41 +92,46 @@ class Settings:
     # as extracted: only to measure what the repair is worth (`rag eval --compare`).
     repair: bool = True
 
-    retrieval_mode: str = "hybrid"  # what `ask` retrieves with
+    # Where chunks and sentences are stored and searched (rag/retrieval.py):
+    # "local" is FAISS + bm25s in index_dir.
+    backend: str = "local"
+
+    def __post_init__(self) -> None:
+        _check([
+            (self.chunk_tokens >= 16, "chunk_tokens must be at least 16"),
+            (0 <= self.overlap_tokens < self.chunk_tokens, "overlap_tokens must be >= 0 and below chunk_tokens"),
+            (self.embed_batch_size >= 1, "embed_batch_size must be at least 1"),
+            (self.embedding_cache_size >= 0, "embedding_cache_size must be 0 or more"),
+            (self.embed_backend in EMBED_BACKENDS, f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}"),
+            (self.index_type is None or self.index_type in INDEX_TYPES, f"index_type must be one of {', '.join(INDEX_TYPES)}"),
+            (isinstance(self.repair, bool), "repair must be True or False"),
+            (self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
+        ])
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+
+    def chunking(self) -> dict[str, Any]:
+        """What the chunks depend on; a change here means re-chunking."""
+        return {"chunk_tokens": self.chunk_tokens, "overlap_tokens": self.overlap_tokens, "tokenizer": self.tokenizer}
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    mode: str = "hybrid"  # what `ask` retrieves with: "hybrid", "dense" or "bm25"
+
+    # Hybrid retrieval: each index returns `candidates` chunks, then scores are
+    # fused. Weighted fusion of min-max normalised scores beat reciprocal rank
+    # fusion on eval/questions.jsonl at every chunk size (hit@1 0.93-0.96
+    # against 0.87-0.91): RRF throws away how far ahead a clear BM25 match is.
+    fusion: str = "weighted"
+    dense_weight: float = 0.6  # 0.5-0.7 scored alike; below 0.5 lost ground
+    rrf_k: int = 60  # only for fusion="rrf"; the constant of Cormack et al. (2009)
+    candidates: int = 50
+
     # Query embeddings kept for repeated questions (a chat's retries, the
     # app's several views of one answer); 0 turns the cache off.
     query_cache_size: int = 256
-
-    # Extractive answers: sentences of the retrieved passages scored as
-    # sentence_dense_weight * cosine + (1 - it) * share of the question's words
-    # (IDF-weighted) that the sentence holds. The answer is the best sentence,
-    # plus up to answer_sentences - 1 more within answer_margin of its score
-    # that are not near-duplicates (cosine >= duplicate_similarity) of one chosen.
-    # Measured on eval/questions.jsonl (README): a wider margin adds facts but
-    # also sentences from other articles (margin 0.08: fact recall 0.85,
-    # citation precision 0.86; 0.03: 0.82 and 0.91).
-    answer_mode: str = "extractive"
-    sentence_dense_weight: float = 0.6
-    answer_sentences: int = 3
-    answer_margin: float = 0.03
-    duplicate_similarity: float = 0.85
-    # Below this best-sentence score the articles are taken not to answer.
-    # 0.36 balances the two errors on the question set: 3/91 answerable
-    # questions abstain, 5/16 unanswerable near misses are answered.
-    abstain_below: float = 0.36
-
-    # Optional LLM answers: any OpenAI-compatible chat server. Off unless
-    # base URL and model are set (Settings.from_env reads RAG_LLM_*).
-    llm_base_url: str | None = None
-    llm_model: str | None = None
-    llm_api_key: str | None = None
-    llm_timeout: float = 60.0  # seconds; a slower server gets the extractive answer instead
-    llm_max_tokens: int = 300
-    llm_context_tokens: int = 4096  # the model's window, prompt and reply together
-    # A sentence of the reply is supported when the best sentence of the
-    # passage it cites scores at least this against it (same scoring as the
-    # extractive answer: meaning and shared words).
-    llm_support_min: float = 0.5
 
     # Questions longer than this are refused rather than truncated: a question
     # of several pages is a pasted document, not a question. 1,000 characters
@@ -127,35 +140,123 @@ class Settings:
     max_question_chars: int = 1000
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.chunk_tokens >= 16, "chunk_tokens must be at least 16"),
-            (0 <= self.overlap_tokens < self.chunk_tokens, "overlap_tokens must be >= 0 and below chunk_tokens"),
-            (self.embed_batch_size >= 1, "embed_batch_size must be at least 1"),
-            (self.embedding_cache_size >= 0, "embedding_cache_size must be 0 or more"),
-            (self.embed_backend in EMBED_BACKENDS, f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}"),
+        _check([
+            (self.mode in MODES, f"retrieval_mode must be one of {', '.join(MODES)}"),
             (self.fusion in FUSIONS, f"fusion must be one of {', '.join(FUSIONS)}"),
             (self.rrf_k >= 1, "rrf_k must be at least 1"),
             (0.0 <= self.dense_weight <= 1.0, "dense_weight must be between 0 and 1"),
             (self.candidates >= 1, "candidates must be at least 1"),
-            (self.index_type is None or self.index_type in INDEX_TYPES, f"index_type must be one of {', '.join(INDEX_TYPES)}"),
             (self.query_cache_size >= 0, "query_cache_size must be 0 or more"),
             (self.max_question_chars >= 1, "max_question_chars must be at least 1"),
-            (isinstance(self.repair, bool), "repair must be True or False"),
-            (self.retrieval_mode in MODES, f"retrieval_mode must be one of {', '.join(MODES)}"),
-            (self.answer_mode in ANSWER_MODES, f"answer_mode must be one of {', '.join(ANSWER_MODES)}"),
+        ])
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    # Extractive answers: sentences of the retrieved passages scored as
+    # sentence_dense_weight * cosine + (1 - it) * share of the question's words
+    # (IDF-weighted) that the sentence holds. The answer is the best sentence,
+    # plus up to `sentences` - 1 more within `margin` of its score that are not
+    # near-duplicates (cosine >= duplicate_similarity) of one chosen.
+    # Measured on eval/questions.jsonl (README): a wider margin adds facts but
+    # also sentences from other articles (margin 0.08: fact recall 0.85,
+    # citation precision 0.86; 0.03: 0.82 and 0.91).
+    mode: str = "extractive"  # or "llm": an OpenAI-compatible server (LLMSettings)
+    sentence_dense_weight: float = 0.6
+    sentences: int = 3
+    margin: float = 0.03
+    duplicate_similarity: float = 0.85
+    # Below this best-sentence score the articles are taken not to answer.
+    # 0.36 balances the two errors on the question set: 3/91 answerable
+    # questions abstain, 5/16 unanswerable near misses are answered.
+    abstain_below: float = 0.36
+
+    def __post_init__(self) -> None:
+        _check([
+            (self.mode in ANSWER_MODES, f"answer_mode must be one of {', '.join(ANSWER_MODES)}"),
             (0.0 <= self.sentence_dense_weight <= 1.0, "sentence_dense_weight must be between 0 and 1"),
-            (self.answer_sentences >= 1, "answer_sentences must be at least 1"),
-            (self.answer_margin >= 0.0, "answer_margin must be at least 0"),
-            (self.llm_timeout > 0, "llm_timeout must be above 0 seconds"),
-            (self.llm_max_tokens >= 1, "llm_max_tokens must be at least 1"),
-            (self.llm_context_tokens > self.llm_max_tokens, "llm_context_tokens must exceed llm_max_tokens"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise SettingsError(f"invalid setting: {message}")
-        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
-        object.__setattr__(self, "index_dir", Path(self.index_dir))
-        object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+            (self.sentences >= 1, "answer_sentences must be at least 1"),
+            (self.margin >= 0.0, "answer_margin must be at least 0"),
+        ])
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Optional LLM answers: any OpenAI-compatible chat server. Off unless
+    base_url and model are set (Settings.from_env reads RAG_LLM_*)."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    timeout: float = 60.0  # seconds; a slower server gets the extractive answer instead
+    max_tokens: int = 300
+    context_tokens: int = 4096  # the model's window, prompt and reply together
+    # A sentence of the reply is supported when the best sentence of the
+    # passage it cites scores at least this against it (same scoring as the
+    # extractive answer: meaning and shared words).
+    support_min: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check([
+            (self.timeout > 0, "llm_timeout must be above 0 seconds"),
+            (self.max_tokens >= 1, "llm_max_tokens must be at least 1"),
+            (self.context_tokens > self.max_tokens, "llm_context_tokens must exceed llm_max_tokens"),
+        ])
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.model)
+
+
+GROUPS: dict[str, type] = {
+    "index": IndexSettings,
+    "retrieval": RetrievalSettings,
+    "answer": AnswerSettings,
+    "llm": LLMSettings,
+}
+# The flat names each field also goes by (`Settings(chunk_tokens=80)`,
+# `with_settings(abstain_below=0.4)`): the field's own name where no other
+# group has it, else prefixed with its group.
+_RENAMED = {
+    "retrieval_mode": ("retrieval", "mode"),
+    "answer_mode": ("answer", "mode"),
+    "answer_sentences": ("answer", "sentences"),
+    "answer_margin": ("answer", "margin"),
+}
+FLAT_NAMES: dict[str, tuple[str, str]] = {
+    **{
+        (f"llm_{f.name}" if group == "llm" else f.name): (group, f.name)
+        for group, kind in GROUPS.items()
+        for f in dataclasses.fields(kind)
+        if (group, f.name) not in _RENAMED.values()
+    },
+    **_RENAMED,
+}
+
+
+@dataclass(frozen=True, init=False)
+class Settings:
+    index: IndexSettings
+    retrieval: RetrievalSettings
+    answer: AnswerSettings
+    llm: LLMSettings
+
+    def __init__(
+        self,
+        index: IndexSettings | None = None,
+        retrieval: RetrievalSettings | None = None,
+        answer: AnswerSettings | None = None,
+        llm: LLMSettings | None = None,
+        **flat: Any,
+    ) -> None:
+        groups = {"index": index, "retrieval": retrieval, "answer": answer, "llm": llm}
+        for name, value in groups.items():
+            if value is not None and not isinstance(value, GROUPS[name]):
+                raise SettingsError(f"invalid setting: {name} must be a {GROUPS[name].__name__}, not {type(value).__name__}")
+        changes = _group_changes(flat)
+        for name, kind in GROUPS.items():
+            base = groups[name] or kind()
+            object.__setattr__(self, name, dataclasses.replace(base, **changes[name]) if changes[name] else base)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -166,6 +267,7 @@ class Settings:
         llm when a model is configured); RAG_INDEX_TYPE (auto | flat | hnsw |
         ivf) for the vector index; RAG_EMBED_BACKEND (onnx | torch); and
         XDG_CACHE_HOME (where the ONNX export of the model is kept).
+        Only the CLI and the app call this; library code takes Settings.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -188,22 +290,45 @@ class Settings:
         return cls.from_dict({**values, **overrides})
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Settings":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise SettingsError(
-                f"unknown setting(s) {', '.join(unknown)}: valid names are {', '.join(sorted(known))}"
-            )
-        return cls(**values)
+    def from_dict(cls, values: Mapping[str, Any]) -> "Settings":
+        """Settings from flat names and/or groups given as dicts:
+        {"chunk_tokens": 80} or {"index": {"chunk_tokens": 80}}."""
+        return cls().replace(**values)
 
     def replace(self, **changes: Any) -> "Settings":
-        return Settings.from_dict({**dataclasses.asdict(self), **changes})
+        """A copy with these flat names or groups (objects or dicts) changed."""
+        groups: dict[str, Any] = {name: getattr(self, name) for name in GROUPS}
+        flat: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name in GROUPS and isinstance(value, Mapping):
+                flat.update({_flat_name(name, k): v for k, v in value.items()})
+            elif name in GROUPS:
+                groups[name] = value
+            else:
+                flat[name] = value
+        return Settings(**groups, **flat)
 
-    def chunking_params(self) -> dict[str, Any]:
-        """What the chunks depend on; a change here means re-chunking."""
-        return {
-            "chunk_tokens": self.chunk_tokens,
-            "overlap_tokens": self.overlap_tokens,
-            "tokenizer": self.tokenizer,
-        }
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in GROUPS}
+
+
+def _flat_name(group: str, field_name: str) -> str:
+    """The flat name of a group's field; an unknown field gives a name that
+    _group_changes reports as unknown."""
+    for flat, (g, f) in FLAT_NAMES.items():
+        if (g, f) == (group, field_name):
+            return flat
+    return f"{group}.{field_name}"
+
+
+def _group_changes(flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    unknown = sorted(set(flat) - set(FLAT_NAMES))
+    if unknown:
+        raise SettingsError(
+            f"unknown setting(s) {', '.join(unknown)}: valid names are {', '.join(sorted(FLAT_NAMES))}"
+        )
+    changes: dict[str, dict[str, Any]] = {name: {} for name in GROUPS}
+    for name, value in flat.items():
+        group, field_name = FLAT_NAMES[name]
+        changes[group][field_name] = value
+    return changes

@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import StoreError
 from .sentences import mask_footnotes
+from .words import QUESTION_STOPWORDS
 
 FOLDER = "bm25"
 # Names what the tokenization does; the manifest records it so that an index
@@ -41,21 +42,11 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
-# bm25s's English list is Lucene's 33 words. Questions add their own
-# function words ("why", "how much", "according to"), which match everywhere
-# and carry no topic, so they are stop words too.
-QUESTION_STOPWORDS = frozenset(
-    "what who whom whose which when where why how do does did has have had can could would should "
-    "may might must shall much many according tell me about been were its his her he she him we you "
-    "i my our your us them than from so also any some all there here".split()
-)
-
-
 @lru_cache(maxsize=1)
 def stopwords() -> list[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
-    return sorted(set(STOPWORDS_EN) | QUESTION_STOPWORDS)
+    return sorted(set(STOPWORDS_EN) | QUESTION_STOPWORDS)  # Lucene's 33 words and rag/words.py's
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:

@@ -39,6 +39,7 @@ from .dense import DenseIndex, IndexSpec
 from .errors import SettingsError, StoreError
 from .ingest import FileRead
 from .sparse import SparseIndex
+from .types import ChunkRecord, SentenceRecord
 
 FORMAT_VERSION = 2  # 2: sentence vectors for answer selection
 POINTER = "CURRENT"
@@ -50,29 +51,6 @@ SENTENCE_VECTORS = "sentence_vectors.npy"
 READS = "reads.jsonl"
 SENTENCE_DF = "sentence_df.json"
 LOCK = ".lock"
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """A chunk as the index stores it: where it is, and what was embedded."""
-
-    id: str
-    article_id: str
-    position: int
-    start: int
-    end: int
-    n_tokens: int
-    embed_hash: str  # sha256 of the model name and the text that was embedded
-
-
-@dataclass(frozen=True)
-class SentenceRecord:
-    """A sentence of an article, embedded on its own so answers can pick sentences."""
-
-    article_id: str
-    start: int
-    end: int
-    embed_hash: str
 
 
 @dataclass(frozen=True)

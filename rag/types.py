@@ -66,6 +66,29 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk as the index stores it: where it is, and what was embedded."""
+
+    id: str
+    article_id: str
+    position: int
+    start: int
+    end: int
+    n_tokens: int
+    embed_hash: str  # sha256 of the model name and the text that was embedded
+
+
+@dataclass(frozen=True)
+class SentenceRecord:
+    """A sentence of an article, embedded on its own so answers can pick sentences."""
+
+    article_id: str
+    start: int
+    end: int
+    embed_hash: str
+
+
+@dataclass(frozen=True)
 class Hit:
     """A retrieved chunk with its score; `score` is comparable only within one result list."""
 

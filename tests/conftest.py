@@ -1,5 +1,13 @@
 """Shared fixtures: the five real articles, the real model (loaded once), and
-a deterministic fake embedder for tests where the model adds nothing."""
+a deterministic fake embedder for tests where the model adds nothing.
+
+Tests are marked `slow` here by what they use, so that `pytest -m "not slow"`
+runs, in seconds, everything that needs neither the real model nor a server
+nor a browser: a test using one of SLOW_FIXTURES (directly or through another
+fixture), or in a module of SLOW_MODULES (they start the app, a language-model
+server or a browser), or marked `slow` by hand (it starts a process that loads
+the model).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,17 @@ from pathlib import Path
 import pytest
 
 from rag.embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder, make_embedder
+
+SLOW_FIXTURES = frozenset({"real_embedder", "torch_embedder", "real_rag", "llm_server"})
+SLOW_MODULES = frozenset({"test_app", "test_browser", "test_benchmark_smoke", "test_offline"})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if SLOW_FIXTURES.intersection(item.fixturenames) or module in SLOW_MODULES or item.get_closest_marker("model"):
+            item.add_marker(pytest.mark.slow)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

@@ -29,8 +29,6 @@ import pytest
 
 from rag.answer import (
     Claim,
-    Evidence,
-    SentenceIndex,
     abstain,
     compose,
     extractive_claims,
@@ -41,8 +39,8 @@ from rag.conversation import contextualise, normalise_history
 from rag.core import RAG
 from rag.errors import QueryError, UnknownArticleError
 from rag.settings import Settings
-from rag.store import SentenceRecord
-from rag.types import Answer, Article, Citation, Hit
+from rag.evidence import Evidence, EvidenceSet, SentenceIndex, SentenceScorer
+from rag.types import Answer, Article, Citation, Hit, SentenceRecord
 
 from .conftest import CORPUS, DAMAGED_ID, ROOT
 
@@ -55,7 +53,7 @@ A004 = "004_1297941efbeccd24"  # Israel's relations with Balkan states
 VUCIC = "Why did Vucic halt arms deliveries to Israel?"
 FIFA = "Who won the 2022 FIFA World Cup?"
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
-LIMIT = f"{Settings().max_question_chars:,}"
+LIMIT = f"{Settings().retrieval.max_question_chars:,}"
 
 # --- the invariants, checked independently ---------------------------------------
 
@@ -189,7 +187,7 @@ def test_extractive_mode_is_deterministic(real_rag, real_embedder) -> None:
     again = [real_rag.ask(q, history=h, mode="extractive") for q, h in questions]
     assert first == again
     # A second RAG on the same index has none of the first one's caches.
-    fresh = RAG.load(CORPUS, real_rag.settings.index_dir, embedder=real_embedder)
+    fresh = RAG.load(CORPUS, real_rag.settings.index.index_dir, embedder=real_embedder)
     assert not fresh.summary.rebuilt
     assert [fresh.ask(q, history=h, mode="extractive") for q, h in questions] == first
 
@@ -543,11 +541,12 @@ def test_select_keeps_close_distinct_sentences_in_reading_order() -> None:
         Evidence("a", *span("a", HALTED), 0.88, 0.9, 0.9, 0),
         Evidence("a", 0, 1, 0.10, 0.1, 0.1, 0),  # far below the margin
     ]
-    chosen = select(ev, index, max_sentences=3, margin=0.05, duplicate_similarity=0.85)
+    scored = EvidenceSet(ev, index.vectors)
+    chosen = select(ev, scored, max_sentences=3, margin=0.05, duplicate_similarity=0.85)
     # Best article first; within an article, text order.
     assert [(e.article_id, e.row) for e in chosen] == [("b", 3), ("a", 0), ("a", 1)]
-    assert select(ev, index, max_sentences=1, margin=0.05, duplicate_similarity=0.85) == [ev[0]]
-    assert select([], index, 3, 0.05, 0.85) == []
+    assert select(ev, scored, max_sentences=1, margin=0.05, duplicate_similarity=0.85) == [ev[0]]
+    assert select([], scored, 3, 0.05, 0.85) == []
 
 
 # --- invariant_problems and assert_valid catch broken answers ------------------------------
@@ -641,7 +640,7 @@ def cli(monkeypatch, real_embedder, cli_index) -> Callable[..., int]:
     import rag.core
     from rag.cli import main
 
-    monkeypatch.setattr(rag.core, "make_embedder", lambda *a, **k: real_embedder)
+    monkeypatch.setattr(rag.core, "embedder_for", lambda *a, **k: real_embedder)
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
 
@@ -728,7 +727,7 @@ def test_concurrent_asks_on_a_fresh_rag_all_succeed_and_agree(real_rag) -> None:
     must not hand any of them a half-built table or a torn cache."""
     from concurrent.futures import ThreadPoolExecutor
 
-    fresh = RAG(real_rag.corpus, real_rag._index, real_rag._embedder, real_rag.settings.replace(query_cache_size=2), real_rag.summary)
+    fresh = real_rag.with_settings(query_cache_size=2)
     questions = ["Why did Vucic halt arms deliveries to Israel?", "When did Erdogan visit Serbia?",
                  "What is the Balkan Peace Platform?", "Does Israel recognize Kosovo?"] * 3
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -736,7 +735,7 @@ def test_concurrent_asks_on_a_fresh_rag_all_succeed_and_agree(real_rag) -> None:
     for question, answer in zip(questions, answers):
         assert_valid(answer, fresh)
         assert answer == real_rag.ask(question)
-    assert len(fresh._query_vectors) <= 2
+    assert fresh.retriever.cached_queries <= 2
 
 
 def test_ask_embeds_the_question_once(real_rag) -> None:
@@ -755,8 +754,8 @@ def test_ask_embeds_the_question_once(real_rag) -> None:
             calls.append(len(texts))
             return self.inner.embed(texts, progress=progress)
 
-    uncached = RAG(real_rag.corpus, real_rag._index, Counting(real_rag._embedder),
-                   real_rag.settings.replace(query_cache_size=0), real_rag.summary)
+    uncached = RAG.load(embedder=Counting(real_rag.embedder), settings=real_rag.settings.replace(query_cache_size=0))
+    assert not uncached.summary.rebuilt and calls == []
     answer = uncached.ask("Why did Vucic halt arms deliveries to Israel?")
     assert not answer.abstained
     assert calls == [1]
@@ -764,13 +763,13 @@ def test_ask_embeds_the_question_once(real_rag) -> None:
 
 def test_answers_are_the_same_with_the_stored_word_counts_or_without(real_rag) -> None:
     """An index from before the IDF table was stored computes it on load: same scores."""
-    stored_index = real_rag._index
+    stored_index = real_rag.backend.stored
     articles = {a.id: a for a in real_rag.articles}
     with_table = SentenceIndex(stored_index.sentences, stored_index.sentence_vectors, articles, stored_index.sentence_df)
     without = SentenceIndex(stored_index.sentences, stored_index.sentence_vectors, articles)
     question = "What does the Balkan Peace Platform aim for?"
     hits = real_rag.retrieve(question, k=5)
-    vector = real_rag._embed_query(question)
-    a = with_table.score(question, vector, hits, articles, 0.6)
-    b = without.score(question, vector, hits, articles, 0.6)
+    vector = real_rag.embedder.embed([question])[0]
+    a = SentenceScorer(with_table, articles).score(question, vector, hits, 0.6).items
+    b = SentenceScorer(without, articles).score(question, vector, hits, 0.6).items
     assert a == b and len(a) > 3

@@ -26,7 +26,7 @@ from .conftest import ARTICLE_IDS, CORPUS
 # A question that every article answers something to (all five are about
 # Türkiye, Israel or Serbia in the Balkans).
 QUESTION = "Balkans relations with Serbia and Türkiye"
-LIMIT_WORDS = f"over the limit of {Settings().max_question_chars:,}"
+LIMIT_WORDS = f"over the limit of {Settings().retrieval.max_question_chars:,}"
 
 
 # --- helpers ----------------------------------------------------------------
@@ -41,7 +41,7 @@ def assert_all_articles_served(r: RAG, extra: tuple[str, ...] = ()) -> None:
     and each one answers a question restricted to it."""
     expected = set(ARTICLE_IDS) | set(extra)
     assert {a.id for a in r.articles} == expected
-    stored = IndexStore(r.settings.index_dir).load()
+    stored = IndexStore(r.settings.index.index_dir).load()
     assert stored is not None
     assert set(stored.manifest.articles) == expected
     assert {c.article_id for c in stored.chunks} == expected
@@ -103,7 +103,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, corpus_copy: Path, tmp_path: Path):
     import rag.core
     from rag.cli import main
 
-    monkeypatch.setattr(rag.core, "make_embedder", lambda *a, **k: HashEmbedder(dimension=64))
+    monkeypatch.setattr(rag.core, "embedder_for", lambda *a, **k: HashEmbedder(dimension=64))
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     common = ["--corpus", str(corpus_copy), "--index", str(tmp_path / "index")]
@@ -487,7 +487,7 @@ def damaged_index(built: RAG):
     """Apply one damage to the live build; returns (index folder, damaged path, old build name)."""
 
     def apply(damage) -> tuple[Path, Path, str]:
-        index = built.settings.index_dir
+        index = built.settings.index.index_dir
         build_dir = IndexStore(index).live_folder()
         assert build_dir is not None
         path = damage(index, build_dir)
@@ -572,7 +572,7 @@ def test_a_runaway_title_does_not_stop_indexing(corpus_copy: Path, tmp_path: Pat
 def test_a_question_longer_than_the_model_reads_is_refused(tmp_path: Path, real_embedder) -> None:
     r = RAG.load(CORPUS, tmp_path / "index", embedder=real_embedder)
     question = "Žđ " * 300  # under the character limit, but each word is several word pieces
-    assert len(question.strip()) <= Settings().max_question_chars
+    assert len(question.strip()) <= Settings().retrieval.max_question_chars
     with pytest.raises(QueryError, match=r"word pieces long and the model reads 256: shorten it"):
         r.retrieve(question, mode="dense")
     assert r.retrieve(question, mode="bm25") == []  # BM25 has no such limit
@@ -589,6 +589,7 @@ def test_search_without_a_question_and_no_input_says_what_to_do(tmp_path: Path) 
     assert result.stderr.strip() == 'error: no question given and no input to read one from: pass the question in quotes, rag search "..."'
 
 
+@pytest.mark.model
 def test_search_reads_one_question_per_piped_line_without_a_prompt(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -30,6 +32,7 @@ def test_each_command_has_help(capsys) -> None:
         assert "--corpus" in capsys.readouterr().out
 
 
+@pytest.mark.model
 def test_search_prints_ranked_passages_with_titles(tmp_path, capsys) -> None:
     code = main(["search", "high-level dialogue between Türkiye and Serbia", "-k", "2",
                  "--corpus", str(CORPUS), "--index", str(tmp_path), "-q"])
@@ -41,6 +44,7 @@ def test_search_prints_ranked_passages_with_titles(tmp_path, capsys) -> None:
     assert out.count("\n2. [") == 1
 
 
+@pytest.mark.model
 def test_search_json_and_article_filter(tmp_path, capsys) -> None:
     main(["search", "Israel", "--article", "004_1297941efbeccd24", "--json", "--mode", "bm25",
           "--corpus", str(CORPUS), "--index", str(tmp_path), "-q"])
@@ -48,6 +52,7 @@ def test_search_json_and_article_filter(tmp_path, capsys) -> None:
     assert hits and {h["article_id"] for h in hits} == {"004_1297941efbeccd24"}
 
 
+@pytest.mark.model
 def test_index_reports_what_changed_and_what_was_repaired(tmp_path, corpus_copy, capsys) -> None:
     args = ["index", "--corpus", str(corpus_copy), "--index", str(tmp_path / "ix"), "-q"]
     assert main(args) == 0
@@ -76,6 +81,7 @@ def test_no_command_prints_help_and_fails(capsys) -> None:
     assert "usage" in capsys.readouterr().out
 
 
+@pytest.mark.model
 def test_article_takes_several_ids(tmp_path, capsys) -> None:
     only = ["004_1297941efbeccd24", "002_96505048f8b5e099"]
     main(["search", "Israel Kosovo Albania", "--article", *only, "--json", "--mode", "bm25", "-k", "10",

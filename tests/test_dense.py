@@ -87,7 +87,7 @@ def test_a_bad_index_type_setting_is_refused_with_the_choices() -> None:
         Settings(index_type="annoy")
     with pytest.raises(SettingsError, match="index_type"):
         Settings.from_env({"RAG_INDEX_TYPE": "hnws"})
-    assert Settings.from_env({"RAG_INDEX_TYPE": "hnsw"}).index_type == "hnsw"
+    assert Settings.from_env({"RAG_INDEX_TYPE": "hnsw"}).index.index_type == "hnsw"
 
 
 # --- the choice in the manifest, through RAG.load -------------------------------------
@@ -124,7 +124,7 @@ def test_a_chosen_index_type_is_built_recorded_and_kept(corpus_copy: Path, tmp_p
 
 
 def test_index_command_takes_the_index_type(corpus_copy: Path, tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr("rag.core.make_embedder", lambda *a, **k: __import__("rag.embedding").embedding.HashEmbedder(64))
+    monkeypatch.setattr("rag.core.embedder_for", lambda *a, **k: __import__("rag.embedding").embedding.HashEmbedder(64))
     index = tmp_path / "index"
     assert cli_main(["index", "--corpus", str(corpus_copy), "--index", str(index), "-q", "--index-type", "ivf"]) == 0
     assert manifest(index)["index_type"].startswith("ivf,nlist=")

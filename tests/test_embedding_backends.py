@@ -87,6 +87,7 @@ def test_without_an_onnx_package_it_says_so_and_runs_on_torch(
     assert not embedder.onnx_path.exists()
 
 
+@pytest.mark.model
 def test_an_unwritable_cache_folder_falls_back_with_the_fix(tmp_path: Path, caplog) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder would go")
@@ -118,10 +119,10 @@ def test_a_damaged_onnx_file_falls_back_and_says_how_to_fix_it(tmp_path: Path, c
 
 
 def test_the_backend_is_a_setting(tmp_path: Path) -> None:
-    assert Settings().embed_backend == "onnx"
+    assert Settings().index.embed_backend == "onnx"
     env = {"RAG_EMBED_BACKEND": "torch", "XDG_CACHE_HOME": str(tmp_path)}
     s = Settings.from_env(env)
-    assert s.embed_backend == "torch" and s.cache_dir == tmp_path / "rag"
+    assert s.index.embed_backend == "torch" and s.index.cache_dir == tmp_path / "rag"
     with pytest.raises(SettingsError, match="embed_backend must be one of onnx, torch"):
         Settings.from_env({"RAG_EMBED_BACKEND": "tensorflow"})
     with pytest.raises(ModelError, match="backend 'tensorflow' is unknown: use one of onnx, torch"):

@@ -275,7 +275,7 @@ def test_runner_refuses_a_bad_mode_or_k(real_rag) -> None:
         evaluate(real_rag, q, k=0)
     with pytest.raises(EvalError, match="unknown answer mode"):
         evaluate(real_rag, q, answer_mode="abstractive")
-    if not real_rag.settings.llm_model:
+    if not real_rag.settings.llm.model:
         with pytest.raises(EvalError, match="RAG_LLM_BASE_URL"):
             evaluate(real_rag, q, answer_mode="llm")
 
@@ -315,7 +315,7 @@ def _question_file(tmp_path: Path) -> Path:
 def shared_index(real_rag, real_embedder, monkeypatch) -> Path:
     """The session's built index and loaded model, so `rag eval` neither rebuilds nor reloads."""
     monkeypatch.setattr("rag.embedding.make_embedder", lambda *a, **k: real_embedder)
-    return real_rag.settings.index_dir
+    return real_rag.settings.index.index_dir
 
 
 def test_rag_eval_writes_json_report_and_plots(tmp_path, shared_index, capsys) -> None:
@@ -410,7 +410,7 @@ def test_the_readme_evaluation_example_runs_as_written(tmp_path, monkeypatch, re
     shutil.copytree(CORPUS, tmp_path / "corpus")
     shutil.copytree(ROOT / "eval", tmp_path / "eval")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("rag.core.make_embedder", lambda *a, **k: real_embedder)  # the session's model, loaded once
+    monkeypatch.setattr("rag.core.embedder_for", lambda *a, **k: real_embedder)  # the session's model, loaded once
     scope: dict = {}
     exec(compile(block, "README.md", "exec"), scope)
     assert scope["result"].metrics["citation_validity"] == 1.0 and len(scope["result"].rows) == len(scope["questions"])

@@ -75,7 +75,7 @@ def test_articles_restricts_the_search(real_rag, mode: str) -> None:
 
 
 def test_k_larger_than_the_index_returns_every_chunk_once(real_rag) -> None:
-    n = len(real_rag._index.chunks)
+    n = real_rag.backend.n_chunks
     hits = real_rag.retrieve("Türkiye", k=n + 50, mode="dense")
     assert len(hits) == n
 
@@ -100,9 +100,10 @@ def test_source_named_in_the_question_is_matched_through_the_context(real_rag) -
 
 def test_every_article_is_indexed(real_rag) -> None:
     assert sorted(a.id for a in real_rag.articles) == ARTICLE_IDS
-    assert {c.article_id for c in real_rag._index.chunks} == set(ARTICLE_IDS)
+    assert {c.article_id for c in real_rag.backend.stored.chunks} == set(ARTICLE_IDS)
 
 
+@pytest.mark.model
 def test_the_readme_python_block_runs_as_written(tmp_path, monkeypatch) -> None:
     """The README's API example, executed verbatim in a folder with ./corpus."""
     import re
@@ -128,7 +129,7 @@ def test_with_settings_shares_the_index_and_refuses_what_would_reshape_it(real_r
     from rag.errors import SettingsError
 
     bm25_only = real_rag.with_settings(retrieval_mode="bm25", abstain_below=0.9)
-    assert bm25_only._index is real_rag._index and real_rag.settings.retrieval_mode == "hybrid"
+    assert bm25_only.backend is real_rag.backend and real_rag.settings.retrieval.mode == "hybrid"
     assert bm25_only.ask("Why did Vucic halt arms deliveries to Israel?").abstained  # the stricter threshold
     for change in ({"chunk_tokens": 64}, {"repair": False}, {"model": "other"}):
         with pytest.raises(SettingsError, match="shape the corpus and index"):

@@ -240,7 +240,7 @@ DEFAULTS = Settings()
 @pytest.mark.parametrize(
     "change",
     [
-        pytest.param({"chunk_tokens": DEFAULTS.chunk_tokens + 10}, id="chunk_tokens"),
+        pytest.param({"chunk_tokens": DEFAULTS.index.chunk_tokens + 10}, id="chunk_tokens"),
         # The first chunk of every article starts and ends where it did: only
         # the step back for the overlap changes.
         pytest.param({"overlap_tokens": 0}, id="overlap_tokens"),
@@ -260,7 +260,7 @@ def test_chunking_change_rechunks_and_reuses_unchanged_chunks(
     r = RAG.load(corpus_copy, index, embedder=counting, settings=settings)
     s = r.summary
     assert s.rebuilt is True
-    assert s.reason == f"chunking changed from {DEFAULTS.chunking_params()} to {settings.chunking_params()}"
+    assert s.reason == f"chunking changed from {DEFAULTS.index.chunking()} to {settings.index.chunking()}"
     assert s.changed == s.added == s.removed == ()  # the articles did not change
     after = [t for texts in chunk_texts(index, corpus_copy).values() for t in texts]
     kept = [t for t in after if t in before]
@@ -270,14 +270,14 @@ def test_chunking_change_rechunks_and_reuses_unchanged_chunks(
     assert s.embedded == len(after) - len(kept) == len(counting.chunk_texts)
     assert not set(counting.chunk_texts) & before
     new = stored(index)
-    assert new.manifest.chunking == settings.chunking_params()
+    assert new.manifest.chunking == settings.index.chunking()
     reused_rows = 0
     for c, v in zip(new.chunks, new.vectors):
         if c.embed_hash in old_vectors:
             assert np.array_equal(v, old_vectors[c.embed_hash])
             reused_rows += 1
     assert reused_rows == s.reused
-    assert max(c.n_tokens for c in new.chunks) <= settings.chunk_tokens
+    assert max(c.n_tokens for c in new.chunks) <= settings.index.chunk_tokens
 
     # The new chunking is now up to date; the default one is stale again.
     counting.calls.clear()
@@ -431,9 +431,9 @@ def test_manifest_records_model_chunking_articles_and_file_checksums(
     assert m["model"] == "hash-64" and m["dimension"] == 64
     assert m["index_type"] == "flat" and m["index_choice"] == "auto"
     assert m["created"]
-    assert m["chunking"] == Settings().chunking_params()
+    assert m["chunking"] == Settings().index.chunking()
     assert set(m["chunking"]) == {"chunk_tokens", "overlap_tokens", "tokenizer"}
-    assert m["chunking"]["chunk_tokens"] == Settings().chunk_tokens
+    assert m["chunking"]["chunk_tokens"] == Settings().index.chunk_tokens
 
     lines = [json.loads(line) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
     assert m["n_chunks"] == len(lines) == r.summary.chunks
@@ -496,8 +496,8 @@ def test_real_index_chunks_point_at_the_text_and_fit_the_model(real_rag, real_em
     from rag.tokens import count_tokens
 
     r = real_rag
-    limit = Settings().chunk_tokens
-    records = stored(r.settings.index_dir).chunks
+    limit = Settings().index.chunk_tokens
+    records = stored(r.settings.index.index_dir).chunks
     assert len(records) == r.summary.chunks > 0
     by_id = {c.id: c for c in records}
     assert len(by_id) == len(records)
@@ -533,10 +533,10 @@ def test_real_index_chunks_point_at_the_text_and_fit_the_model(real_rag, real_em
 
 @pytest.mark.model
 def test_real_index_is_up_to_date_on_reload(real_rag, real_embedder) -> None:
-    again = RAG.load(real_rag.settings.corpus_dir, real_rag.settings.index_dir, embedder=real_embedder)
+    again = RAG.load(real_rag.settings.index.corpus_dir, real_rag.settings.index.index_dir, embedder=real_embedder)
     assert again.summary.rebuilt is False
     assert again.summary.unchanged == tuple(ARTICLE_IDS)
-    m = stored(real_rag.settings.index_dir).manifest
+    m = stored(real_rag.settings.index.index_dir).manifest
     assert m.model == real_embedder.name and m.model.startswith("all-MiniLM-L6-v2@")
     assert m.dimension == real_embedder.dimension == 384
 
@@ -707,9 +707,9 @@ def test_kept_texts_that_are_damaged_or_from_other_code_are_read_again(
 
 
 def test_stored_sentence_word_counts_match_the_sentences(real_rag) -> None:
-    from rag.answer import sentence_document_frequency
+    from rag.evidence import sentence_document_frequency
 
-    stored_index = real_rag._index
+    stored_index = real_rag.backend.stored
     texts = [real_rag.article(s.article_id).text[s.start : s.end] for s in stored_index.sentences]
     assert stored_index.sentence_df == sentence_document_frequency(texts)
     assert stored_index.sentence_df["balkan"] > 1

@@ -1,0 +1,179 @@
+"""The sentences of the retrieved passages, scored against a question.
+
+Extractive answers and the check of a language model's reply both work on
+sentences: each indexed sentence has its own vector, and a question is
+compared with the sentences inside its hits by meaning (cosine) and by the
+question's words the sentence holds, weighted by how rare each word is among
+the corpus's sentences (the IDF table, stored with the index).
+
+Where the sentences come from is the backend's business (`SentenceSource`):
+`SentenceIndex` is the in-memory one of the local index; a database backend
+fetches the sentences of the hits' spans instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .sparse import tokenize
+from .types import Article, Hit, SentenceRecord
+
+Span = tuple[str, int, int]  # article id, start, end
+
+
+@dataclass(frozen=True)
+class SentenceBatch:
+    """Sentences inside some spans, with their unit vectors (row i is records[i])."""
+
+    records: list[SentenceRecord]
+    vectors: np.ndarray
+
+
+class SentenceSource(Protocol):
+    def sentences_within(self, spans: Sequence[Span]) -> SentenceBatch:
+        """Every sentence lying wholly inside one of the spans, each once, in
+        the order of the spans, then by start."""
+
+    def sentence_df(self) -> tuple[Mapping[str, int], int]:
+        """Word -> number of sentences holding it, and the number of sentences."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A sentence of a retrieved passage, scored against the question."""
+
+    article_id: str
+    start: int
+    end: int
+    score: float
+    dense: float  # cosine between question and sentence
+    lexical: float  # IDF-weighted share of the question's words found in the sentence
+    row: int  # the sentence's row in the EvidenceSet's vectors
+
+
+@dataclass(frozen=True)
+class EvidenceSet:
+    """The scored sentences of some hits, best first, and their vectors."""
+
+    items: list[Evidence]
+    vectors: np.ndarray
+
+    def similarity(self, a: Evidence, b: Evidence) -> float:
+        return float(self.vectors[a.row] @ self.vectors[b.row])
+
+
+EMPTY = EvidenceSet([], np.zeros((0, 0), dtype=np.float32))
+
+
+def sentence_document_frequency(texts: Sequence[str]) -> dict[str, int]:
+    """In how many of `texts` each word (as BM25 tokenizes it) occurs: the
+    IDF table of answer scoring. The indexer stores it with the index, so
+    that loading a large index does not tokenize every sentence again."""
+    df: dict[str, int] = {}
+    for words in tokenize(list(texts)) if texts else []:
+        for w in set(words):
+            df[w] = df.get(w, 0) + 1
+    return df
+
+
+# Sentence word sets kept between questions; past this many the memo starts
+# over (a word set is recomputed in microseconds, memory is not unbounded).
+_WORDS_MEMO_MAX = 200_000
+
+
+class SentenceScorer:
+    """Scores the sentences of hits against a question; one per loaded index."""
+
+    def __init__(self, source: SentenceSource, articles: Mapping[str, Article]) -> None:
+        self.source = source
+        self._articles = articles
+        # Built here, not on first use: the chat app asks from several threads,
+        # and a lazily filled table is half-built for one of them.
+        document_frequency, n = source.sentence_df()
+        # Smoothed IDF: a word missing from every sentence gets the highest weight.
+        self._idf = {w: math.log(1 + n / c) for w, c in document_frequency.items()}
+        self._idf_unseen = math.log(1 + max(n, 1))
+        # Word sets are made for the sentences a question reaches, when it
+        # reaches them. Each entry is complete when stored, so threads that
+        # race only compute one twice.
+        self._words_memo: dict[tuple[str, int, int], frozenset[str]] = {}
+
+    def _words(self, records: Sequence[SentenceRecord]) -> list[frozenset[str]]:
+        memo = self._words_memo
+        keys = [(r.article_id, r.start, r.end) for r in records]
+        missing = [k for k in dict.fromkeys(keys) if k not in memo]
+        if missing:
+            if len(memo) + len(missing) > _WORDS_MEMO_MAX:
+                memo.clear()
+            texts = [self._articles[a].text[s:e] for a, s, e in missing]
+            for key, words in zip(missing, tokenize(texts)):
+                memo[key] = frozenset(words)
+        return [memo.get(k) or frozenset(tokenize([self._articles[k[0]].text[k[1] : k[2]]])[0]) for k in keys]
+
+    def score(self, question: str, question_vector: np.ndarray, hits: Sequence[Hit], dense_weight: float) -> EvidenceSet:
+        """Every sentence inside the hits, best first."""
+        batch = self.source.sentences_within([(h.article_id, h.start, h.end) for h in hits])
+        if not batch.records:
+            return EMPTY
+        vectors = np.asarray(batch.vectors, dtype=np.float32)
+        dense = vectors @ np.asarray(question_vector, dtype=np.float32)
+        q_words = set(tokenize([question])[0])
+        q_weight = sum(self._idf.get(w, self._idf_unseen) for w in q_words)
+        evidence = []
+        for row, (r, cos, words) in enumerate(zip(batch.records, dense, self._words(batch.records))):
+            shared = q_words & words
+            lexical = sum(self._idf.get(w, self._idf_unseen) for w in shared) / q_weight if q_weight else 0.0
+            score = dense_weight * float(cos) + (1.0 - dense_weight) * lexical
+            evidence.append(Evidence(r.article_id, r.start, r.end, score, float(cos), lexical, row))
+        evidence.sort(key=lambda e: -e.score)
+        return EvidenceSet(evidence, vectors)
+
+
+class SentenceIndex:
+    """The indexed sentences of every article in memory, with their vectors:
+    the local backend's SentenceSource."""
+
+    def __init__(
+        self,
+        records: Sequence[SentenceRecord],
+        vectors: np.ndarray,
+        articles: Mapping[str, Article],
+        document_frequency: Mapping[str, int] | None = None,
+    ) -> None:
+        self.records = list(records)
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        self._by_article: dict[str, list[tuple[int, int]]] = {}
+        for row, r in enumerate(self.records):
+            self._by_article.setdefault(r.article_id, []).append((r.start, row))
+        for rows in self._by_article.values():
+            rows.sort()
+        # An index from before the table was stored gets it computed now.
+        if document_frequency is None:
+            document_frequency = sentence_document_frequency(
+                [articles[r.article_id].text[r.start : r.end] for r in self.records]
+            )
+        self._df = document_frequency
+
+    def rows_within(self, article_id: str, start: int, end: int) -> list[int]:
+        rows = self._by_article.get(article_id, [])
+        i = bisect.bisect_left(rows, (start, -1))
+        out = []
+        while i < len(rows) and rows[i][0] < end:
+            row = rows[i][1]
+            if self.records[row].end <= end:
+                out.append(row)
+            i += 1
+        return out
+
+    def sentences_within(self, spans: Sequence[Span]) -> SentenceBatch:
+        rows = list(dict.fromkeys(r for a, s, e in spans for r in self.rows_within(a, s, e)))
+        return SentenceBatch([self.records[r] for r in rows], self.vectors[rows])
+
+    def sentence_df(self) -> tuple[Mapping[str, int], int]:
+        return self._df, len(self.records)

@@ -1,0 +1,31 @@
+"""English function words: one list, and the few additions each use needs.
+
+They carry no topic: a question's "what", "did", "of" match every passage.
+The language check, the follow-up detection and BM25's stop words all start
+from FUNCTION_WORDS; what each adds is named beside it.
+"""
+
+from __future__ import annotations
+
+FUNCTION_WORDS = frozenset(
+    "a an the is are was were be been do does did what who whom whose which when where why how "
+    "of in on at to for from by with about and or not no has have had will would can could should".split()
+)
+
+# Frequent in any English sentence, so their presence tells English from other
+# languages (rag/questions.py); pronouns and determiners included.
+ENGLISH_MARKERS = FUNCTION_WORDS | frozenset(
+    "yes this that these those it its he she they his her their there than then".split()
+)
+
+# What a follow-up says without naming anything ("tell me more", "what else").
+CONVERSATION_FILLER = frozenset("tell me more also too else other".split())
+
+# Beside Lucene's English list (bm25s's), questions' own function words
+# ("how much", "according to", "tell me") match everywhere and carry no topic.
+# Changing this set changes BM25's tokens: rag/sparse.py's TOKENIZER_ID then
+# asks for a rebuild.
+QUESTION_STOPWORDS = FUNCTION_WORDS | frozenset(
+    "may might must shall much many according tell me its his her he she him we you "
+    "i my our your us them than so also any some all there here".split()
+)
