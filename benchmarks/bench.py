@@ -28,12 +28,9 @@ How it measures:
     The query cache is off (Settings(query_cache_size=0)): every query pays
     its model call.
   * Where a warm ask's time goes: the same N queries run once more through
-    staged_ask(), a copy of RAG.ask -> _search -> _extractive that calls the
-    same components in the same order with a clock between the stages
-    (question checks, word-piece count, model call, FAISS, BM25, fusion,
-    building hits, unknown-name check, sentence scoring, select + compose).
-    Each query's hits and Answer must equal RAG.retrieve's and RAG.ask's
-    exactly, or the run stops: the profile cannot drift from the product.
+    RAG.ask with a Trace (rag/trace.py), which the product's stages report
+    into (question checks, query embedding, FAISS, BM25, fusion, building
+    hits, the answer's screen, sentence scoring, select + compose).
     A stage a query skips (an early abstention) counts 0 ms for it; a share
     is the stage's summed time over the summed total.
   * Threads: torch's, FAISS's OpenMP and every BLAS/OpenMP pool that
@@ -108,21 +105,21 @@ CHILD_TIMEOUT = 300  # seconds: a cold start on a busy 2-core machine takes seco
 STOP_TIMEOUT = 15  # seconds the app gets to exit after SIGTERM before it is killed
 POLL_SECONDS = 0.05  # how often the app is polled while it starts: the resolution of its "serving" time
 # The stages of a warm extractive ask, in the order RAG.ask runs them (rag/core.py).
+# The stages RAG.ask reports into a Trace (rag/trace.py), in the order they run.
 PROFILE_STAGES = (
-    ("checks", "question checks (length, language)"),
-    ("pieces", "query embedding: word-piece count"),
-    ("embed", "query embedding: model call"),
+    ("checks", "question checks (length, language, follow-up)"),
+    ("embed", "query embedding: word-piece count + model call"),
     ("dense", "dense search (FAISS)"),
     ("bm25", "BM25 search (tokenize + score)"),
     ("fusion", "fusion"),
     ("hits", "building hits"),
-    ("names", "answer: unknown-name check"),
-    ("sentences", "answer: sentence scoring"),
-    ("compose", "answer: select + compose"),
+    ("screen", "answer: language and unknown-name checks"),
+    ("evidence", "answer: sentence scoring"),
+    ("answer", "answer: select + compose"),
 )
 STAGE_KEYS = tuple(key for key, _ in PROFILE_STAGES)
-RETRIEVAL_STAGES = ("pieces", "embed", "dense", "bm25", "fusion", "hits")
-ANSWER_STAGES = ("names", "sentences", "compose")
+RETRIEVAL_STAGES = ("embed", "dense", "bm25", "fusion", "hits")
+ANSWER_STAGES = ("screen", "evidence", "answer")
 # Variables that set thread pools when a library starts; recorded when set.
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TOKENIZERS_PARALLELISM")
@@ -214,14 +211,12 @@ def load_embedder(settings) -> tuple[object, float]:
     weights, the word-piece tokenizer and one first encode: all that a process
     pays once (the one-time ONNX export is made before, untimed).
     """
-    from rag.embedding import make_embedder
+    from rag.embedding import embedder_for
 
     def make():
-        return make_embedder(
-            settings.model, settings.embed_batch_size, backend=settings.embed_backend, cache_dir=settings.cache_dir
-        )
+        return embedder_for(settings.index)
 
-    if settings.embed_backend == "onnx":
+    if settings.index.embed_backend == "onnx":
         make().backend  # exports once into the cache if the file is not there yet
     started = time.perf_counter()
     embedder = make()
@@ -449,103 +444,21 @@ def pool_owner(filepath: str) -> str:
     return Path(filepath).name
 
 
-class Laps:
-    """Milliseconds per stage: each lap() charges the time since the last one to a stage."""
-
-    def __init__(self) -> None:
-        self.ms = dict.fromkeys(STAGE_KEYS, 0.0)  # a stage a query skips (an early abstention) costs it 0
-        self._last = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.ms[stage] += (now - self._last) * 1000.0
-        self._last = now
-
-
-def staged_ask(r, question: str, k: int) -> tuple[dict[str, float], list, object]:
-    """RAG.ask(question, k=k, mode="extractive") without history, one stage at a time.
-
-    A copy of RAG.ask_stream -> RAG._search -> RAG._extractive (rag/core.py) that
-    calls the same components in the same order with a clock between the stages.
-    It reaches into RAG's private parts on purpose: profile_stages() checks each
-    result against RAG.retrieve and RAG.ask, so a change to core.py that this copy
-    misses stops the benchmark instead of profiling something else.
-    Returns (ms per stage, the hits, the Answer).
-    """
-    from rag.answer import INSTRUCTIONS_NOTE, NOT_ENGLISH_TEXT, abstain, unknown_names_text
-    from rag.conversation import contextualise
-    from rag.errors import QueryError
-    from rag.questions import classify, unknown_names
-
-    s = r.settings
-    laps = Laps()
-    check = classify(question, s.max_question_chars)
-    notes = [INSTRUCTIONS_NOTE] if check.has_instructions else []
-    query = contextualise(check.text, [])
-    laps.lap("checks")
-
-    # RAG._embed_query with the cache off (Settings(query_cache_size=0)).
-    pieces = r._embedder.count_pieces(query)
-    if pieces > r._embedder.max_pieces:
-        raise QueryError(f"question is {pieces} word pieces long: the benchmark's questions must fit the model")
-    laps.lap("pieces")
-    vector = r._embedder.embed([query])[0]
-    laps.lap("embed")
-
-    hits = staged_search(r, query, k, vector, laps)
-
-    answer = None
-    if not check.english:
-        answer = abstain(hits, NOT_ENGLISH_TEXT, notes)
-    else:
-        names = unknown_names(check.text, r._index.sparse.knows)
-        if names:
-            answer = abstain(hits, unknown_names_text(names), notes)
-    laps.lap("names")
-    if answer is None:
-        evidence = r._sentences.score(query, vector, hits, r._articles, s.sentence_dense_weight)
-        laps.lap("sentences")
-        answer = r._choose(check.text, evidence, hits, notes)
-        laps.lap("compose")
-    return laps.ms, hits, answer
-
-
-def staged_search(r, query: str, k: int, vector, laps: Laps) -> list:
-    """RAG._search(query, k, None, settings.retrieval_mode, vector), lap by lap."""
-    s = r.settings
-    mode = s.retrieval_mode
-    allowed = r._allowed_rows(None)
-    pool = max(int(k), s.candidates)
-    dense = bm25 = []
-    if mode in ("dense", "hybrid"):
-        dense = r._index.dense.search(vector, pool, allowed)
-    laps.lap("dense")
-    if mode in ("bm25", "hybrid"):
-        bm25 = r._index.sparse.search(query, pool, allowed)
-    laps.lap("bm25")
-    ranked = r._fuse(mode, dense, bm25)
-    laps.lap("fusion")
-    hits = r._hits(ranked[: int(k)], dense, bm25)
-    laps.lap("hits")
-    return hits
-
-
 def profile_stages(r, queries: list[str], k: int) -> dict:
-    """Per-stage time of warm extractive asks, each checked equal to the product's own result."""
+    """Per-stage time of warm extractive asks, as the product's own Trace records them."""
+    from rag import Trace
+
     samples: dict[str, list[float]] = {key: [] for key in STAGE_KEYS}
     bar = progress_bar(len(queries), "profile")
     for q in queries:
-        ms, hits, answer = staged_ask(r, q, k)
-        # Exact equality, scores included: the query vector is computed the same
-        # way (one text, one torch thread) in both, so the floats are identical.
-        if hits != r.retrieve(q, k=k, mode=r.settings.retrieval_mode):
-            raise SystemExit(f"bench: the staged profile found other hits than RAG.retrieve for {q!r}: "
-                             "rag/core.py changed how it searches; make staged_search() in benchmarks/bench.py follow it")
-        if answer != r.ask(q, k=k, mode="extractive"):
-            raise SystemExit(f"bench: the staged profile gave another answer than RAG.ask for {q!r}: "
-                             "rag/core.py changed how it answers; make staged_ask() in benchmarks/bench.py follow it")
-        for key, value in ms.items():
-            samples[key].append(value)
+        trace = Trace()
+        r.ask(q, k=k, mode="extractive", trace=trace)
+        seconds = trace.seconds()
+        unknown = set(seconds) - set(STAGE_KEYS)
+        if unknown:
+            raise SystemExit(f"bench: the product reports stages {sorted(unknown)} that PROFILE_STAGES does not name: add them")
+        for key in STAGE_KEYS:  # a stage a query skips (an early abstention) costs it 0
+            samples[key].append(seconds.get(key, 0.0) * 1000.0)
         bar.update()
     bar.close()
     return summarise_stages(samples, r.settings)
@@ -561,10 +474,10 @@ def summarise_stages(samples: dict[str, list[float]], settings) -> dict:
 
     return {
         "n": n,
-        "retrieval_mode": settings.retrieval_mode,
-        "fusion": settings.fusion,
+        "retrieval_mode": settings.retrieval.mode,
+        "fusion": settings.retrieval.fusion,
         "answer_mode": "extractive",
-        "checked_equal_to": "RAG.retrieve (hits, scores) and RAG.ask (Answer), every query",
+        "timed_by": "RAG.ask(trace=Trace()), the product's own stage hook",
         "stages": {key: {"label": label, **latency(samples[key]), "share": sum(samples[key]) / grand}
                    for key, label in PROFILE_STAGES},
         "total": latency(totals),
@@ -998,13 +911,13 @@ def environment() -> dict:
             "sentence_transformers": version_of("sentence-transformers"),
         },
         "settings": {
-            "chunk_tokens": s.chunk_tokens,
-            "overlap_tokens": s.overlap_tokens,
-            "fusion": s.fusion,
-            "dense_weight": s.dense_weight,
-            "candidates": s.candidates,
-            "model": s.model,
-            "embed_batch_size": s.embed_batch_size,
+            "chunk_tokens": s.index.chunk_tokens,
+            "overlap_tokens": s.index.overlap_tokens,
+            "fusion": s.retrieval.fusion,
+            "dense_weight": s.retrieval.dense_weight,
+            "candidates": s.retrieval.candidates,
+            "model": s.index.model,
+            "embed_batch_size": s.index.embed_batch_size,
         },
     }
 

@@ -54,11 +54,6 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _source(article) -> str:
-    details = [x for x in (article.author or article.publisher, article.date) if x]
-    return article.title + (f" — {', '.join(details)}" if details else "")
-
-
 def _run_questions(args: argparse.Namespace, command: str, one) -> int:
     """Run `one(r, question)` on the question given, or on each line of input.
 
@@ -117,13 +112,13 @@ def _format_answer(r, answer) -> str:
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:
-            lines.append(f"[{c.n}] {_source(r.article(c.article_id))}  ({c.article_id}, chars {c.start}-{c.end})")
+            lines.append(f"[{c.n}] {r.article(c.article_id).source_line}  ({c.article_id}, chars {c.start}-{c.end})")
             lines.append(f"    “{' '.join(c.quote.split())}”")
     elif answer.abstained and answer.hits:
         lines += ["", "Closest passages:"]
         for hit in answer.hits[:3]:
             text = " ".join(hit.text.split())
-            lines.append(f"- {_source(r.article(hit.article_id))}: {text[:200]}{'…' if len(text) > 200 else ''}")
+            lines.append(f"- {r.article(hit.article_id).source_line}: {text[:200]}{'…' if len(text) > 200 else ''}")
     return "\n".join(lines) + "\n"
 
 
@@ -136,7 +131,7 @@ def _search_one(r, args: argparse.Namespace, question: str) -> int:
         print("no passage matches this question")
     for rank, hit in enumerate(hits, start=1):
         article = r.article(hit.article_id)
-        print(f"{rank}. [{hit.score:.4f}] {_source(article)}  ({hit.chunk_id}, chars {hit.start}-{hit.end})")
+        print(f"{rank}. [{hit.score:.4f}] {article.source_line}  ({hit.chunk_id}, chars {hit.start}-{hit.end})")
         text = " ".join(hit.text.split())
         print(f"   {text if args.full else (text[:300] + ('…' if len(text) > 300 else ''))}")
     return 0

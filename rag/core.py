@@ -179,14 +179,15 @@ class RAG:
         checks, and may differ from it.
         """
         s = self.settings
-        check = classify(question, s.retrieval.max_question_chars)
-        turns = normalise_history(history)
-        query = contextualise(check.text, turns)
-        answer_mode = mode or s.answer.mode
-        if answer_mode not in ANSWER_MODES:
-            raise QueryError(f"unknown answer mode {answer_mode!r}: use one of {', '.join(ANSWER_MODES)}")
-        client = self._llm_client() if answer_mode == "llm" else None
-        notes = question_notes(check)
+        with trace.stage("checks"):
+            check = classify(question, s.retrieval.max_question_chars)
+            turns = normalise_history(history)
+            query = contextualise(check.text, turns)
+            answer_mode = mode or s.answer.mode
+            if answer_mode not in ANSWER_MODES:
+                raise QueryError(f"unknown answer mode {answer_mode!r}: use one of {', '.join(ANSWER_MODES)}")
+            client = self._llm_client() if answer_mode == "llm" else None
+            notes = question_notes(check)
 
         with trace.stage("embed"):
             vector = self.retriever.embed(query)  # once per question: for the search and for the sentences

@@ -51,6 +51,16 @@ class Article:
     content_hash: str = ""  # sha256 of the file's bytes
     repair: RepairReport = field(default_factory=RepairReport)
 
+    @property
+    def byline(self) -> str:
+        """Author (else publisher) and date: "Jane Doe, 12 March 2025"; "" when neither is known."""
+        return ", ".join(x for x in (self.author or self.publisher, self.date) if x)
+
+    @property
+    def source_line(self) -> str:
+        """Title and byline: "Title — Jane Doe, 12 March 2025"."""
+        return self.title + (f" — {self.byline}" if self.byline else "")
+
 
 @dataclass(frozen=True)
 class Chunk:

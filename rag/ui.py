@@ -22,17 +22,12 @@ def esc(text: str | None) -> str:
     return html.escape(text or "", quote=True).replace("$", "&#36;").replace("{", "&#123;").replace("}", "&#125;")
 
 
-def byline(article: Article) -> str:
-    """Author or publisher, and date: "Jane Doe, 12 March 2025"."""
-    return ", ".join(x for x in (article.author or article.publisher, article.date) if x)
-
-
 def article_html(article: Article, start: int | None = None, end: int | None = None) -> str:
     """The whole cleaned article, its paragraphs kept, `text[start:end]` in a <mark>."""
     text = article.text
     header = (
         f"<h3>{esc(article.title)}</h3>"
-        + (f"<p class='byline'>{esc(byline(article))}</p>" if byline(article) else "")
+        + (f"<p class='byline'>{esc(article.byline)}</p>" if article.byline else "")
         + f"<p class='article-id'><code>{esc(article.id)}</code></p>"
     )
     if start is None or end is None or not (0 <= start < end <= len(text)):
@@ -57,7 +52,7 @@ def sources_html(articles: dict[str, Article], answer: Answer) -> str:
         items = []
         for c in answer.citations:
             a = articles[c.article_id]
-            line = byline(a)
+            line = a.byline
             items.append(
                 f"<li><b>[{c.n}]</b> {esc(a.title)}"
                 + (f" — {esc(line)}" if line else "")

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("hybrid", "dense", "bm25")
-STAGES = ("checks", "pieces", "embed", "dense", "bm25", "fusion", "hits", "names", "sentences", "compose")
+STAGES = ("checks", "embed", "dense", "bm25", "fusion", "hits", "screen", "evidence", "answer")  # RAG.ask's Trace
 TABLE_LINES = (
     "warm retrieve", "where a warm ask's time goes", "query embedding: model call", "dense search (FAISS)",
     "BM25 search", "total, checked equal to RAG.retrieve/ask", "warm queries: torch",

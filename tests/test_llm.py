@@ -30,6 +30,7 @@ from rag.settings import LLMSettings
 from rag.verify import check_reply
 
 from .appserver import free_port
+from .checks import assert_valid as independent_check
 from .conftest import CORPUS
 
 VUCIC = "Why did Vucic halt arms deliveries to Israel?"
@@ -37,8 +38,6 @@ VUCIC = "Why did Vucic halt arms deliveries to Israel?"
 
 def assert_valid(answer: Answer, r: RAG) -> None:
     """The product's own check and the independent one of test_answer.py."""
-    from .test_answer import assert_valid as independent_check
-
     assert not invariant_problems(answer, {a.id: a for a in r.articles}), answer
     independent_check(answer, r)
 
