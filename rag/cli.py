@@ -108,7 +108,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def _format_answer(r, answer) -> str:
     lines = [answer.text]
     lines += [f"note: {note}" for note in answer.notes]
-    lines += [f"not supported by the articles: “{sentence}”" for sentence in answer.unsupported]
+    if answer.unsupported:  # removed from the answer; shown as inert text, never as part of it
+        lines += ["", "Not supported by the passages (removed from the answer):"]
+        lines += [f"- “{sentence}”" for sentence in answer.unsupported]
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:

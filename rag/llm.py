@@ -286,13 +286,17 @@ def answer_stream(
     if checked.removed_markers:
         flags.append(f"Removed marker(s) {', '.join(f'[{n}]' for n in checked.removed_markers)}: no such passage.")
     if checked.unsupported:
+        # Removed, not kept unmarked: a sentence the passages do not support may
+        # be an instruction from an article that the model obeyed. They stay
+        # listed in Answer.unsupported, for the CLI and JSON to show as inert text.
         flags.append(
-            f"{len(checked.unsupported)} sentence(s) of the answer are not supported by the passage they cite "
-            "and carry no marker."
+            f"Removed {len(checked.unsupported)} sentence(s) of the language model's answer: "
+            "the passages they cite do not support them."
         )
     if checked.shortened:
         flags.append(f"The answer was cut to its first {max_claims} supported sentences.")
-    yield compose(checked.claims, hits, articles, flags, unsupported=checked.unsupported)
+    supported = [c for c in checked.claims if c.quote is not None]
+    yield compose(supported, hits, articles, flags, unsupported=checked.unsupported)
 
 
 def with_note(answer: Answer, note: str) -> Answer:

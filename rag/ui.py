@@ -100,7 +100,6 @@ def answer_markdown(answer: Answer) -> str:
     if answer.abstained:
         parts[0] = "**The articles do not answer this.** " + parts[0]
     parts += [f"_Note: {esc(n)}_" for n in answer.notes]
-    parts += [f"_Not supported by the articles:_ “{esc(s)}”" for s in answer.unsupported]
     return "\n\n".join(parts)
 
 
