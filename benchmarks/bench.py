@@ -995,7 +995,7 @@ def report_profile(data: dict) -> str:
         label = x["label"] + (f" ({pr['fusion']})" if key == "fusion" else "")
         lines.append(row(label, f"{x['p50_ms']:8.3f}  {x['p95_ms']:8.3f}  {x['share'] * 100:5.1f}%"))
     for name, label in (("retrieval", f"  retrieval stages ({pr['retrieval_mode']})"), ("answer", "  answer stages"),
-                        ("total", "  total, checked equal to RAG.retrieve/ask")):
+                        ("total", "  total, as RAG.ask's Trace records it")):
         x = pr[name]
         lines.append(row(label, f"{x['p50_ms']:8.3f}  {x['p95_ms']:8.3f}"))
     return "\n".join(lines)

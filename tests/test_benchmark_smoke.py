@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MODES = ("hybrid", "dense", "bm25")
 STAGES = ("checks", "embed", "dense", "bm25", "fusion", "hits", "screen", "evidence", "answer")  # RAG.ask's Trace
 TABLE_LINES = (
-    "warm retrieve", "where a warm ask's time goes", "query embedding: model call", "dense search (FAISS)",
-    "BM25 search", "total, checked equal to RAG.retrieve/ask", "warm queries: torch",
+    "warm retrieve", "where a warm ask's time goes", "query embedding: word-piece count + model call", "dense search (FAISS)",
+    "BM25 search", "total, as RAG.ask's Trace records it", "warm queries: torch",
     "cold start: new process to first answer", "`rag ask", "to the answer's first line on stdout",
     "app.py, 2 runs: serving HTTP", "first answer through its /ask API", "`rag --help`",
 )
