@@ -586,10 +586,12 @@ def _rebuild_layout(text: str, blocks: list[list[str]], joins: set[int], wrapped
     return "\n\n".join(paragraphs), counts
 
 
-def repair_text(raw: str) -> Repaired:
+def repair_text(raw: str, laid_out: bool = False) -> Repaired:
     """Repair `raw` and return the clean text with a count of what changed.
 
     Text without evidence of damage comes back as it is (see the module doc).
+    laid_out: the line breaks are known to be a layout's (text extracted from
+    PDF pages has no others), so the layout is rebuilt without more evidence.
     """
     text, line_endings = unify_line_breaks(raw)
     text, swapped = decode_swapped(text)
@@ -606,7 +608,7 @@ def repair_text(raw: str) -> Repaired:
     blocks, furniture, joins = remove_page_furniture(_blocks(lines))
     wrapped = is_hard_wrapped(blocks)
     layout = {"joined_lines": 0, "paragraph_breaks": 0, "spaces_collapsed": 0, "whitespace_trimmed": 0}
-    if furniture or joins or wrapped:
+    if laid_out or furniture or joins or wrapped:
         text, layout = _rebuild_layout(text, blocks, joins, wrapped)
 
     report = RepairReport(
@@ -718,6 +720,6 @@ def repair_pages(pages: list[str]) -> Repaired:
         if text:
             text += "\n" if _continues(text.rsplit("\n", 1)[-1], page) else "\n\n"
         text += page
-    repaired = repair_text(text)
+    repaired = repair_text(text, laid_out=True)
     report = dataclasses.replace(repaired.report, furniture_lines=repaired.report.furniture_lines + removed)
     return Repaired(repaired.text, report)

@@ -28,6 +28,23 @@ class RepairReport:
     whitespace_trimmed: int = 0  # lines' edge spaces, extra blank lines, the text's edge white space
     garbled_share: float = 0.0  # share of characters that still look damaged after repair
 
+    def describe(self) -> str:
+        """The changes in words, kinds with none left out: "207 swapped characters decoded, ..."."""
+        labels = {
+            "swapped_chars": "swapped characters decoded",
+            "dashes_respaced": "dashes re-spaced",
+            "furniture_lines": "page-furniture lines removed",
+            "joined_lines": "line breaks joined",
+            "encoding_fixes": "mojibake or control characters fixed",
+            "ligatures_split": "ligatures split",
+            "line_endings": "line endings made \\n",
+            "chars_normalised": "spacing characters normalised",
+            "paragraph_breaks": "line breaks made paragraph breaks",
+            "spaces_collapsed": "space runs collapsed",
+            "whitespace_trimmed": "white-space edges trimmed",
+        }
+        return ", ".join(f"{getattr(self, k)} {label}" for k, label in labels.items() if getattr(self, k)) or "no changes"
+
     @property
     def total(self) -> int:
         """How many changes repair made: 0 exactly when the text is the file's own."""
