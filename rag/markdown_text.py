@@ -25,7 +25,10 @@ def _parser():
     from markdown_it import MarkdownIt
 
     # GitHub-style tables are common in notes and READMEs; CommonMark has none.
-    return MarkdownIt("commonmark").enable("table")
+    # Past maxNesting levels of quotes or lists the parser drops the text, so
+    # the limit is well above real documents' (20 by default) and still far
+    # below Python's recursion limit.
+    return MarkdownIt("commonmark", {"maxNesting": 100}).enable("table")
 
 
 def _inline_text(token) -> str:
@@ -80,4 +83,8 @@ def markdown_to_text(source: str) -> str:
             text = _HTML_TAG.sub("", token.content).strip()
             if text:
                 blocks.append(text)
+    if not blocks and source.strip():
+        # Nesting past even that limit left nothing: the words as written
+        # beat an article skipped as empty.
+        return source
     return "\n\n".join(blocks) + ("\n" if blocks else "")

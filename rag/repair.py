@@ -41,7 +41,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import ftfy
-import ftfy.fixes
+import ftfy.chardata
 
 from .sentences import SENTENCE_END
 from .types import RepairReport
@@ -272,12 +272,18 @@ def remove_controls(text: str) -> tuple[str, int]:
     return fixed, n
 
 
+# The Latin presentation forms ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ (U+FB00-U+FB06). Not the digraph
+# letters (ĳ, ǆ) that ftfy's ligature fix also splits: Dutch and Croatian
+# text may use them as letters.
+_LIGATURES = {code: letters for code, letters in ftfy.chardata.LIGATURES.items() if 0xFB00 <= code <= 0xFB06}
+
+
 def split_ligatures(text: str) -> tuple[str, int]:
     """"ﬁve" -> "five": a presentation-form ligature is what copying from a
-    PDF leaves (3 of SQuAD's 440 Wikipedia articles carry some); Unicode keeps
+    PDF leaves (3 of SQuAD's 440 Wikipedia articles carry 6); Unicode keeps
     them for compatibility only, and as one character "ﬁve" matches no "five"."""
-    fixed = ftfy.fixes.fix_latin_ligatures(text)
-    return fixed, _changed_chars(text, fixed)
+    count = sum(text.count(chr(code)) for code in _LIGATURES)
+    return (text.translate(_LIGATURES) if count else text), count
 
 
 def normalise_characters(text: str) -> tuple[str, int]:

@@ -273,3 +273,16 @@ def test_a_byline_above_a_markdown_heading_gives_the_heading(tmp_path: Path) -> 
     (tmp_path / "doc.md").write_text("By Jane Doe\n\n## Rail Links Across the Balkans\n\nSkopje hosted a summit.\n")
     (article,) = load_corpus(tmp_path).articles
     assert (article.title, article.author) == ("Rail Links Across the Balkans", "Jane Doe")
+
+
+def test_only_presentation_form_ligatures_are_split() -> None:
+    """ﬁ (U+FB01) is a PDF's; ĳ and ǆ are letters of Dutch and Croatian text."""
+    repaired = repair_text("The ﬁve Dutch ĳsberen and the ǆamija.")
+    assert repaired.text == "The five Dutch ĳsberen and the ǆamija."
+    assert repaired.report.ligatures_split == 1
+
+
+def test_markdown_nested_past_the_parser_limit_keeps_its_words(tmp_path: Path) -> None:
+    (tmp_path / "deep.md").write_text(">" * 500 + " Skopje hosted a summit.\n", encoding="utf-8")
+    (article,) = load_corpus(tmp_path).articles
+    assert "Skopje hosted a summit." in article.text
