@@ -11,10 +11,13 @@ words, so the same damage is repaired in any document:
    character of 256 (最 is U+6700, 一 is U+4E00), so the rule decides run by
    run, never for the whole document: a run of two or more such characters
    that spells a word is decoded, unless it sits inside genuine text of a
-   wide script; a lone swapped space or dash only next to Latin text or a
-   decoded run.
-2. Stray spaces around the dashes that step 1 restored ("Türkiye  –Serbia").
-3. Mojibake and odd Unicode (ftfy): "â€™" -> "’", ligatures, NFC.
+   wide script; a lone swapped space, dash or quote only next to Latin text
+   or a decoded run, and never as a letter of its own word (ἀ in "ἀπόλλυμι").
+2. Stray spaces around the dashes and spaces that step 1 restored
+   ("Türkiye  –Serbia").
+3. Mojibake (ftfy: "â€™" -> "’"), control characters, PDF ligatures ("ﬁ"),
+   "\r\n" line endings; odd spaces and hyphens in text that has step 1 or
+   mojibake damage.
 4. Page furniture: page numbers and the running header or footer printed
    beside them, which PDF text puts in the middle of a sentence.
 5. Hard line breaks inside paragraphs, in documents that are hard-wrapped.
@@ -256,7 +259,7 @@ def unify_line_breaks(text: str) -> tuple[str, int]:
 
 
 def fix_encoding(text: str) -> tuple[str, int]:
-    """Mojibake and stray control characters (ftfy), and how many characters changed."""
+    """Mojibake, C1 controls and terminal escapes (ftfy), and how many characters changed."""
     fixed = ftfy.fix_text(text, _FTFY)
     return fixed, _changed_chars(text, fixed)
 
@@ -268,8 +271,7 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
 def remove_controls(text: str) -> tuple[str, int]:
-    fixed, n = _CONTROLS.subn("", text)
-    return fixed, n
+    return _CONTROLS.subn("", text)
 
 
 # The Latin presentation forms ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ (U+FB00-U+FB06). Not the digraph
@@ -547,8 +549,11 @@ def _join_block(lines: list[str], wrapped: bool) -> tuple[list[str], int, int]:
             continue
         joined += 1
         # "long-\nterm": keep the hyphen and close up, since dropping it would
-        # break real compounds; a soft hyphen was already removed in step 3.
-        glue = "" if paragraphs[-1].endswith("-") and line[:1].isalpha() else " "
+        # break real compounds. A soft hyphen marks where a word was broken
+        # (in damaged text step 3 removed it already): it goes.
+        glue = "" if paragraphs[-1].endswith(("-", "\u00ad")) and line[:1].isalpha() else " "
+        if glue == "" and paragraphs[-1].endswith("\u00ad"):
+            paragraphs[-1] = paragraphs[-1][:-1]
         paragraphs[-1] += glue + line
     return paragraphs, joined, kept
 

@@ -286,3 +286,12 @@ def test_markdown_nested_past_the_parser_limit_keeps_its_words(tmp_path: Path) -
     (tmp_path / "deep.md").write_text(">" * 500 + " Skopje hosted a summit.\n", encoding="utf-8")
     (article,) = load_corpus(tmp_path).articles
     assert "Skopje hosted a summit." in article.text
+
+
+def test_a_soft_hyphen_at_a_wrapped_line_end_joins_the_word() -> None:
+    """Clean text keeps its soft hyphens; where a hard-wrapped line broke a
+    word at one, the word is whole again."""
+    raw = WRAPPED.replace("North Macedonia  \n", "North Mace\u00ad\ndonia and Ser\u00adbia\n")
+    text = repair_text(raw).text
+    assert "North Macedonia and Ser\u00adbia and its" in text
+    assert repair_text("A soft hy\u00adphen stays.").text == "A soft hy\u00adphen stays."
