@@ -40,12 +40,18 @@ class Sentence:
     is_heading: bool  # a one-sentence paragraph without final punctuation
 
 
+# A sentence's own end: full stop, question or exclamation mark, then closing
+# quotes, brackets or footnote markers. Not a bare ")" or ":" as in
+# SENTENCE_END: "Zn\n3(PO4)\n2" is one formula whose subscripts lost their lines.
+_FULL_STOP = re.compile(r"[.!?…][\"'”’)\]]*(?:\[\d{1,3}\])*[^\S\n]*$")
+
+
 def _breaks_paragraph(text: str, line_start: int, line_end: int, next_start: int) -> bool:
     """Whether a single line break (repair keeps the author's) ends a
     paragraph: after a whole sentence, or before a capital, as a heading
     or a paragraph stored one a line does. A break before anything else stays
     inside the sentence: "O\n2" (a subscript), "the\nwall"."""
-    return bool(SENTENCE_END.search(text, line_start, line_end)) or text[next_start : next_start + 1].isupper()
+    return bool(_FULL_STOP.search(text[line_start:line_end])) or text[next_start : next_start + 1].isupper()
 
 
 def _paragraph_spans(text: str) -> list[tuple[int, int]]:

@@ -295,3 +295,9 @@ def test_a_soft_hyphen_at_a_wrapped_line_end_joins_the_word() -> None:
     text = repair_text(raw).text
     assert "North Macedonia and Ser\u00adbia and its" in text
     assert repair_text("A soft hy\u00adphen stays.").text == "A soft hy\u00adphen stays."
+
+
+def test_a_formula_broken_over_lines_after_a_bracket_stays_one_sentence() -> None:
+    text = "The phosphate Zn\n3(PO4)\n2 and the sulfate ZnSO\n4 are salts.\nZinc methyl is used too.\n"
+    sentences = [text[s.start : s.end] for s in split_sentences(text)]
+    assert sentences == ["The phosphate Zn\n3(PO4)\n2 and the sulfate ZnSO\n4 are salts.", "Zinc methyl is used too."]
