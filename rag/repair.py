@@ -283,7 +283,8 @@ _LIGATURES = {code: letters for code, letters in ftfy.chardata.LIGATURES.items()
 def split_ligatures(text: str) -> tuple[str, int]:
     """"ﬁve" -> "five": a presentation-form ligature is what copying from a
     PDF leaves (3 of SQuAD's 440 Wikipedia articles carry 6); Unicode keeps
-    them for compatibility only, and as one character "ﬁve" matches no "five"."""
+    them for compatibility only. BM25 folds them (NFKD), but the embedding
+    model reads "ﬁve" as the pieces "ﬁ" "##ve", not as "five"."""
     count = sum(text.count(chr(code)) for code in _LIGATURES)
     return (text.translate(_LIGATURES) if count else text), count
 
