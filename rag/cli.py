@@ -45,12 +45,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"  skipped: {skipped.reason}")
     repaired = [a for a in r.articles if a.repair.total]
     for a in repaired:
-        rep = a.repair
-        print(
-            f"  repaired {a.id}: {rep.swapped_chars} swapped characters, {rep.dashes_respaced} dashes re-spaced, "
-            f"{rep.furniture_lines} page-furniture lines, {rep.joined_lines} line breaks joined, "
-            f"{rep.encoding_fixes} characters normalised"
-        )
+        print(f"  repaired {a.id}: {a.repair.describe()}")
     return 0
 
 

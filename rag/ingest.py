@@ -19,6 +19,7 @@ from importlib import metadata as distributions
 from pathlib import Path
 
 from .errors import CorpusError
+from .markdown_text import markdown_to_text
 from .repair import Repaired, repair_pages, repair_text
 from .types import Article, RepairReport
 
@@ -61,14 +62,21 @@ class FileRead:
         return cls(data["content_hash"], data["repaired"], data["text"], RepairReport(**data["report"]), data["meta"])
 
 
+# The modules that turn file bytes into an article's text: a change to any of
+# them (a repair rule, the sentence end that joining lines relies on, the
+# Markdown reading) makes kept texts (rag/store.py known_reads) stale.
+READER_MODULES = ("ingest.py", "repair.py", "sentences.py", "markdown_text.py", "types.py")
+READER_DISTRIBUTIONS = ("ftfy", "pypdf", "markdown-it-py")
+
+
 @functools.lru_cache(maxsize=1)
 def reader_fingerprint() -> str:
-    """Names the code that turns file bytes into text: these two modules and
-    the libraries they call. A read kept from other code is read again."""
+    """Names the code that turns file bytes into text: READER_MODULES and the
+    libraries they call. A read kept from other code is read again."""
     h = hashlib.sha256()
-    for module in (Path(__file__), Path(__file__).with_name("repair.py")):
-        h.update(module.read_bytes())
-    for dist in ("ftfy", "pypdf"):
+    for module in READER_MODULES:
+        h.update(Path(__file__).with_name(module).read_bytes())
+    for dist in READER_DISTRIBUTIONS:
         try:
             h.update(f"{dist}={distributions.version(dist)}".encode())
         except distributions.PackageNotFoundError:
@@ -115,11 +123,11 @@ def _decode(data: bytes, name: str) -> str:
 
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
-_MD_HEADING = re.compile(r"^#{1,6}\s+", re.M)
 
 
 def _markdown(text: str) -> tuple[str, dict[str, str]]:
-    """Strip YAML-style front matter (kept as metadata) and heading marks."""
+    """The plain text of a Markdown file (see rag/markdown_text.py) and the
+    metadata of its YAML-style front matter."""
     meta: dict[str, str] = {}
     m = _FRONT_MATTER.match(text)
     if m:
@@ -128,7 +136,7 @@ def _markdown(text: str) -> tuple[str, dict[str, str]]:
             if sep and key.strip().lower() in METADATA_KEYS:
                 meta[key.strip().lower()] = value.strip().strip("\"'")
         text = text[m.end() :]
-    return _MD_HEADING.sub("", text), meta
+    return markdown_to_text(text), meta
 
 
 def _pdf(path: Path) -> list[str]:
@@ -209,13 +217,29 @@ def load_metadata(folder: Path) -> tuple[dict[str, dict], list[str]]:
     return {k: v for k, v in data.items() if isinstance(v, dict)}, warnings
 
 
+def _first_lines(text: str, n: int) -> list[str]:
+    """The first `n` non-blank lines of `text`, stripped (without splitting all of it)."""
+    lines: list[str] = []
+    for m in re.finditer(r"[^\n]+", text):
+        if m.group(0).strip():
+            lines.append(m.group(0).strip())
+            if len(lines) == n:
+                break
+    return lines
+
+
+def _reads_as_title(line: str) -> bool:
+    return 0 < len(line) <= 120 and len(line.split()) <= 16 and not line.endswith((".", "?", "!"))
+
+
 def _guess_title(text: str, article_id: str) -> tuple[str, bool]:
-    """The first paragraph when it reads as a title; otherwise the file stem."""
-    first = text.split("\n\n", 1)[0].strip()
-    if _BYLINE.match(first + "\n"):
-        return article_id, True
-    if 0 < len(first) <= 120 and len(first.split()) <= 16 and not first.endswith((".", "?", "!")):
-        return first, False
+    """The first line when it reads as a title; after a `By ...` line, the
+    line below it (bylines stand above titles too); otherwise the file stem."""
+    lines = _first_lines(text, 2)
+    if lines and _BYLINE.match(lines[0] + "\n"):
+        lines = lines[1:]
+    if lines and _reads_as_title(lines[0]):
+        return lines[0], False
     return article_id, True
 
 

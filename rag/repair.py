@@ -11,13 +11,26 @@ words, so the same damage is repaired in any document:
    character of 256 (最 is U+6700, 一 is U+4E00), so the rule decides run by
    run, never for the whole document: a run of two or more such characters
    that spells a word is decoded, unless it sits inside genuine text of a
-   wide script; a lone swapped space or dash only next to Latin text or a
-   decoded run.
-2. Stray spaces around the dashes that step 1 restored ("Türkiye  –Serbia").
-3. Mojibake and odd Unicode (ftfy): "â€™" -> "’", ligatures, NFC.
+   wide script; a lone swapped space, dash or quote only next to Latin text
+   or a decoded run, and never as a letter of its own word (ἀ in "ἀπόλλυμι").
+2. Stray spaces around the dashes and spaces that step 1 restored
+   ("Türkiye  –Serbia").
+3. Mojibake (ftfy: "â€™" -> "’"), control characters, PDF ligatures ("ﬁ"),
+   "\r\n" line endings; odd spaces and hyphens in text that has step 1 or
+   mojibake damage.
 4. Page furniture: page numbers and the running header or footer printed
    beside them, which PDF text puts in the middle of a sentence.
 5. Hard line breaks inside paragraphs, in documents that are hard-wrapped.
+
+Every repair needs evidence of its kind of damage, and text without any is
+returned exactly as given, white space and line breaks included: double
+spaces, single line breaks ("O\n2" in a formula) and non-breaking spaces are
+the author's. Character damage (steps 1-3) is mended where it is found; the
+spacing characters of a document that has it are normalised too, since the
+same broken extraction made them. Layout damage (steps 4-5: page furniture,
+hard wrapping) rebuilds the layout: one paragraph a line, separated by a
+blank line. Every change is counted in the RepairReport, so `report.total`
+is 0 exactly when the text came back unchanged.
 
 The output is the reference text: offsets everywhere else point into it.
 """
@@ -31,6 +44,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import ftfy
+import ftfy.chardata
 
 from .sentences import SENTENCE_END
 from .types import RepairReport
@@ -59,6 +73,9 @@ _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015"
 # Private-use marks around a restored dash, so that step 2 touches only the
 # dashes the repair restored and never a dash the author typed with spaces.
 _DASH_OPEN, _DASH_CLOSE = "\ue000", "\ue001"
+# Private-use mark for a restored space: the extractor pads swapped spaces
+# with real ones ("Serbia\u2000 ties"), and only such padding is merged.
+_SPACE_MARK = "\ue002"
 
 
 # Maximal runs of characters that could be swapped: zero low byte, high byte
@@ -100,6 +117,22 @@ def _embedded_in_wide_text(text: str, start: int, end: int) -> bool:
     return any(0 <= i < len(text) and _is_wide_text(text[i]) for i in (before, after))
 
 
+# What a lone swapped character may stand for: a dash or a typographic quote.
+# Not ‟ (U+201F), which would be ἀ (U+1F00), the commonest Greek letter of
+# etymologies ("ἀπόλλυμι"), and not other punctuation that text rarely has.
+_LONE_TARGETS = set("\u2010\u2011\u2012\u2013\u2014\u2015\u2018\u2019\u201c\u201d")
+
+
+def _attached_to_foreign_letter(text: str, start: int, end: int) -> bool:
+    """True when text[start:end] touches, with no space between, a letter of a
+    non-Latin script: then it is a letter of that word ("ἀρχι-", "ἀειπάρθενος"),
+    not a swapped dash."""
+    for i in (start - 1, end):
+        if 0 <= i < len(text) and text[i].isalpha() and not _is_latin_letter(text[i]) and _swapped_target(text[i]) is None:
+            return True
+    return False
+
+
 def _spells_text(run: str) -> bool:
     """A run that decodes to a word or a number. Spaces alone (U+2000, or the
     ideographic space U+3000 that would read as "0") are no evidence."""
@@ -120,9 +153,9 @@ def _swapped_runs(text: str) -> list[tuple[int, int]]:
         # A swapped space or dash on its own carries no word to judge by: trust
         # it only where it joins Latin words or a decoded run ("Greece\u2000 –Albania").
         ch = text[a]
-        if not (ch == chr(_SPACE_SWAPPED) or 0x10 <= ord(ch) >> 8 <= 0x1F):
+        if not (ch == chr(_SPACE_SWAPPED) or _swapped_target(ch) in _LONE_TARGETS):
             continue
-        if _embedded_in_wide_text(text, a, b):
+        if _embedded_in_wide_text(text, a, b) or _attached_to_foreign_letter(text, a, b):
             continue
         if any(i in decoded_at or (0 <= i < len(text) and _is_latin_letter(text[i])) for i in _neighbours(text, a, b)):
             decode.add((a, b))
@@ -130,7 +163,8 @@ def _swapped_runs(text: str) -> list[tuple[int, int]]:
 
 
 def decode_swapped(text: str) -> tuple[str, int]:
-    """Decode byte-swapped runs; restored dashes come back wrapped in marks."""
+    """Decode byte-swapped runs; restored dashes come back wrapped in marks,
+    restored spaces as a mark (see `respace_dashes`)."""
     out: list[str] = []
     count = 0
     pos = 0
@@ -140,41 +174,69 @@ def decode_swapped(text: str) -> tuple[str, int]:
             target = _swapped_target(ch)
             assert target is not None
             count += 1
-            out.append(f"{_DASH_OPEN}{target}{_DASH_CLOSE}" if target in _DASHES else target)
+            if target in _DASHES:
+                out.append(f"{_DASH_OPEN}{target}{_DASH_CLOSE}")
+            else:
+                out.append(_SPACE_MARK if target == " " else target)
         pos = end
     out.append(text[pos:])
     return "".join(out), count
 
 
-_RESTORED_DASH = re.compile(rf"[^\S\n]*{_DASH_OPEN}(.){_DASH_CLOSE}[^\S\n]*")
+# White space on a line, restored spaces included.
+_LINE_SPACE = rf"(?:[^\S\n]|{_SPACE_MARK})"
+_RESTORED_DASH = re.compile(rf"{_LINE_SPACE}*{_DASH_OPEN}(.){_DASH_CLOSE}{_LINE_SPACE}*")
+_RESTORED_SPACE = re.compile(rf"{_LINE_SPACE}*{_SPACE_MARK}{_LINE_SPACE}*")
 
 
-def respace_dashes(text: str) -> tuple[str, int]:
-    """Close up a restored dash: "Türkiye  –Serbia" -> "Türkiye–Serbia".
+def respace_dashes(text: str) -> tuple[str, int, int]:
+    """Close up a restored dash: "Türkiye  –Serbia" -> "Türkiye–Serbia", and
+    merge a restored space with the real spaces padding it ("Serbia  ties").
 
     PDF extraction pads swapped dashes with spaces; in the source they join
     compounds ("high-level") or set off a clause closed-up ("activism—symbolized").
+    Returns the text, the dashes closed up and the space runs merged.
     """
-    count = 0
+    dashes = spaces = 0
 
     def close_up(match: re.Match[str]) -> str:
-        nonlocal count
+        nonlocal dashes
         if match.group(0) != f"{_DASH_OPEN}{match.group(1)}{_DASH_CLOSE}":
-            count += 1
+            dashes += 1
         return match.group(1)
 
-    return _RESTORED_DASH.sub(close_up, text), count
+    def merge(match: re.Match[str]) -> str:
+        nonlocal spaces
+        if match.group(0) != _SPACE_MARK:
+            spaces += 1
+        return " "
+
+    text = _RESTORED_DASH.sub(close_up, text)
+    return _RESTORED_SPACE.sub(merge, text), dashes, spaces
 
 
 # --- 3. encoding and Unicode ------------------------------------------------
 
-# fix_character_width is off: it turns genuine full-width punctuation ("："),
-# as printed in CJK quotations, into ASCII, and the text must stay what the
-# source printed.
-_FTFY = ftfy.TextFixerConfig(uncurl_quotes=False, fix_character_width=False, explain=False)
+# Only fixes whose trigger is itself damage: mojibake ("â€™"), C1 control
+# characters, terminal escapes. Off, because each changes text that is fine as it is:
+# HTML entities ("&amp;" may be what the article says), Unicode normalisation
+# (a decomposed "é" is the same text), line-break characters, and character
+# width (genuine full-width punctuation "：", as printed in CJK quotations).
+_FTFY = ftfy.TextFixerConfig(
+    unescape_html=False,
+    uncurl_quotes=False,
+    fix_character_width=False,
+    fix_line_breaks=False,
+    remove_control_chars=False,  # see remove_controls
+    fix_latin_ligatures=False,  # see split_ligatures
+    normalization=None,
+    explain=False,
+)
 
-# Spaces of every width read as one space; hyphens that only differ in line
-# breaking read as "-", so that "high‑level" and "high-level" match.
+# In a document with character damage, spaces of every width read as one
+# space and hyphens that only differ in line breaking as "-" (the decoded
+# "high‑level" matches "high-level"); invisible characters go. In clean text
+# they are the author's (a non-breaking space in "10 km") and are kept.
 _CHAR_MAP = str.maketrans(
     {
         **{chr(c): " " for c in range(0x2000, 0x200B)},
@@ -186,22 +248,63 @@ _CHAR_MAP = str.maketrans(
         "\u200b": None,  # zero-width space
         "\ufeff": None,  # byte-order mark
         "\u00ad": None,  # soft hyphen: invisible unless a line breaks there
-        "\r": None,
     }
 )
 
 
+def unify_line_breaks(text: str) -> tuple[str, int]:
+    """"\r\n" and a lone "\r" (other systems' line breaks) become "\n", the
+    one line break every later step and offset assumes."""
+    return text.replace("\r\n", "\n").replace("\r", "\n"), text.count("\r")
+
+
+def fix_encoding(text: str) -> tuple[str, int]:
+    """Mojibake, C1 controls and terminal escapes (ftfy), and how many characters changed."""
+    fixed = ftfy.fix_text(text, _FTFY)
+    return fixed, _changed_chars(text, fixed)
+
+
+# C0 control characters other than tab, line feed and form feed (a page break
+# in extracted text), and DEL: never text. ftfy's own list also takes U+FEFF,
+# which Wikipedia text carries as a word joiner in "37°32′N 77°28′W\ufeff / ".
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def remove_controls(text: str) -> tuple[str, int]:
+    return _CONTROLS.subn("", text)
+
+
+# The Latin presentation forms ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ (U+FB00-U+FB06). Not the digraph
+# letters (ĳ, ǆ) that ftfy's ligature fix also splits: Dutch and Croatian
+# text may use them as letters.
+_LIGATURES = {code: letters for code, letters in ftfy.chardata.LIGATURES.items() if 0xFB00 <= code <= 0xFB06}
+
+
+def split_ligatures(text: str) -> tuple[str, int]:
+    """"ﬁve" -> "five": a presentation-form ligature is what copying from a
+    PDF leaves (3 of SQuAD's 440 Wikipedia articles carry 6); Unicode keeps
+    them for compatibility only. BM25 folds them (NFKD), but the embedding
+    model reads "ﬁve" as the pieces "ﬁ" "##ve", not as "five"."""
+    count = sum(text.count(chr(code)) for code in _LIGATURES)
+    return (text.translate(_LIGATURES) if count else text), count
+
+
 def normalise_characters(text: str) -> tuple[str, int]:
-    fixed = ftfy.fix_text(text, _FTFY).translate(_CHAR_MAP)
+    """Map odd spaces, hyphens and invisible characters (see _CHAR_MAP)."""
+    fixed = text.translate(_CHAR_MAP)
     return fixed, _changed_chars(text, fixed)
 
 
 def _changed_chars(before: str, after: str) -> int:
     # Cheap estimate: characters that differ in count. Exact alignment would
-    # cost a diff of the whole document for a figure that is only reported.
+    # cost a diff of the whole document for a figure that is only reported;
+    # a change is never counted as none.
+    if before == after:
+        return 0
     diff = Counter(before)
     diff.subtract(Counter(after))
-    return sum(abs(n) for n in diff.values()) // 2 + abs(len(before) - len(after)) // 2
+    estimate = sum(abs(n) for n in diff.values()) // 2 + abs(len(before) - len(after)) // 2
+    return max(estimate, 1)
 
 
 # --- 4. page furniture ------------------------------------------------------
@@ -378,12 +481,27 @@ def _starts_lower(block: list[str]) -> bool:
 _WRAP_WIDTH = 120
 
 
+# Narrower "lines" are a list, a table or verse, broken on purpose.
+_MIN_WRAP_WIDTH = 40
+# Share of all lines that a layout holds to its width: a few may overrun it
+# (a long URL), but a document with paragraphs on one long line each is not
+# wrapped, however short the lines of its lists ("1987–2000 Dr Nafis Sadik").
+_WITHIN_WIDTH_SHARE = 0.9
+
+
 def is_hard_wrapped(blocks: list[list[str]]) -> bool:
-    """True when multi-line blocks are made of layout-width lines."""
-    inner = [len(line) for block in blocks if len(block) > 1 for line in block[:-1]]
-    if len(inner) < 3:
+    """True when multi-line blocks are made of layout-width lines and the
+    document has (nearly) no line wider than that layout."""
+    inner = sorted(len(line) for block in blocks if len(block) > 1 for line in block[:-1])
+    if len(inner) < 3 or sum(n <= _WRAP_WIDTH for n in inner) < 0.8 * len(inner):
         return False
-    return sum(n <= _WRAP_WIDTH for n in inner) >= 0.8 * len(inner)
+    width = inner[int(0.9 * (len(inner) - 1))]  # the layout's width, a few overlong lines aside
+    if width < _MIN_WRAP_WIDTH:
+        return False
+    # A justified or ragged line may run a little past the width estimate.
+    limit = 1.25 * width + 10
+    lengths = [len(line) for block in blocks for line in block]
+    return sum(n <= limit for n in lengths) >= _WITHIN_WIDTH_SHARE * len(lengths)
 
 
 def _continues(line: str, next_line: str) -> bool:
@@ -413,27 +531,32 @@ def _starts_with_heading(lines: list[str]) -> bool:
     )
 
 
-def _join_block(lines: list[str], wrapped: bool) -> tuple[list[str], int]:
-    """The block's paragraphs, and how many line breaks were joined.
+def _join_block(lines: list[str], wrapped: bool) -> tuple[list[str], int, int]:
+    """The block's paragraphs, how many line breaks were joined, and how many
+    were kept as paragraph breaks.
 
     In a hard-wrapped document every line break inside a block is soft,
     except after a heading printed without a blank line below it. In one that
     keeps a paragraph per line, only a break inside a sentence is.
     """
     paragraphs = [lines[0].strip()]
-    joined = 0
+    joined = kept = 0
     heading = wrapped and _starts_with_heading(lines)
     for k, line in enumerate(lines[1:]):
         line = line.strip()
         if (k == 0 and heading) or not (wrapped or _continues(paragraphs[-1], line)):
             paragraphs.append(line)
+            kept += 1
             continue
         joined += 1
         # "long-\nterm": keep the hyphen and close up, since dropping it would
-        # break real compounds; a soft hyphen was already removed in step 3.
-        glue = "" if paragraphs[-1].endswith("-") and line[:1].isalpha() else " "
+        # break real compounds. A soft hyphen marks where a word was broken
+        # (in damaged text step 3 removed it already): it goes.
+        glue = "" if paragraphs[-1].endswith(("-", "\u00ad")) and line[:1].isalpha() else " "
+        if glue == "" and paragraphs[-1].endswith("\u00ad"):
+            paragraphs[-1] = paragraphs[-1][:-1]
         paragraphs[-1] += glue + line
-    return paragraphs, joined
+    return paragraphs, joined, kept
 
 
 # --- the whole repair ---------------------------------------------------------
@@ -447,39 +570,71 @@ class Repaired:
     report: RepairReport
 
 
-def repair_text(raw: str) -> Repaired:
-    """Repair `raw` and return the clean text with a count of what changed."""
-    text, swapped = decode_swapped(raw)
-    text, respaced = respace_dashes(text)
-    text, encoding_fixes = normalise_characters(text)
-    lines = [_MULTISPACE.sub(" ", line).rstrip() for line in text.split("\n")]
-
-    blocks = _blocks(lines)
-    blocks, furniture, joins = remove_page_furniture(blocks)
-    wrapped = is_hard_wrapped(blocks)
-
+def _rebuild_layout(text: str, blocks: list[list[str]], joins: set[int], wrapped: bool) -> tuple[str, dict[str, int]]:
+    """The text laid out again from its kept blocks: one paragraph a line,
+    paragraphs separated by one blank line, lines stripped and their space
+    runs collapsed. Returns the text and the count of each kind of change
+    made here (furniture is counted where it is found)."""
     paragraphs: list[str] = []
-    joined = 0
+    joined = split = 0
     for i, block in enumerate(blocks):
-        parts, n = _join_block(block, wrapped)
+        parts, n, kept_breaks = _join_block(block, wrapped)
         joined += n
+        split += kept_breaks
         if i in joins and paragraphs:
             # The sentence that a page break cut goes on in this block.
             paragraphs[-1] = f"{paragraphs[-1]} {parts[0]}"
             parts = parts[1:]
             joined += 1
         paragraphs.extend(p for p in parts if p)
+    lines = text.split("\n")
+    collapsed = sum(len(_MULTISPACE.findall(line.strip())) for line in lines)
+    trimmed = sum(1 for line in lines if line.strip() and line != line.strip())
+    # Blank-line runs other than one empty line between blocks, and white
+    # space at either end of the document.
+    trimmed += len(re.findall(r"\n(?:[^\S\n]*\n){2,}|\n[^\S\n]+\n", text))
+    trimmed += text != text.strip()
+    counts = {"joined_lines": joined, "paragraph_breaks": split, "spaces_collapsed": collapsed, "whitespace_trimmed": trimmed}
+    return "\n\n".join(paragraphs), counts
 
-    clean = "\n\n".join(paragraphs)
+
+def repair_text(raw: str, laid_out: bool = False) -> Repaired:
+    """Repair `raw` and return the clean text with a count of what changed.
+
+    Text without evidence of damage comes back as it is (see the module doc).
+    laid_out: the line breaks are known to be a layout's (text extracted from
+    PDF pages has no others), so the layout is rebuilt without more evidence.
+    """
+    text, line_endings = unify_line_breaks(raw)
+    text, swapped = decode_swapped(text)
+    text, respaced, merged = respace_dashes(text)
+    text, mojibake = fix_encoding(text)
+    text, controls = remove_controls(text)
+    text, ligatures = split_ligatures(text)
+    normalised = 0
+    if swapped or mojibake:
+        text, normalised = normalise_characters(text)
+
+    # Layout evidence is looked for on lines as they read, spacing aside.
+    lines = [_MULTISPACE.sub(" ", line).rstrip() for line in text.split("\n")]
+    blocks, furniture, joins = remove_page_furniture(_blocks(lines))
+    wrapped = is_hard_wrapped(blocks)
+    layout = {"joined_lines": 0, "paragraph_breaks": 0, "spaces_collapsed": 0, "whitespace_trimmed": 0}
+    if laid_out or furniture or joins or wrapped:
+        text, layout = _rebuild_layout(text, blocks, joins, wrapped)
+
     report = RepairReport(
         swapped_chars=swapped,
         dashes_respaced=respaced,
         furniture_lines=furniture,
-        joined_lines=joined,
-        encoding_fixes=encoding_fixes,
-        garbled_share=garbled_share(clean),
+        encoding_fixes=mojibake + controls,
+        ligatures_split=ligatures,
+        line_endings=line_endings,
+        chars_normalised=normalised,
+        **{**layout, "spaces_collapsed": layout["spaces_collapsed"] + merged},
+        garbled_share=garbled_share(text),
     )
-    return Repaired(clean, report)
+    return Repaired(text, report)
 
 
 # --- what still looks damaged -------------------------------------------------
@@ -577,6 +732,6 @@ def repair_pages(pages: list[str]) -> Repaired:
         if text:
             text += "\n" if _continues(text.rsplit("\n", 1)[-1], page) else "\n\n"
         text += page
-    repaired = repair_text(text)
+    repaired = repair_text(text, laid_out=True)
     report = dataclasses.replace(repaired.report, furniture_lines=repaired.report.furniture_lines + removed)
     return Repaired(repaired.text, report)

@@ -15,7 +15,8 @@ from syntok import segmenter
 # Footnote markers such as "[4]" stay in the text but must not steer matching
 # or splitting: "transformation.[4] In this" is two sentences.
 FOOTNOTE = re.compile(r"\[\d{1,3}\]")
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# A line break with the white space around it; two or more break a paragraph.
+_LINE_BREAK = re.compile(r"[^\S\n]*\n\s*")
 
 # Closing punctuation that ends a sentence, then only trailing space. Quotes
 # and brackets close a sentence that ends inside them ('he said "no."'); the
@@ -39,9 +40,27 @@ class Sentence:
     is_heading: bool  # a one-sentence paragraph without final punctuation
 
 
+# A sentence's own end: full stop, question or exclamation mark, then closing
+# quotes, brackets or footnote markers. Not a bare ")" or ":" as in
+# SENTENCE_END: "Zn\n3(PO4)\n2" is one formula whose subscripts lost their lines.
+_FULL_STOP = re.compile(r"[.!?…][\"'”’)\]]*(?:\[\d{1,3}\])*[^\S\n]*$")
+
+
+def _breaks_paragraph(text: str, line_start: int, line_end: int, next_start: int) -> bool:
+    """Whether a single line break (repair keeps the author's) ends a
+    paragraph: after a whole sentence, or before a capital, as a heading
+    or a paragraph stored one a line does. A break before anything else stays
+    inside the sentence: "O\n2" (a subscript), "the\nwall"."""
+    return bool(_FULL_STOP.search(text[line_start:line_end])) or text[next_start : next_start + 1].isupper()
+
+
 def _paragraph_spans(text: str) -> list[tuple[int, int]]:
     spans, pos = [], 0
-    for m in _PARAGRAPH_BREAK.finditer(text):
+    for m in _LINE_BREAK.finditer(text):
+        if m.group(0).count("\n") == 1:
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            if not _breaks_paragraph(text, line_start, m.start(), m.end()):
+                continue
         spans.append((pos, m.start()))
         pos = m.end()
     spans.append((pos, len(text)))

@@ -19,17 +19,47 @@ class RepairReport:
     dashes_respaced: int = 0  # repaired dashes whose stray spaces were removed
     furniture_lines: int = 0  # page numbers, running headers and footers removed
     joined_lines: int = 0  # hard line breaks inside paragraphs joined
-    encoding_fixes: int = 0  # characters changed by mojibake / Unicode normalisation
+    encoding_fixes: int = 0  # characters changed by mojibake and control-character fixes
+    ligatures_split: int = 0  # presentation-form ligatures ("ﬁ") written as their letters
+    line_endings: int = 0  # "\r\n" or "\r" line breaks made "\n"
+    chars_normalised: int = 0  # odd spaces, hyphens, invisible characters mapped (damaged text only)
+    paragraph_breaks: int = 0  # line breaks kept as paragraph breaks when the layout was rebuilt
+    spaces_collapsed: int = 0  # runs of spaces made one space
+    whitespace_trimmed: int = 0  # lines' edge spaces, extra blank lines, the text's edge white space
     garbled_share: float = 0.0  # share of characters that still look damaged after repair
+
+    def describe(self) -> str:
+        """The changes in words, kinds with none left out: "207 swapped characters decoded, ..."."""
+        labels = {
+            "swapped_chars": "swapped characters decoded",
+            "dashes_respaced": "dashes re-spaced",
+            "furniture_lines": "page-furniture lines removed",
+            "joined_lines": "line breaks joined",
+            "encoding_fixes": "mojibake or control characters fixed",
+            "ligatures_split": "ligatures split",
+            "line_endings": "line endings made \\n",
+            "chars_normalised": "spacing characters normalised",
+            "paragraph_breaks": "line breaks made paragraph breaks",
+            "spaces_collapsed": "space runs collapsed",
+            "whitespace_trimmed": "white-space edges trimmed",
+        }
+        return ", ".join(f"{getattr(self, k)} {label}" for k, label in labels.items() if getattr(self, k)) or "no changes"
 
     @property
     def total(self) -> int:
+        """How many changes repair made: 0 exactly when the text is the file's own."""
         return (
             self.swapped_chars
             + self.dashes_respaced
             + self.furniture_lines
             + self.joined_lines
             + self.encoding_fixes
+            + self.ligatures_split
+            + self.line_endings
+            + self.chars_normalised
+            + self.paragraph_breaks
+            + self.spaces_collapsed
+            + self.whitespace_trimmed
         )
 
 
