@@ -187,7 +187,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise RagError(f"--k must be at least 1, not {args.k}")
-    load_questions(args.file)  # a bad line is reported before the model loads
+    # Every problem of the file, article ids included (the corpus's file
+    # names give them), is reported at once and before the model loads.
+    load_questions(args.file, _corpus_ids(Path(args.corpus)))
     floors = load_floors(args.floors) if args.floors else None
     report_dir = Path(args.report) if args.report else None
     for folder in ([report_dir] if report_dir else []) + ([Path(args.json).parent] if args.json and args.json != "-" else []):
@@ -249,6 +251,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"below floor: {failure}", file=sys.stderr)
         return 1 if failures else 0
     return 0
+
+
+def _corpus_ids(folder: Path) -> set[str] | None:
+    """The article ids a corpus folder's files will have (their stems); None
+    when the folder cannot be listed or holds no article (loading it says why)."""
+    from .ingest import SUFFIXES
+
+    try:
+        ids = {p.stem for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and not p.name.startswith(".") and p.is_file()}
+    except OSError:
+        return None
+    return ids or None
 
 
 def _write(path: Path, text: str) -> None:
