@@ -183,14 +183,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .embedding import make_embedder
     from .evalset import load_questions
     from .evaluate import compare, evaluate, load_floors, retrieval_only
-    from .report import ARTICLE_METRICS, articles_table, comparison_table, overall_table, write_report
+    from .report import ARTICLE_METRICS, articles_table, comparison_table, kinds_table, overall_table, write_report
 
     if args.k < 1:
         raise RagError(f"--k must be at least 1, not {args.k}")
     # Every problem of the file, article ids included (the corpus's file
     # names give them), is reported at once and before the model loads.
     load_questions(args.file, _corpus_ids(Path(args.corpus)))
-    floors = load_floors(args.floors) if args.floors else None
+    if args.floors_set and not args.floors:
+        raise RagError("--floors-set needs --floors FILE (e.g. --floors eval/floors.json --floors-set squad)")
+    floors = load_floors(args.floors, args.floors_set) if args.floors else None
     report_dir = Path(args.report) if args.report else None
     for folder in ([report_dir] if report_dir else []) + ([Path(args.json).parent] if args.json and args.json != "-" else []):
         try:
@@ -232,7 +234,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         n_answerable = sum(row.answerable for row in result.rows)
         print(f"{len(result.rows)} questions from {args.file} ({n_answerable} answerable); retrieval {result.mode}, "
               f"answers {result.answer_mode}, k={result.k}; {seconds:.1f} s\n")
-        print(overall_table(result), "", "Per article:", "", articles_table(result, names=ARTICLE_METRICS), sep="\n")
+        print(overall_table(result), "", "By kind of question:", "", kinds_table(result), "",
+              "Per article:", "", articles_table(result, names=ARTICLE_METRICS), sep="\n")
         if comparison:
             print("", "Side by side:", "", comparison_table(comparison), sep="\n")
     if report_dir:
@@ -333,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(builds a temporary raw-text index)")
     p.add_argument("--floors", metavar="FILE",
                    help="exit with status 1 when a metric is outside its floor or ceiling in FILE (e.g. eval/floors.json)")
+    p.add_argument("--floors-set", metavar="NAME",
+                   help="use the floors of the set NAME in the floors file's \"sets\" (e.g. squad, for eval/squad/questions.jsonl)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("articles", parents=[common], help="list the articles and what the repair fixed", description=(

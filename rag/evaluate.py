@@ -140,8 +140,9 @@ def first_answer_rank(passages: Sequence[str], answers: Sequence[str]) -> int | 
 
 
 def answer_words(text: str) -> int:
-    """Words of an answer, its [n] citation markers left out."""
-    return len(_MARKER.sub(" ", text).split())
+    """Words of an answer (tokens between spaces with a letter or digit), its
+    [n] citation markers left out."""
+    return sum(any(ch.isalnum() for ch in token) for token in _MARKER.sub(" ", text).split())
 
 
 def squad_normalise(text: str) -> str:
@@ -582,8 +583,10 @@ class Floors:
         return out
 
 
-def load_floors(path: str | Path) -> Floors:
-    """Floors from a JSON file {"floors": {metric: value}, "ceilings": {metric: value}}."""
+def load_floors(path: str | Path, set_name: str | None = None) -> Floors:
+    """Floors from a JSON file {"floors": {metric: value}, "ceilings": {metric: value}},
+    or those of one of its named sets, {"sets": {"<name>": {"floors": ..., "ceilings": ...}}}
+    (one file gates several question sets)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -593,9 +596,23 @@ def load_floors(path: str | Path) -> Floors:
         raise EvalError(f"floors file {path} cannot be read ({e}): fix it or pass another") from e
     if not isinstance(data, dict):
         raise EvalError(f"floors file {path} must hold a JSON object with \"floors\" and \"ceilings\"")
-    unknown = sorted(set(data) - {"floors", "ceilings", "note"})
+    sections = data.get("sets", {})
+    if not isinstance(sections, dict) or not all(isinstance(v, dict) for v in sections.values()):
+        raise EvalError(f"floors file {path}: \"sets\" must map names to objects of floors and ceilings")
+    unknown = sorted(set(data) - {"floors", "ceilings", "note", "sets"})
     if unknown:
-        raise EvalError(f"floors file {path} has unknown key(s) {', '.join(unknown)}: use floors, ceilings and note")
+        raise EvalError(f"floors file {path} has unknown key(s) {', '.join(unknown)}: use floors, ceilings, note and sets")
+    where = str(path)
+    if set_name is not None:
+        if set_name not in sections:
+            raise EvalError(
+                f"floors file {path} has no set {set_name!r} under \"sets\": "
+                + (f"use one of {', '.join(sorted(sections))}" if sections else "it has none; leave the set out")
+            )
+        data, where = sections[set_name], f"{path} set {set_name!r}"
+        unknown = sorted(set(data) - {"floors", "ceilings", "note", "questions"})
+        if unknown:
+            raise EvalError(f"floors file {where} has unknown key(s) {', '.join(unknown)}: use floors, ceilings, note and questions")
     bounds = {}
     for part in ("floors", "ceilings"):
         values = data.get(part, {})
@@ -603,7 +620,7 @@ def load_floors(path: str | Path) -> Floors:
             if isinstance(values, dict) else [part]
         if bad:
             raise EvalError(
-                f"floors file {path}: {part} must map metric names to numbers; bad: {', '.join(bad)} "
+                f"floors file {where}: {part} must map metric names to numbers; bad: {', '.join(bad)} "
                 f"(metrics are {', '.join(METRICS)})"
             )
         bounds[part] = {n: float(v) for n, v in values.items()}
