@@ -28,7 +28,17 @@ SQUAD = ROOT / "eval" / "squad"
 SQUAD_CORPUS = SQUAD / "corpus"
 SQUAD_QUESTIONS = SQUAD / "questions.jsonl"
 SQUAD_IDS = sorted(p.stem for p in SQUAD_CORPUS.glob("*.txt"))
-SQUAD_SOURCE = ROOT.parent.parent / "shared" / "squad-train" / "squad-train-v1.0.jsonl.gz"
+
+def _builder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("squad_build", SQUAD / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SQUAD_SOURCE = _builder().DEFAULT_SOURCE  # the shared SQuAD file, where the builder reads it
 
 _WORD = re.compile(r"[^\W\d_]+")
 _STOP = frozenset(
