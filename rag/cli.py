@@ -323,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", parents=[common], help="measure retrieval and answers on a question set", description=(
         "Run every question of a JSON Lines question file through retrieve and ask, and print hit@1/3/5, MRR, "
         "fact recall, citation validity and precision, abstention accuracy, false abstention rate and latency, "
-        "overall and per article. See README, Evaluation, for the file format."))
+        "and, for questions with gold short answers, passage-answer@1/3/5, answer-contains-gold, short-answer "
+        "exact match and F1; overall, per kind of question and per article. See README, Evaluation, for the "
+        "file format."))
     p.add_argument("file", help="the question file (JSON Lines), e.g. eval/questions.jsonl")
     p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default: hybrid)")
     p.add_argument("--answer-mode", choices=ANSWER_MODES, default=None,
