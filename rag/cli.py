@@ -175,12 +175,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .embedding import embedder_for
     from .evalset import load_questions
     from .evaluate import compare, evaluate, load_floors, retrieval_only
-    from .report import ARTICLE_METRICS, articles_table, comparison_table, overall_table, write_report
+    from .report import ARTICLE_METRICS, articles_table, comparison_table, kinds_table, overall_table, write_report
 
     if args.k < 1:
         raise RagError(f"--k must be at least 1, not {args.k}")
-    load_questions(args.file)  # a bad line is reported before the model loads
-    floors = load_floors(args.floors) if args.floors else None
+    # Every problem of the file, article ids included (the corpus's file
+    # names give them), is reported at once and before the model loads.
+    load_questions(args.file, _corpus_ids(Path(args.corpus)))
+    if args.floors_set and not args.floors:
+        raise RagError("--floors-set needs --floors FILE (e.g. --floors eval/floors.json --floors-set squad)")
+    floors = load_floors(args.floors, args.floors_set) if args.floors else None
     report_dir = Path(args.report) if args.report else None
     for folder in ([report_dir] if report_dir else []) + ([Path(args.json).parent] if args.json and args.json != "-" else []):
         try:
@@ -220,7 +224,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         n_answerable = sum(row.answerable for row in result.rows)
         print(f"{len(result.rows)} questions from {args.file} ({n_answerable} answerable); retrieval {result.mode}, "
               f"answers {result.answer_mode}, k={result.k}; {seconds:.1f} s\n")
-        print(overall_table(result), "", "Per article:", "", articles_table(result, names=ARTICLE_METRICS), sep="\n")
+        print(overall_table(result), "", "By kind of question:", "", kinds_table(result), "",
+              "Per article:", "", articles_table(result, names=ARTICLE_METRICS), sep="\n")
         if comparison:
             print("", "Side by side:", "", comparison_table(comparison), sep="\n")
     if report_dir:
@@ -239,6 +244,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"below floor: {failure}", file=sys.stderr)
         return 1 if failures else 0
     return 0
+
+
+def _corpus_ids(folder: Path) -> set[str] | None:
+    """The article ids a corpus folder's files will have (their stems); None
+    when the folder cannot be listed or holds no article (loading it says why)."""
+    from .ingest import SUFFIXES
+
+    try:
+        ids = {p.stem for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and not p.name.startswith(".") and p.is_file()}
+    except OSError:
+        return None
+    return ids or None
 
 
 def _write(path: Path, text: str) -> None:
@@ -296,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", parents=[common], help="measure retrieval and answers on a question set", description=(
         "Run every question of a JSON Lines question file through retrieve and ask, and print hit@1/3/5, MRR, "
         "fact recall, citation validity and precision, abstention accuracy, false abstention rate and latency, "
-        "overall and per article. See README, Evaluation, for the file format."))
+        "and, for questions with gold short answers, passage-answer@1/3/5, answer-contains-gold, short-answer "
+        "exact match and F1; overall, per kind of question and per article. See README, Evaluation, for the "
+        "file format."))
     p.add_argument("file", help="the question file (JSON Lines), e.g. eval/questions.jsonl")
     p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default: hybrid)")
     p.add_argument("--answer-mode", choices=ANSWER_MODES, default=None,
@@ -309,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(builds a temporary raw-text index)")
     p.add_argument("--floors", metavar="FILE",
                    help="exit with status 1 when a metric is outside its floor or ceiling in FILE (e.g. eval/floors.json)")
+    p.add_argument("--floors-set", metavar="NAME",
+                   help="use the floors of the set NAME in the floors file's \"sets\" (e.g. squad, for eval/squad/questions.jsonl)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("articles", parents=[common], help="list the articles and what the repair fixed", description=(

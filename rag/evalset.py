@@ -9,10 +9,16 @@ One question per line:
 `articles`: ids of the articles that answer the question (any one counts).
 `facts`: groups of alternative strings; an answer covers a group when it
 holds any one of them. `history`: earlier user questions (optional).
-`answerable`: default true. Blank lines are skipped.
+`answerable`: default true. `answers`: gold short answers, SQuAD style
+(any one is right; scored by exact match, token F1 and passage-answer@k).
+`kind`: of an unanswerable question, "out_of_corpus", "near_miss" or
+"off_topic" (abstention is reported per kind). `about`: for reading reports,
+the articles an unanswerable question is near to. Blank lines are skipped.
 
-Every line is checked before anything runs, and every bad line is reported
-with its number: a typo on line 80 should not surface after 79 questions ran.
+Every line is checked before anything runs, and every problem of every bad
+line (shape, duplicate id, unknown article id) is reported at once with its
+line number: a typo on line 80 should not surface after 79 questions ran, nor
+a second typo after the first was fixed.
 """
 
 from __future__ import annotations
@@ -25,7 +31,15 @@ from typing import Any
 
 from .errors import EvalError
 
-KEYS = ("id", "question", "history", "articles", "facts", "answerable")
+KEYS = ("id", "question", "history", "articles", "facts", "answerable", "answers", "kind", "about")
+ANSWERABLE = "answerable"
+UNANSWERABLE = "unanswerable"  # the kind of an unanswerable question that names none
+# Kinds of unanswerable question, scored apart (abstention_<kind>):
+# out_of_corpus: asked of an article that is not in the corpus;
+# near_miss: a detail the article does not give, next to one it gives;
+# off_topic: nothing to do with the corpus (the weather, a recipe).
+UNANSWERABLE_KINDS = ("out_of_corpus", "near_miss", "off_topic", UNANSWERABLE)
+ANSWERABLE_KINDS = (ANSWERABLE,)
 # A file with hundreds of bad lines is the wrong file; the first ones say enough.
 MAX_REPORTED = 10
 
@@ -39,48 +53,78 @@ class Question:
     history: tuple[str, ...] = ()  # earlier user questions, oldest first
     answerable: bool = True
     line: int = 0  # 1-based line in the question file, for messages
+    answers: tuple[str, ...] = ()  # gold short answers (SQuAD style): any one is right
+    kind: str = ANSWERABLE  # see UNANSWERABLE_KINDS
+    about: tuple[str, ...] = ()  # articles an unanswerable question is near to (for reading reports)
 
 
 def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(s, str) and s.strip() for s in value)
 
 
-def parse_question(data: Any, line: int = 0) -> Question:
-    """One question from a decoded JSON line; ValueError says what is wrong."""
+def question_problems(data: Any) -> list[str]:
+    """Everything wrong with one decoded JSON line (empty when it is a valid
+    question): all of it at once, so one edit fixes the line."""
     if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        return [f"expected a JSON object, got {type(data).__name__}"]
+    problems = []
     unknown = sorted(set(data) - set(KEYS))
     if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}: valid keys are {', '.join(KEYS)}")
+        problems.append(f"unknown key(s) {', '.join(map(repr, unknown))}: valid keys are {', '.join(KEYS)}")
     for key in ("id", "question"):
         if key not in data:
-            raise ValueError(f"{key!r} is missing")
-        if not isinstance(data[key], str) or not data[key].strip():
-            raise ValueError(f"{key!r} must be a non-empty string, not {data[key]!r}")
+            problems.append(f"{key!r} is missing")
+        elif not isinstance(data[key], str) or not data[key].strip():
+            problems.append(f"{key!r} must be a non-empty string, not {data[key]!r}")
     answerable = data.get("answerable", True)
     if not isinstance(answerable, bool):
-        raise ValueError(f"'answerable' must be true or false, not {answerable!r}")
+        problems.append(f"'answerable' must be true or false, not {answerable!r}")
+        answerable = True
     articles = data.get("articles", [])
     if not _strings(articles):
-        raise ValueError(f"'articles' must be a list of article ids, not {articles!r}")
+        problems.append(f"'articles' must be a list of article ids, not {articles!r}")
     facts = data.get("facts", [])
     if not (isinstance(facts, list) and all(_strings(group) and group for group in facts)):
-        raise ValueError(f"'facts' must be a list of non-empty lists of strings, like [[\"2017\"], [\"PLO\", \"Palestine Liberation Organization\"]], not {facts!r}")
+        problems.append(f"'facts' must be a list of non-empty lists of strings, like [[\"2017\"], [\"PLO\", \"Palestine Liberation Organization\"]], not {facts!r}")
+    answers = data.get("answers", [])
+    if not _strings(answers):
+        problems.append(f"'answers' must be a list of gold short answers (strings), like [\"1867\", \"in 1867\"], not {answers!r}")
     history = data.get("history", [])
     if not _strings(history):
-        raise ValueError(f"'history' must be a list of earlier questions (strings), not {history!r}")
+        problems.append(f"'history' must be a list of earlier questions (strings), not {history!r}")
+    about = data.get("about", [])
+    if not _strings(about):
+        problems.append(f"'about' must be a list of article ids, not {about!r}")
+    kind = data.get("kind")
+    kinds = ANSWERABLE_KINDS if answerable else UNANSWERABLE_KINDS
+    if kind is not None and kind not in kinds:
+        problems.append(
+            f"'kind' of an {'' if answerable else 'un'}answerable question must be one of {', '.join(kinds)}, not {kind!r}"
+        )
     if answerable and not articles:
-        raise ValueError("an answerable question needs 'articles' (the ids of the articles that answer it)")
-    if not answerable and (articles or facts):
-        raise ValueError("an unanswerable question (\"answerable\": false) lists no 'articles' and no 'facts'")
+        problems.append("an answerable question needs 'articles' (the ids of the articles that answer it)")
+    if not answerable and (articles or facts or answers):
+        problems.append("an unanswerable question (\"answerable\": false) lists no 'articles', 'facts' or 'answers'")
+    return problems
+
+
+def parse_question(data: Any, line: int = 0) -> Question:
+    """One question from a decoded JSON line; ValueError says everything that is wrong."""
+    problems = question_problems(data)
+    if problems:
+        raise ValueError("; ".join(problems))
+    answerable = data.get("answerable", True)
     return Question(
         id=data["id"].strip(),
         question=data["question"],
-        articles=tuple(articles),
-        facts=tuple(tuple(group) for group in facts),
-        history=tuple(history),
+        articles=tuple(data.get("articles", [])),
+        facts=tuple(tuple(group) for group in data.get("facts", [])),
+        history=tuple(data.get("history", [])),
         answerable=answerable,
         line=line,
+        answers=tuple(data.get("answers", [])),
+        kind=data.get("kind") or (ANSWERABLE if answerable else UNANSWERABLE),
+        about=tuple(data.get("about", [])),
     )
 
 
@@ -101,24 +145,27 @@ def parse_questions(text: str, known_articles: Collection[str] | None = None, so
         except json.JSONDecodeError as e:
             errors.append(f"line {number}: not valid JSON ({e.msg} at column {e.colno})")
             continue
-        try:
-            q = parse_question(data, number)
-        except ValueError as e:
-            errors.append(f"line {number}: {e}")
-            continue
-        if q.id in first_line:
-            errors.append(f"line {number}: id {q.id!r} is already used on line {first_line[q.id]}")
-            continue
-        first_line[q.id] = number
-        if known_articles is not None:
-            unknown = [a for a in q.articles if a not in known_articles]
+        # Every check of every stage runs on every line (shape, duplicate id,
+        # article ids), so a single run lists all there is to fix.
+        problems = question_problems(data)
+        qid = data.get("id") if isinstance(data, dict) else None
+        if isinstance(qid, str) and qid.strip():
+            if qid.strip() in first_line:
+                problems.append(f"id {qid.strip()!r} is already used on line {first_line[qid.strip()]}")
+            else:
+                first_line[qid.strip()] = number
+        if known_articles is not None and isinstance(data, dict):
+            ids = [a for key in ("articles", "about") if _strings(data.get(key, [])) for a in data.get(key, [])]
+            unknown = list(dict.fromkeys(a for a in ids if a not in known_articles))
             if unknown:
-                errors.append(
-                    f"line {number}: unknown article id(s) {', '.join(map(repr, unknown))} "
-                    f"(the corpus holds {', '.join(sorted(known_articles))})"
+                problems.append(
+                    f"unknown article id(s) {', '.join(map(repr, unknown))} "
+                    f"(the corpus holds {_some(known_articles)})"
                 )
-                continue
-        questions.append(q)
+        if problems:
+            errors.append(f"line {number}: {'; '.join(problems)}")
+            continue
+        questions.append(parse_question(data, number))
     if errors:
         shown = "; ".join(errors[:MAX_REPORTED])
         more = f"; and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
@@ -126,6 +173,13 @@ def parse_questions(text: str, known_articles: Collection[str] | None = None, so
     if not questions:
         raise EvalError(f"{source} holds no questions: write one JSON object per line (see README, Evaluation)")
     return questions
+
+
+def _some(ids: Collection[str], shown: int = 8) -> str:
+    """The corpus's ids for a message; a big corpus by its first few."""
+    ordered = sorted(ids)
+    more = f" and {len(ordered) - shown} more" if len(ordered) > shown else ""
+    return ", ".join(ordered[:shown]) + more
 
 
 def load_questions(path: str | Path, known_articles: Collection[str] | None = None) -> list[Question]:

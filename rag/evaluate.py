@@ -20,6 +20,24 @@ Metric names (the keys of `EvalResult.metrics` and of `rag eval --json`):
 - false_abstention_rate: share of answerable questions that abstained.
 - latency_p50_ms, latency_p95_ms: of `ask`, with the query cache off.
 
+For questions with gold short answers (`answers`, SQuAD style):
+
+- passage_answer@1, @3, @5: share with a gold answer text (white space
+  folded) inside one of the first 1, 3, 5 retrieved passages.
+- answer_contains_gold: share whose answer text holds a gold answer
+  (white space folded; an abstention holds none).
+- answer_words: mean length in words of the answers given (not abstained)
+  to answerable questions, citation markers left out.
+- short_em, short_f1: exact match and token F1 of `Answer.short` against the
+  gold answers with SQuAD's normalisation, the best over the golds; a
+  question without a short answer (or abstained) scores 0.
+
+Abstention by kind of unanswerable question: abstention_out_of_corpus,
+abstention_near_miss, abstention_off_topic (see rag.evalset).
+When answers carry a probability of being answerable (`Answer.answerable`):
+answerability_auc (ROC AUC, answerable against every unanswerable question)
+and answerability_auc_near_miss (against the near-miss ones only).
+
 A metric whose denominator is empty (a file with no unanswerable questions,
 answers with no citations) is None.
 """
@@ -30,31 +48,43 @@ import dataclasses
 import json
 import math
 import re
+import string
 import sys
 import time
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import EvalError, QueryError, UnknownArticleError
-from .evalset import Question
+from .evalset import ANSWERABLE, UNANSWERABLE_KINDS, Question
 from .settings import ANSWER_MODES, MODES
 
+HIT_DEPTHS = (1, 3, 5)
+ABSTENTION_KINDS = tuple(k for k in UNANSWERABLE_KINDS if k != "unanswerable")
 METRICS = (
     "hit@1",
     "hit@3",
     "hit@5",
     "mrr",
+    *(f"passage_answer@{k}" for k in HIT_DEPTHS),
     "fact_recall",
+    "answer_contains_gold",
+    "answer_words",
+    "short_em",
+    "short_f1",
     "citation_validity",
     "citation_precision",
     "abstention_accuracy",
+    *(f"abstention_{kind}" for kind in ABSTENTION_KINDS),
     "false_abstention_rate",
+    "answerability_auc",
+    "answerability_auc_near_miss",
     "latency_p50_ms",
     "latency_p95_ms",
 )
 RETRIEVAL_METRICS = ("hit@1", "hit@3", "hit@5", "mrr")
-HIT_DEPTHS = (1, 3, 5)
+PASSAGE_METRICS = tuple(f"passage_answer@{k}" for k in HIT_DEPTHS)
 UNANSWERABLE = "(unanswerable)"  # the per-article group of questions no article answers
 TEXTS = ("repaired", "raw")
 
@@ -82,6 +112,112 @@ def covered_groups(facts: Iterable[Sequence[str]], text: str) -> list[bool]:
     """For each group of alternatives, whether `text` holds any of them."""
     haystack = normalise_for_match(text)
     return [any(normalise_for_match(alt) in haystack for alt in group) for group in facts]
+
+
+# --- gold short answers (SQuAD) --------------------------------------------------
+
+_MARKER = re.compile(r"\s*\[\d+\]")
+_PUNCTUATION = frozenset(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def fold_space(text: str) -> str:
+    """Runs of white space (line breaks included) as one space, ends trimmed."""
+    return " ".join(text.split())
+
+
+def contains_answer(text: str, answers: Iterable[str]) -> bool:
+    """Whether `text` holds one of the gold answers, white space folded
+    (case kept: the golds are spans of the article as written)."""
+    haystack = fold_space(text)
+    return any(fold_space(a) and fold_space(a) in haystack for a in answers)
+
+
+def first_answer_rank(passages: Sequence[str], answers: Sequence[str]) -> int | None:
+    """1-based rank of the first passage holding a gold answer; None when none does."""
+    return next((i for i, p in enumerate(passages, start=1) if contains_answer(p, answers)), None)
+
+
+def answer_words(text: str) -> int:
+    """Words of an answer (tokens between spaces with a letter or digit), its
+    [n] citation markers left out."""
+    return sum(any(ch.isalnum() for ch in token) for token in _MARKER.sub(" ", text).split())
+
+
+def squad_normalise(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, punctuation removed, the
+    articles a/an/the removed, white space folded (in that order, as the
+    official evaluation script does)."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str | None, golds: Sequence[str]) -> float:
+    """1.0 when the normalised prediction equals a normalised gold; None or no golds: 0.0."""
+    if prediction is None:
+        return 0.0
+    p = squad_normalise(prediction)
+    return float(any(p == squad_normalise(g) for g in golds))
+
+
+def token_f1(prediction: str | None, golds: Sequence[str]) -> float:
+    """SQuAD's token F1 of the normalised texts, the best over the golds; None: 0.0."""
+    if prediction is None:
+        return 0.0
+    predicted = squad_normalise(prediction).split()
+    best = 0.0
+    for gold in golds:
+        truth = squad_normalise(gold).split()
+        common = sum((Counter(predicted) & Counter(truth)).values())
+        if common:
+            precision, recall = common / len(predicted), common / len(truth)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
+    """Area under the ROC curve: the chance that a random positive scores
+    above a random negative, ties counting one half; None without both classes."""
+    pos = [s for s, y in zip(scores, positive) if y]
+    neg = [s for s, y in zip(scores, positive) if not y]
+    if not pos or not neg:
+        return None
+    # Mann-Whitney U over average ranks, so ties count one half: O(n log n).
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for m in range(i, j + 1):
+            ranks[order[m]] = (i + j) / 2 + 1
+        i = j + 1
+    rank_sum = sum(r for r, y in zip(ranks, positive) if y)
+    return (rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+@dataclass(frozen=True)
+class TradeOffPoint:
+    """Abstaining below `threshold`: the share of unanswerable questions that
+    abstain, and of answerable ones that do (false abstention)."""
+
+    threshold: float
+    abstention: float
+    false_abstention: float
+
+
+def abstention_trade_off(scores: Sequence[float], answerable: Sequence[bool]) -> list[TradeOffPoint]:
+    """One point per distinct score (and one that abstains on nothing), from
+    the lowest threshold to the highest; empty without both classes."""
+    n_pos, n_neg = sum(answerable), len(answerable) - sum(answerable)
+    if not n_pos or not n_neg:
+        return []
+    points = []
+    for t in [-math.inf, *sorted(set(scores)), math.inf]:
+        below = [y for s, y in zip(scores, answerable) if s < t]
+        points.append(TradeOffPoint(t, sum(not y for y in below) / n_neg, sum(below) / n_pos))
+    return points
 
 
 # --- ranks -----------------------------------------------------------------------
@@ -157,6 +293,16 @@ class Row:
     facts: tuple[tuple[str, ...], ...]
     covered: tuple[bool, ...]  # per fact group
     latency_ms: float
+    kind: str = ANSWERABLE
+    answers: tuple[str, ...] = ()  # gold short answers
+    answer_rank: int | None = None  # of the first retrieved passage holding a gold answer
+    short: str | None = None  # the answer's short answer text, when it gives one
+    words: int = 0  # of the answer, citation markers left out
+    answerable_p: float | None = None  # the answer's probability of being answerable, when it gives one
+
+    @property
+    def contains_gold(self) -> bool:
+        return not self.abstained and contains_answer(_MARKER.sub(" ", self.answer), self.answers)
 
     @property
     def missed(self) -> list[tuple[str, ...]]:
@@ -171,16 +317,48 @@ def summarise(rows: Sequence[Row]) -> dict[str, float | None]:
     for k in HIT_DEPTHS:
         metrics[f"hit@{k}"] = share(r.rank is not None and r.rank <= k for r in answerable)
     metrics["mrr"] = sum(1.0 / r.rank for r in answerable if r.rank) / len(answerable) if answerable else None
+    with_golds = [r for r in answerable if r.answers]
+    for k in HIT_DEPTHS:
+        metrics[f"passage_answer@{k}"] = share(r.answer_rank is not None and r.answer_rank <= k for r in with_golds)
     groups = sum(len(r.covered) for r in answerable)
     metrics["fact_recall"] = sum(sum(r.covered) for r in answerable) / groups if groups else None
+    metrics["answer_contains_gold"] = share(r.contains_gold for r in with_golds)
+    answered = [r.words for r in answerable if not r.abstained]
+    metrics["answer_words"] = sum(answered) / len(answered) if answered else None
+    shorts = [None if r.abstained else r.short for r in with_golds]
+    metrics["short_em"] = _mean([exact_match(s, r.answers) for s, r in zip(shorts, with_golds)])
+    metrics["short_f1"] = _mean([token_f1(s, r.answers) for s, r in zip(shorts, with_golds)])
     metrics["citation_validity"] = share(c.valid for r in rows for c in r.citations)
     metrics["citation_precision"] = share(c.gold for r in answerable for c in r.citations)
     metrics["abstention_accuracy"] = share(r.abstained for r in unanswerable)
+    for kind in ABSTENTION_KINDS:
+        metrics[f"abstention_{kind}"] = share(r.abstained for r in unanswerable if r.kind == kind)
     metrics["false_abstention_rate"] = share(r.abstained for r in answerable)
+    scored = [r for r in rows if r.answerable_p is not None]
+    metrics["answerability_auc"] = roc_auc([r.answerable_p for r in scored], [r.answerable for r in scored])
+    near = [r for r in scored if r.answerable or r.kind == "near_miss"]
+    metrics["answerability_auc_near_miss"] = roc_auc([r.answerable_p for r in near], [r.answerable for r in near])
     latencies = [r.latency_ms for r in rows]
     metrics["latency_p50_ms"] = percentile(latencies, 50)
     metrics["latency_p95_ms"] = percentile(latencies, 95)
     return metrics
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def by_kind(rows: Sequence[Row]) -> dict[str, dict[str, float | int | None]]:
+    """Per kind of question (answerable, follow-up, out_of_corpus,
+    near_miss ...): its number of questions and the share that abstained."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        kind = "follow-up" if r.answerable and r.history else r.kind
+        groups.setdefault(kind, []).append(r)
+    return {
+        kind: {"questions": len(group), "abstained": share(r.abstained for r in group), **summarise(group)}
+        for kind, group in sorted(groups.items(), key=lambda item: (item[0] != ANSWERABLE, item[0]))
+    }
 
 
 def by_article(rows: Sequence[Row]) -> dict[str, dict[str, float | int | None]]:
@@ -208,10 +386,19 @@ class EvalResult:
     k: int = 5
     label: str = ""
 
+    @property
+    def per_kind(self) -> dict[str, dict[str, float | int | None]]:
+        return by_kind(self.rows)
+
+    def trade_off(self) -> list[TradeOffPoint]:
+        """The abstention trade-off of the answers' probabilities; empty when they give none."""
+        scored = [r for r in self.rows if r.answerable_p is not None]
+        return abstention_trade_off([r.answerable_p for r in scored], [r.answerable for r in scored])
+
     def to_json(self) -> dict:
-        """The metrics as top-level keys, plus per_article and the per-question rows."""
-        rows = [{**dataclasses.asdict(r), "missed": r.missed} for r in self.rows]
-        return {**self.metrics, "per_article": self.per_article, "rows": rows}
+        """The metrics as top-level keys, plus per_article, per_kind and the per-question rows."""
+        rows = [{**dataclasses.asdict(r), "missed": r.missed, "contains_gold": r.contains_gold} for r in self.rows]
+        return {**self.metrics, "per_article": self.per_article, "per_kind": self.per_kind, "rows": rows}
 
 
 # --- the runner --------------------------------------------------------------------
@@ -240,6 +427,7 @@ def run_question(r, q: Question, k: int, mode: str, answer_mode: str) -> Row:
     query = r.search_query(q.question, list(q.history))  # a follow-up carries the topic of its history
     hits = r.retrieve(query, k=max(k, max(HIT_DEPTHS)), mode=mode)
     retrieved = tuple(h.article_id for h in hits)
+    answer_rank = first_answer_rank([h.text for h in hits], q.answers) if q.answers else None
     started = time.perf_counter()
     answer = r.ask(q.question, history=list(q.history), k=k, mode=answer_mode)
     latency_ms = (time.perf_counter() - started) * 1000.0
@@ -259,7 +447,24 @@ def run_question(r, q: Question, k: int, mode: str, answer_mode: str) -> Row:
         facts=q.facts,
         covered=tuple(covered),
         latency_ms=latency_ms,
+        kind=q.kind,
+        answers=q.answers,
+        answer_rank=answer_rank,
+        short=_short_text(answer),
+        words=answer_words(answer.text),
+        answerable_p=_probability(answer),
     )
+
+
+def _short_text(answer) -> str | None:
+    # getattr: `Answer.short` (an exact span, or None) is newer than this runner.
+    short = getattr(answer, "short", None)
+    return None if short is None else short.text
+
+
+def _probability(answer) -> float | None:
+    p = getattr(answer, "answerable", None)
+    return float(p) if isinstance(p, (int, float)) and not isinstance(p, bool) else None
 
 
 def evaluate(
@@ -326,22 +531,29 @@ def compare(
     return results
 
 
-def retrieval_only(r, questions: Sequence[Question], mode: str, k: int = 5) -> dict[str, float | None]:
-    """hit@1/3/5 and MRR of one retrieval mode, without answering: what a
-    report plots for the modes a run did not answer with."""
-    variant = for_evaluation(r, retrieval_mode=mode)
+def retrieval_only(r, questions: Sequence[Question], mode: str, k: int = 5, **changes) -> dict[str, float | None]:
+    """hit@1/3/5, MRR and passage_answer@1/3/5 of one retrieval mode, without
+    answering: what a report plots for the modes a run did not answer with.
+    changes: other retrieval settings (fusion, dense_weight ...)."""
+    variant = for_evaluation(r, retrieval_mode=mode, **changes)
     flags: dict[str, list[bool]] = {f"hit@{d}": [] for d in HIT_DEPTHS}
+    flags.update({f"passage_answer@{d}": [] for d in HIT_DEPTHS})
     rr: list[float] = []
     for q in questions:
         if not q.answerable:
             continue
         try:
             query = variant.search_query(q.question, list(q.history))
-            ranked = [h.article_id for h in variant.retrieve(query, k=max(k, max(HIT_DEPTHS)), mode=mode)]
+            hits = variant.retrieve(query, k=max(k, max(HIT_DEPTHS)), mode=mode)
         except QueryError as e:
             raise EvalError(f"question {q.id} (line {q.line}): {e}") from e
+        ranked = [h.article_id for h in hits]
         for d in HIT_DEPTHS:
             flags[f"hit@{d}"].append(hit_at_k(ranked, q.articles, d))
+        if q.answers:
+            rank = first_answer_rank([h.text for h in hits], q.answers)
+            for d in HIT_DEPTHS:
+                flags[f"passage_answer@{d}"].append(rank is not None and rank <= d)
         rr.append(reciprocal_rank(ranked, q.articles))
     return {**{name: share(v) for name, v in flags.items()}, "mrr": sum(rr) / len(rr) if rr else None}
 
@@ -368,8 +580,10 @@ class Floors:
         return out
 
 
-def load_floors(path: str | Path) -> Floors:
-    """Floors from a JSON file {"floors": {metric: value}, "ceilings": {metric: value}}."""
+def load_floors(path: str | Path, set_name: str | None = None) -> Floors:
+    """Floors from a JSON file {"floors": {metric: value}, "ceilings": {metric: value}},
+    or those of one of its named sets, {"sets": {"<name>": {"floors": ..., "ceilings": ...}}}
+    (one file gates several question sets)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -379,9 +593,23 @@ def load_floors(path: str | Path) -> Floors:
         raise EvalError(f"floors file {path} cannot be read ({e}): fix it or pass another") from e
     if not isinstance(data, dict):
         raise EvalError(f"floors file {path} must hold a JSON object with \"floors\" and \"ceilings\"")
-    unknown = sorted(set(data) - {"floors", "ceilings", "note"})
+    sections = data.get("sets", {})
+    if not isinstance(sections, dict) or not all(isinstance(v, dict) for v in sections.values()):
+        raise EvalError(f"floors file {path}: \"sets\" must map names to objects of floors and ceilings")
+    unknown = sorted(set(data) - {"floors", "ceilings", "note", "sets"})
     if unknown:
-        raise EvalError(f"floors file {path} has unknown key(s) {', '.join(unknown)}: use floors, ceilings and note")
+        raise EvalError(f"floors file {path} has unknown key(s) {', '.join(unknown)}: use floors, ceilings, note and sets")
+    where = str(path)
+    if set_name is not None:
+        if set_name not in sections:
+            raise EvalError(
+                f"floors file {path} has no set {set_name!r} under \"sets\": "
+                + (f"use one of {', '.join(sorted(sections))}" if sections else "it has none; leave the set out")
+            )
+        data, where = sections[set_name], f"{path} set {set_name!r}"
+        unknown = sorted(set(data) - {"floors", "ceilings", "note", "questions"})
+        if unknown:
+            raise EvalError(f"floors file {where} has unknown key(s) {', '.join(unknown)}: use floors, ceilings, note and questions")
     bounds = {}
     for part in ("floors", "ceilings"):
         values = data.get(part, {})
@@ -389,7 +617,7 @@ def load_floors(path: str | Path) -> Floors:
             if isinstance(values, dict) else [part]
         if bad:
             raise EvalError(
-                f"floors file {path}: {part} must map metric names to numbers; bad: {', '.join(bad)} "
+                f"floors file {where}: {part} must map metric names to numbers; bad: {', '.join(bad)} "
                 f"(metrics are {', '.join(METRICS)})"
             )
         bounds[part] = {n: float(v) for n, v in values.items()}

@@ -11,18 +11,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .evaluate import METRICS, RETRIEVAL_METRICS, UNANSWERABLE, EvalResult, Row
+from .evaluate import METRICS, PASSAGE_METRICS, RETRIEVAL_METRICS, UNANSWERABLE, EvalResult, Row
 
 REPORT_FILE = "report.md"
 MODES_PLOT = "hit_at_k_by_mode.png"
 ARTICLES_PLOT = "metrics_by_article.png"
 RAW_PLOT = "raw_vs_repaired_by_article.png"
+TRADE_OFF_PLOT = "abstention_trade_off.png"
 
 ARTICLE_METRICS = (
     "hit@1",
     "hit@5",
     "mrr",
+    "passage_answer@1",
     "fact_recall",
+    "answer_contains_gold",
+    "short_f1",
     "citation_validity",
     "citation_precision",
     "false_abstention_rate",
@@ -33,7 +37,17 @@ LABELS = {
     "hit@3": "hit@3",
     "hit@5": "hit@5",
     "mrr": "MRR",
+    **{f"passage_answer@{k}": f"passage-answer@{k}" for k in (1, 3, 5)},
     "fact_recall": "fact recall",
+    "answer_contains_gold": "answer contains gold",
+    "answer_words": "answer length (words)",
+    "short_em": "short answer EM",
+    "short_f1": "short answer F1",
+    "abstention_out_of_corpus": "abstention, out of corpus",
+    "abstention_near_miss": "abstention, near miss",
+    "abstention_off_topic": "abstention, off topic",
+    "answerability_auc": "answerability ROC AUC",
+    "answerability_auc_near_miss": "answerability ROC AUC, near misses",
     "citation_validity": "citation validity",
     "citation_precision": "citation precision",
     "abstention_accuracy": "abstention accuracy",
@@ -69,7 +83,22 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def overall_table(result: EvalResult) -> str:
-    return table(["metric", "value"], [[name, number(name, result.metrics[name])] for name in METRICS])
+    """The metrics that have something to count (a set without gold short
+    answers has no short-answer F1, one without probabilities no AUC)."""
+    return table(["metric", "value"], [[name, number(name, v)] for name in METRICS if (v := result.metrics[name]) is not None])
+
+
+def kinds_table(result: EvalResult) -> str:
+    """Per kind of question: how many, and the share that abstained (right
+    for the unanswerable kinds, a false abstention for the answerable ones)."""
+    rows = []
+    for kind, values in result.per_kind.items():
+        answerable = kind in ("answerable", "follow-up")
+        extra = values["fact_recall"] if values.get("fact_recall") is not None else values.get("answer_contains_gold")
+        rows.append([kind, values["questions"], number("abstained", values["abstained"]),
+                     "false abstention" if answerable else "abstention (right)",
+                     number("x", extra) if answerable else ""])
+    return table(["kind", "questions", "abstained", "which is", "fact recall / answer contains gold"], rows)
 
 
 def articles_table(result: EvalResult, titles: Mapping[str, str] | None = None, names: Sequence[str] = METRICS) -> str:
@@ -83,8 +112,9 @@ def articles_table(result: EvalResult, titles: Mapping[str, str] | None = None, 
 
 
 def comparison_table(results: Sequence[EvalResult]) -> str:
-    rows = [[r.mode, r.text, *(number(m, r.metrics[m]) for m in METRICS)] for r in results]
-    return table(["retrieval", "text", *METRICS], rows)
+    names = [m for m in METRICS if any(r.metrics.get(m) is not None for r in results)]
+    rows = [[r.mode, r.text, *(number(m, r.metrics[m]) for m in names)] for r in results]
+    return table(["retrieval", "text", *names], rows)
 
 
 def raw_vs_repaired(results: Sequence[EvalResult], mode: str = "hybrid") -> tuple[EvalResult, EvalResult] | None:
@@ -176,6 +206,9 @@ def write_report(
     pair = raw_vs_repaired(comparison or [], result.mode)
     if pair:
         written.append(plot_raw_vs_repaired(*pair, out / RAW_PLOT))
+    trade_off = plot_trade_off(result, out / TRADE_OFF_PLOT)
+    if trade_off:
+        written.append(trade_off)
 
     ids = [*titles, *(a for r in result.rows for a in (*r.gold, *r.retrieved))]
     short = short_ids(list(dict.fromkeys(ids)))
@@ -192,6 +225,14 @@ def write_report(
         "",
         overall_table(result),
         "",
+        "## By kind of question",
+        "",
+        kinds_table(result),
+        "",
+        *([f"![abstention trade-off]({TRADE_OFF_PLOT})", "",
+           "Abstaining below a threshold on the answers' probability of being answerable: the share of "
+           "unanswerable questions that abstain (by kind) against the share of answerable ones that do; "
+           "the dot is where the product stands.", ""] if trade_off else []),
         "## Per article",
         "",
         "Answerable questions under each gold article (a question with several counts for each); "
@@ -249,17 +290,19 @@ def _figure(width: float, height: float):
 
 
 def plot_modes(by_label: Mapping[str, Mapping[str, float | None]], path: Path) -> Path:
-    """Grouped bars: hit@1, hit@3, hit@5 and MRR, one bar per retrieval mode (and text)."""
-    fig = _figure(8, 4.5)
+    """Grouped bars: hit@1, hit@3, hit@5 and MRR (and passage-answer@k when
+    the questions have gold short answers), one bar per retrieval mode (and text)."""
+    names = [*RETRIEVAL_METRICS, *(m for m in PASSAGE_METRICS if any(v.get(m) is not None for v in by_label.values()))]
+    fig = _figure(8 + 1.2 * (len(names) - len(RETRIEVAL_METRICS)), 4.5)
     ax = fig.add_subplot()
     labels = list(by_label)
     width = 0.8 / max(len(labels), 1)
     for i, label in enumerate(labels):
-        values = [by_label[label].get(m) or 0.0 for m in RETRIEVAL_METRICS]
-        xs = [x + (i - (len(labels) - 1) / 2) * width for x in range(len(RETRIEVAL_METRICS))]
+        values = [by_label[label].get(m) or 0.0 for m in names]
+        xs = [x + (i - (len(labels) - 1) / 2) * width for x in range(len(names))]
         bars = ax.bar(xs, values, width, label=label)
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
-    ax.set_xticks(range(len(RETRIEVAL_METRICS)), [LABELS[m] for m in RETRIEVAL_METRICS])
+    ax.set_xticks(range(len(names)), [LABELS[m] for m in names])
     ax.set_ylim(0, 1.25)
     ax.set_ylabel("share of answerable questions / MRR")
     ax.set_title("Retrieval by mode")
@@ -274,18 +317,21 @@ def plot_articles(result: EvalResult, path: Path) -> Path:
 
     articles = list(result.per_article)
     short = short_ids([a for a in articles if a != UNANSWERABLE])
-    grid = np.full((len(ARTICLE_METRICS), len(articles)), np.nan)
+    # Only the metrics this question set has (no fact recall without facts ...).
+    names = [m for m in ARTICLE_METRICS if any(v.get(m) is not None for v in result.per_article.values())]
+    grid = np.full((len(names), len(articles)), np.nan)
     for j, article in enumerate(articles):
-        for i, m in enumerate(ARTICLE_METRICS):
+        for i, m in enumerate(names):
             value = result.per_article[article].get(m)
             if value is not None:
                 grid[i, j] = value
-    fig = _figure(1.4 * len(articles) + 3, 0.45 * len(ARTICLE_METRICS) + 1.6)
+    fig = _figure(1.4 * len(articles) + 3, 0.45 * len(names) + 1.6)
     ax = fig.add_subplot()
     # Colour says good (green) or bad (red): for the false abstention rate, low is good.
     colour = grid.copy()
-    colour[ARTICLE_METRICS.index("false_abstention_rate")] *= -1
-    colour[ARTICLE_METRICS.index("false_abstention_rate")] += 1
+    if "false_abstention_rate" in names:
+        colour[names.index("false_abstention_rate")] *= -1
+        colour[names.index("false_abstention_rate")] += 1
     # Below 0.5 is plainly bad; starting the scale there keeps 0.7 and 0.95 apart.
     ax.imshow(np.ma.masked_invalid(colour), cmap=_colormap(), vmin=0.5, vmax=1, aspect="auto")
     for i in range(grid.shape[0]):
@@ -293,7 +339,7 @@ def plot_articles(result: EvalResult, path: Path) -> Path:
             text = "n/a" if np.isnan(grid[i, j]) else f"{grid[i, j]:.2f}"
             ax.text(j, i, text, ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(articles)), [short.get(a, a) for a in articles])
-    ax.set_yticks(range(len(ARTICLE_METRICS)), [LABELS[m] for m in ARTICLE_METRICS])
+    ax.set_yticks(range(len(names)), [LABELS[m] for m in names])
     ax.set_title(f"Metrics per article ({result.mode}, {result.text} text; green is good)")
     fig.savefig(path)
     return path
@@ -315,6 +361,37 @@ def plot_raw_vs_repaired(repaired: EvalResult, raw: EvalResult, path: Path) -> P
     ax.set_ylim(0, 1.25)
     ax.set_title(f"Raw against repaired text ({repaired.mode})")
     ax.legend(loc="upper center", fontsize=8, ncol=2)
+    fig.savefig(path)
+    return path
+
+
+def plot_trade_off(result: EvalResult, path: Path) -> Path | None:
+    """Abstention on unanswerable questions (all, and per kind) against false
+    abstention, as the threshold on the answers' probability moves; None
+    (nothing drawn) when the answers carry no probability."""
+    from .evaluate import abstention_trade_off
+
+    scored = [r for r in result.rows if r.answerable_p is not None]
+    answerable = [r for r in scored if r.answerable]
+    kinds = sorted({r.kind for r in scored if not r.answerable})
+    if not answerable or not kinds:
+        return None
+    fig = _figure(6.5, 5)
+    ax = fig.add_subplot()
+    groups = [("all unanswerable", [r for r in scored if not r.answerable])]
+    groups += [(kind, [r for r in scored if not r.answerable and r.kind == kind]) for kind in kinds] if len(kinds) > 1 else []
+    for label, negatives in groups:
+        rows = answerable + negatives
+        points = abstention_trade_off([r.answerable_p for r in rows], [r.answerable for r in rows])
+        ax.plot([p.false_abstention for p in points], [p.abstention for p in points], label=label, drawstyle="steps-post")
+        actual_false = sum(r.abstained for r in answerable) / len(answerable)
+        ax.plot([actual_false], [sum(r.abstained for r in negatives) / len(negatives)], "o", color=ax.lines[-1].get_color())
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("false abstention (share of answerable questions)")
+    ax.set_ylabel("abstention on unanswerable questions")
+    ax.set_title("Abstention trade-off (dot: the product's own decisions)")
+    ax.legend(loc="lower right", fontsize=8)
     fig.savefig(path)
     return path
 

@@ -91,7 +91,7 @@ def load_questions() -> list[dict]:
 
 def test_every_question_of_the_eval_set_keeps_the_invariants(real_rag, _every_answer_is_valid) -> None:
     questions = load_questions()
-    assert len(questions) == 107
+    assert len(questions) == 115
     answered = abstained = answerable = unanswerable = 0
     for q in questions:
         a = real_rag.ask(q["question"], history=q.get("history"))  # assert_valid runs inside
@@ -102,12 +102,13 @@ def test_every_question_of_the_eval_set_keeps_the_invariants(real_rag, _every_an
             unanswerable += 1
             abstained += a.abstained
     assert len(_every_answer_is_valid) == len(questions)  # each answer went through assert_valid
-    assert (answerable, unanswerable) == (91, 16)
+    assert (answerable, unanswerable) == (99, 16)
     print(f"\nanswered {answered}/{answerable} answerable, abstained on {abstained}/{unanswerable} unanswerable")
     # Floors, not targets: measured when these tests were written at 88/91
     # answered and 11/16 abstained; the floors are those values minus a small
-    # margin (2 and 1), so tuning may trade a little but not slide back.
-    assert answered >= 86, f"only {answered}/{answerable} answerable questions were answered"
+    # margin (2 and 1), so tuning may trade a little but not slide back. The 8
+    # subject-changing follow-ups added later were all answered (96/99).
+    assert answered >= 94, f"only {answered}/{answerable} answerable questions were answered"
     assert abstained >= 10, f"only {abstained}/{unanswerable} unanswerable questions abstained"
 
 

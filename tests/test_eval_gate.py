@@ -1,12 +1,20 @@
-"""The project's question set, and the CI gate: the evaluation on it must
-reach every floor in eval/floors.json (the one place they are written)."""
+"""The project's question sets, and the CI gate: the evaluation on each must
+reach every floor in eval/floors.json (the one place they are written).
+
+Two sets: eval/questions.jsonl over the five articles of corpus/, and
+eval/squad/ (20 Wikipedia articles from SQuAD 1.0 train, see its README)."""
 
 from __future__ import annotations
 
+import filecmp
 import re
+import subprocess
+import sys
+from collections import Counter
 
 import pytest
 
+from rag import RAG
 from rag.evalset import load_questions
 from rag.evaluate import covered_groups, evaluate, load_floors
 from rag.ingest import load_corpus
@@ -16,6 +24,21 @@ from .conftest import ARTICLE_IDS, CORPUS, DAMAGED_ID, ROOT
 
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
 FLOORS = ROOT / "eval" / "floors.json"
+SQUAD = ROOT / "eval" / "squad"
+SQUAD_CORPUS = SQUAD / "corpus"
+SQUAD_QUESTIONS = SQUAD / "questions.jsonl"
+SQUAD_IDS = sorted(p.stem for p in SQUAD_CORPUS.glob("*.txt"))
+
+def _builder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("squad_build", SQUAD / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SQUAD_SOURCE = _builder().DEFAULT_SOURCE  # the shared SQuAD file, where the builder reads it
 
 _WORD = re.compile(r"[^\W\d_]+")
 _STOP = frozenset(
@@ -51,6 +74,9 @@ def test_the_question_set_meets_its_counts() -> None:
     assert {a for q in answerable for a in q.articles} == set(ARTICLE_IDS)  # every article covered
     assert sum(not q.answerable for q in questions) >= 10
     assert sum(bool(q.history) for q in questions) >= 5
+    # Follow-ups that change the subject ("And to Kosovo?" after a question about Albania).
+    assert sum(bool(q.history) and q.question.startswith("And ") for q in answerable) >= 6
+    assert {q.kind for q in questions if not q.answerable} == {"near_miss", "off_topic"}
     assert all(q.facts for q in answerable)  # every answerable question can score fact recall
 
     # On article 003's repaired passages: a fact the raw extraction does not hold as written.
@@ -77,4 +103,48 @@ def test_evaluation_reaches_the_floors(real_rag) -> None:
     assert not failures, (
         f"{'; '.join(failures)} (floors in {FLOORS.relative_to(ROOT)}); "
         f"questions answered wrong, missing facts or not ranked first: {', '.join(missed)}"
+    )
+
+
+def test_the_squad_set_meets_its_counts() -> None:
+    questions = load_questions(SQUAD_QUESTIONS, SQUAD_IDS)  # validates every line and every article id
+    kinds = Counter(q.kind for q in questions)
+    answerable = [q for q in questions if q.answerable]
+    assert len(SQUAD_IDS) == 20 and kinds["out_of_corpus"] == 60 and kinds["near_miss"] >= 60
+    assert {a for q in answerable for a in q.articles} == set(SQUAD_IDS)  # every article asked about
+    assert all(q.answers and len(q.articles) == 1 for q in answerable)
+    assert sum(bool(q.history) and q.question.startswith("And ") for q in answerable) >= 6
+    # Each gold answer is in its article as written (white space folded), so
+    # a passage can hold it: a question no passage can answer measures nothing.
+    texts = {a.id: " ".join(a.text.split()) for a in load_corpus(SQUAD_CORPUS).articles}
+    missing = [q.id for q in answerable if not any(" ".join(g.split()) in texts[q.articles[0]] for g in q.answers)]
+    assert not missing, missing
+    # A near miss is about an article of the corpus; an out-of-corpus question about none.
+    assert all(q.about for q in questions if q.kind == "near_miss")
+    assert not any(q.about for q in questions if q.kind == "out_of_corpus")
+
+
+@pytest.mark.skipif(not SQUAD_SOURCE.exists(), reason=f"the SQuAD source {SQUAD_SOURCE} is not on this machine")
+def test_the_squad_set_is_what_its_builder_makes(tmp_path) -> None:
+    """The builder is deterministic and the committed set is its output."""
+    out = subprocess.run([sys.executable, str(SQUAD / "build.py"), "--source", str(SQUAD_SOURCE), "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    built = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(SQUAD) for p in [*SQUAD_CORPUS.iterdir(), SQUAD_QUESTIONS])
+    assert built == committed
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path, SQUAD, [str(p) for p in built], shallow=False)
+    assert not mismatch and not errors, (mismatch, errors)
+
+
+@pytest.mark.model
+def test_the_squad_set_reaches_its_floors(tmp_path_factory, real_embedder) -> None:
+    r = RAG.load(SQUAD_CORPUS, tmp_path_factory.mktemp("squad-index"), embedder=real_embedder)
+    questions = load_questions(SQUAD_QUESTIONS, {a.id for a in r.articles})
+    result = evaluate(r, questions, k=5, mode="hybrid", answer_mode="extractive")
+    failures = load_floors(FLOORS, "squad").failures(result.metrics)
+    wrong = [row.id for row in result.rows if row.abstained == row.answerable or (row.answerable and not row.contains_gold)]
+    assert not failures, (
+        f"{'; '.join(failures)} (floors in {FLOORS.relative_to(ROOT)}, set squad); "
+        f"{len(wrong)} questions answered wrong or without a gold answer, e.g. {', '.join(wrong[:20])}"
     )

@@ -20,21 +20,32 @@ from rag.evaluate import (
     METRICS,
     UNANSWERABLE,
     CitationCheck,
+    EvalResult,
     Floors,
     Row,
+    TradeOffPoint,
+    abstention_trade_off,
+    answer_words,
     by_article,
+    by_kind,
+    contains_answer,
     covered_groups,
     evaluate,
+    exact_match,
+    first_answer_rank,
     first_rank,
     hit_at_k,
     load_floors,
     normalise_for_match,
     percentile,
     reciprocal_rank,
+    roc_auc,
     share,
+    squad_normalise,
     summarise,
+    token_f1,
 )
-from rag.report import cell, short_ids
+from rag.report import cell, kinds_table, overall_table, plot_trade_off, short_ids
 
 from .conftest import ARTICLE_IDS, CORPUS, DAMAGED_ID, ROOT
 
@@ -131,6 +142,158 @@ def test_per_article_counts_a_question_for_each_gold_article() -> None:
     assert per[UNANSWERABLE]["questions"] == 1 and per[UNANSWERABLE]["abstention_accuracy"] == 1.0
 
 
+# --- SQuAD measures -------------------------------------------------------------------
+
+
+def test_squad_normalisation_drops_case_punctuation_and_articles() -> None:
+    assert squad_normalise("The  Eiffel\nTower!") == "eiffel tower"
+    assert squad_normalise("an apple, a pear") == "apple pear"
+    assert squad_normalise("Theatre") == "theatre"  # "the" only as a word
+
+
+def test_exact_match_is_the_best_over_the_golds_and_zero_without_a_short_answer() -> None:
+    golds = ["Eiffel Tower", "the tower"]
+    assert exact_match("the Eiffel Tower.", golds) == 1.0
+    assert exact_match("Tower", golds) == 1.0  # "the tower" normalised
+    assert exact_match("Eiffel", golds) == 0.0
+    assert exact_match(None, golds) == 0.0
+
+
+def test_token_f1_with_three_numbers() -> None:
+    # "in paris france" against "paris": precision 1/3, recall 1 -> F1 0.5
+    assert token_f1("in Paris, France", ["Paris"]) == pytest.approx(0.5)
+    # the best gold counts: "paris france" has precision 2/3, recall 1 -> 0.8
+    assert token_f1("in Paris, France", ["Paris", "Paris France"]) == pytest.approx(0.8)
+    assert token_f1("Lyon", ["Paris"]) == 0.0
+    assert token_f1(None, ["Paris"]) == 0.0
+    assert token_f1("", ["Paris"]) == 0.0
+
+
+def test_answers_are_found_with_white_space_folded_and_case_kept() -> None:
+    assert contains_answer("opened in\n  June 1919 at", ["June 1919"])
+    assert not contains_answer("opened in june 1919", ["June 1919"])  # golds are spans as written
+    assert not contains_answer("anything", ["  "])
+    passages = ["no answer here", "the first in 1888.", "also 1888"]
+    assert first_answer_rank(passages, ["1888"]) == 2
+    assert first_answer_rank(passages, ["1999"]) is None
+
+
+def test_answer_words_leave_out_citation_markers() -> None:
+    assert answer_words("It opened in 1888 [1]. It closed [2][3].") == 6
+    assert answer_words("Paris – France [1] .") == 2
+    assert answer_words("") == 0
+
+
+def test_roc_auc_with_three_numbers_and_ties() -> None:
+    assert roc_auc([0.9, 0.4, 0.6], [True, False, True]) == 1.0
+    assert roc_auc([0.4, 0.5, 0.6], [True, False, True]) == 0.5
+    assert roc_auc([0.4, 0.9, 0.6], [True, False, True]) == 0.0
+    assert roc_auc([0.5, 0.5, 0.2], [True, False, False]) == pytest.approx(0.75)  # the tie counts one half
+    assert roc_auc([0.5, 0.6], [True, True]) is None
+
+
+def test_abstention_trade_off_walks_every_threshold() -> None:
+    points = abstention_trade_off([0.2, 0.5, 0.8], [False, True, True])
+    assert points[0] == TradeOffPoint(float("-inf"), 0.0, 0.0)  # abstain on nothing
+    assert [(p.threshold, p.abstention, p.false_abstention) for p in points[1:]] == [
+        (0.2, 0.0, 0.0), (0.5, 1.0, 0.0), (0.8, 1.0, 0.5), (float("inf"), 1.0, 1.0)
+    ]
+    assert abstention_trade_off([0.2], [True]) == []
+
+
+def _squad_row(qid: str, answers: tuple[str, ...], *, answer: str = "", short: str | None = None, rank: int | None = None,
+               abstained: bool = False, kind: str = "answerable", p: float | None = None, history=()) -> Row:
+    answerable = kind == "answerable"
+    return Row(
+        id=qid, question="?", history=history, answerable=answerable, gold=(A,) if answerable else (), query="?",
+        retrieved=(), rank=1 if answerable else None, answer=answer, abstained=abstained, citations=(), facts=(),
+        covered=(), latency_ms=1.0, kind=kind, answers=answers, answer_rank=rank, short=short,
+        words=answer_words(answer), answerable_p=p,
+    )
+
+
+def test_summarise_scores_the_squad_measures() -> None:
+    rows = [
+        _squad_row("a", ("1888",), answer="It was incorporated in\n1888 [1].", short="1888", rank=1, p=0.9),
+        _squad_row("b", ("Halifax",), answer="The largest is Halifax city [1].", short="Halifax city", rank=3, p=0.6),
+        _squad_row("c", ("Kelowna",), answer="Nothing.", rank=None, abstained=True, p=0.2),
+        _squad_row("o", (), kind="out_of_corpus", abstained=True, p=0.1),
+        _squad_row("n1", (), kind="near_miss", abstained=False, p=0.7),
+        _squad_row("n2", (), kind="near_miss", abstained=True, p=0.3),
+    ]
+    m = summarise(rows)
+    assert (m["passage_answer@1"], m["passage_answer@3"], m["passage_answer@5"]) == (
+        pytest.approx(1 / 3), pytest.approx(2 / 3), pytest.approx(2 / 3))
+    assert m["answer_contains_gold"] == pytest.approx(2 / 3)  # the abstention holds no answer
+    assert m["answer_words"] == pytest.approx((5 + 5) / 2)  # answers given, markers left out
+    assert m["short_em"] == pytest.approx(1 / 3)  # "Halifax city" is no exact match; the abstention scores 0
+    assert m["short_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+    assert m["abstention_out_of_corpus"] == 1.0 and m["abstention_near_miss"] == 0.5
+    assert m["abstention_off_topic"] is None and m["abstention_accuracy"] == pytest.approx(2 / 3)
+    assert m["false_abstention_rate"] == pytest.approx(1 / 3)
+    # answerable 0.9, 0.6, 0.2 against 0.1, 0.7, 0.3: 6 of 9 pairs ordered right
+    assert m["answerability_auc"] == pytest.approx(6 / 9)
+    # against the near misses 0.7, 0.3 only: 3 of 6
+    assert m["answerability_auc_near_miss"] == pytest.approx(3 / 6)
+    assert summarise([_squad_row("a", ("x",), p=None)])["answerability_auc"] is None
+
+
+def test_per_kind_counts_abstentions_and_follow_ups_apart() -> None:
+    rows = [
+        _squad_row("a", ("x",), answer="x"),
+        _squad_row("f", ("y",), answer="z", history=("When?",)),
+        _squad_row("o", (), kind="out_of_corpus", abstained=True),
+        _squad_row("n", (), kind="near_miss"),
+    ]
+    per = by_kind(rows)
+    assert list(per) == ["answerable", "follow-up", "near_miss", "out_of_corpus"]
+    assert per["out_of_corpus"]["abstained"] == 1.0 and per["near_miss"]["abstained"] == 0.0
+    assert per["follow-up"]["answer_contains_gold"] == 0.0 and per["answerable"]["answer_contains_gold"] == 1.0
+    text = kinds_table(EvalResult(summarise(rows), by_article(rows), rows))
+    assert "| out_of_corpus | 1 | 1.000 | abstention (right) |" in text
+
+
+def test_overall_table_leaves_out_what_the_set_cannot_measure() -> None:
+    rows = [_row("a", (A,), 1, (True,))]
+    text = overall_table(EvalResult(summarise(rows), by_article(rows), rows))
+    assert "| fact_recall | 1.000 |" in text and "short_f1" not in text and "answerability_auc" not in text
+
+
+def test_trade_off_plot_only_when_answers_carry_a_probability(tmp_path) -> None:
+    rows = [_squad_row("a", ("x",), p=0.9), _squad_row("b", ("x",), p=0.4),
+            _squad_row("o", (), kind="out_of_corpus", abstained=True, p=0.1),
+            _squad_row("n", (), kind="near_miss", p=0.5)]
+    result = EvalResult(summarise(rows), by_article(rows), rows)
+    path = plot_trade_off(result, tmp_path / "t.png")
+    assert path is not None and path.read_bytes().startswith(PNG_SIGNATURE)
+    bare = [dataclasses_replace(r, answerable_p=None) for r in rows]
+    assert plot_trade_off(EvalResult(summarise(bare), by_article(bare), bare), tmp_path / "u.png") is None
+    assert not (tmp_path / "u.png").exists()
+
+
+def dataclasses_replace(row: Row, **changes) -> Row:
+    import dataclasses
+
+    return dataclasses.replace(row, **changes)
+
+
+def test_floors_file_sets_gate_each_question_set(tmp_path) -> None:
+    real = load_floors(ROOT / "eval" / "floors.json", "squad")
+    assert {"passage_answer@1", "answer_contains_gold", "abstention_out_of_corpus"} <= set(real.floors)
+    path = tmp_path / "floors.json"
+    path.write_text(json.dumps({"floors": {"hit@1": 0.9}, "sets": {"other": {"floors": {"short_f1": 0.3}}}}))
+    assert load_floors(path).floors == {"hit@1": 0.9}
+    assert load_floors(path, "other").floors == {"short_f1": 0.3}
+    with pytest.raises(EvalError, match="no set 'squad' under \"sets\": use one of other"):
+        load_floors(path, "squad")
+    path.write_text(json.dumps({"sets": {"other": {"floors": {"hit@9": 0.3}}}}))
+    with pytest.raises(EvalError, match="set 'other'.*bad: hit@9"):
+        load_floors(path, "other")
+    path.write_text(json.dumps({"sets": {"other": {"flors": {}}}}))
+    with pytest.raises(EvalError, match="unknown key\\(s\\) flors"):
+        load_floors(path, "other")
+
+
 def test_floors_name_the_metric_the_value_and_the_bound() -> None:
     floors = Floors(floors={"hit@1": 0.9, "mrr": 0.5}, ceilings={"false_abstention_rate": 0.05})
     assert floors.failures({"hit@1": 0.95, "mrr": 0.5, "false_abstention_rate": 0.05}) == []
@@ -204,6 +367,41 @@ def test_loader_reports_every_bad_line_by_number() -> None:
     assert "line 1:" not in message
 
 
+def test_loader_reports_every_problem_of_a_line_at_once() -> None:
+    lines = [
+        json.dumps({"id": "a", "question": "Fine?", "articles": [A], "answers": ["x"]}),
+        # four problems on one line: unknown key, bad facts, bad kind, unknown article id
+        json.dumps({"id": "b", "question": "?", "articles": ["999_nope"], "facts": "x", "kind": "near_miss", "note": 1}),
+        # a duplicate id whose line has another problem too
+        json.dumps({"id": "a", "question": "", "articles": [A]}),
+        json.dumps({"id": "c", "question": "?", "answerable": False, "kind": "near_miss", "about": ["998_gone"], "answers": ["x"]}),
+    ]
+    with pytest.raises(EvalError) as e:
+        parse_questions("\n".join(lines), ARTICLE_IDS, source="set.jsonl")
+    message = str(e.value)
+    assert message.startswith("set.jsonl has 3 bad line(s)") and "\n" not in message
+    line2 = message.split("line 2: ", 1)[1].split("; line 3:", 1)[0]
+    for words in ("unknown key(s) 'note'", "'facts' must be a list", "'kind' of an answerable question must be one of answerable",
+                  "unknown article id(s) '999_nope'"):
+        assert words in line2, (words, line2)
+    line3 = message.split("line 3: ", 1)[1].split("; line 4:", 1)[0]
+    assert "'question' must be a non-empty string" in line3 and "id 'a' is already used on line 1" in line3
+    line4 = message.split("line 4: ", 1)[1]
+    assert "lists no 'articles', 'facts' or 'answers'" in line4 and "unknown article id(s) '998_gone'" in line4
+
+
+def test_loader_reads_the_squad_keys(tmp_path) -> None:
+    text = "\n".join([
+        json.dumps({"id": "s1", "question": "When?", "articles": [A], "answers": ["1888", "in 1888"]}),
+        json.dumps({"id": "n1", "question": "Why?", "answerable": False, "kind": "near_miss", "about": [A]}),
+        json.dumps({"id": "u1", "question": "Who?", "answerable": False}),
+    ])
+    s1, n1, u1 = parse_questions(text, ARTICLE_IDS)
+    assert s1.answers == ("1888", "in 1888") and s1.kind == "answerable" and s1.facts == ()
+    assert n1.kind == "near_miss" and n1.about == (A,) and n1.articles == ()
+    assert u1.kind == "unanswerable"
+
+
 def test_loader_refuses_missing_empty_and_non_utf8_files(tmp_path) -> None:
     with pytest.raises(EvalError, match="does not exist"):
         load_questions(tmp_path / "none.jsonl")
@@ -263,7 +461,7 @@ def test_runner_scores_real_answers_without_touching_the_callers_rag(real_rag) -
     assert list(result.per_article) == [A, C, UNANSWERABLE]
     assert result.mode == "bm25" and result.k == 3
     data = result.to_json()
-    assert set(data) == {*METRICS, "rows", "per_article"}
+    assert set(data) == {*METRICS, "rows", "per_article", "per_kind"}
     json.dumps(data)  # serialisable as it is
 
 
@@ -327,7 +525,7 @@ def test_rag_eval_writes_json_report_and_plots(tmp_path, shared_index, capsys) -
     assert "| hit@1 |" in out and "| fact_recall |" in out and "(unanswerable)" in out
 
     data = json.loads(out_json.read_text(encoding="utf-8"))
-    assert set(data) == {*METRICS, "rows", "per_article"}
+    assert set(data) == {*METRICS, "rows", "per_article", "per_kind"}
     assert [r["id"] for r in data["rows"]] == ["q1", "q2", "q3", "u1"]
     assert data["abstention_accuracy"] == 1.0 and data["citation_validity"] == 1.0
     assert set(data["per_article"]) == {A, C, UNANSWERABLE}
@@ -378,6 +576,25 @@ def test_rag_eval_reports_a_bad_question_file_in_one_line(tmp_path, capsys) -> N
     assert not (tmp_path / "ix").exists()  # refused before any index was built
     assert main(["eval", str(tmp_path / "missing.jsonl"), "-q"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_rag_eval_reports_bad_json_and_unknown_articles_together_before_indexing(tmp_path, capsys) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "a", "question": "Who?", "articles": ["005_missing"], "facts": [["x"]]}) + "\nnot json\n")
+    assert main(["eval", str(bad), "--corpus", str(CORPUS), "--index", str(tmp_path / "ix"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "has 2 bad line(s)" in err and "line 1: unknown article id(s) '005_missing'" in err and "line 2: not valid JSON" in err
+    assert not (tmp_path / "ix").exists()  # refused before any index was built
+
+
+def test_rag_eval_floors_set_needs_a_floors_file(tmp_path, capsys) -> None:
+    path = _question_file(tmp_path)
+    assert main(["eval", str(path), "--floors-set", "squad", "--corpus", str(CORPUS), "--index", str(tmp_path / "ix"), "-q"]) == 2
+    assert "--floors-set needs --floors FILE" in capsys.readouterr().err
+    assert main(["eval", str(path), "--floors", str(ROOT / "eval" / "floors.json"), "--floors-set", "nope",
+                 "--corpus", str(CORPUS), "--index", str(tmp_path / "ix"), "-q"]) == 2
+    assert "has no set 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "ix").exists()
 
 
 def test_unknown_article_ids_are_checked_against_the_corpus(tmp_path, shared_index, capsys) -> None:
