@@ -145,7 +145,7 @@ def _search_one(r, args: argparse.Namespace, question: str) -> int:
 def cmd_articles(args: argparse.Namespace) -> int:
     from .ingest import load_corpus
 
-    corpus = load_corpus(Path(args.corpus))
+    corpus = load_corpus(Path(args.corpus), max_file_mb=_settings(args).max_file_mb)
     rows = []
     for a in corpus.articles:
         rows.append(

@@ -15,7 +15,7 @@ from .embedding import Embedder, make_embedder
 from .errors import QueryError, SettingsError, StoreError, UnknownArticleError
 from .fusion import rrf, weighted
 from .indexer import BuildSummary, refresh, staleness
-from .ingest import Corpus, load_corpus
+from .ingest import Corpus, load_corpus, normalize_id
 from .threads import limit_numpy_blas
 from .settings import ANSWER_MODES, MODES, Settings
 from .store import IndexStore, StoredIndex
@@ -86,7 +86,9 @@ class RAG:
         store = IndexStore(settings.index_dir)
         # Files unchanged since the index was built are not repaired again:
         # at about a second per MB, repair would dominate starting a large corpus.
-        corpus = load_corpus(settings.corpus_dir, repair=settings.repair, known=store.known_reads())
+        corpus = load_corpus(
+            settings.corpus_dir, repair=settings.repair, known=store.known_reads(), max_file_mb=settings.max_file_mb
+        )
         embedder = embedder or make_embedder(
             settings.model, settings.embed_batch_size, backend=settings.embed_backend, cache_dir=settings.cache_dir
         )
@@ -149,8 +151,8 @@ class RAG:
 
     def article(self, article_id: str) -> Article:
         try:
-            return self._articles[article_id]
-        except KeyError:
+            return self._articles[normalize_id(article_id)]
+        except (KeyError, TypeError):
             raise UnknownArticleError(self._unknown_message([article_id])) from None
 
     def _unknown_message(self, ids: Iterable[str]) -> str:
@@ -163,6 +165,7 @@ class RAG:
         if articles is None:
             return None
         ids = [articles] if isinstance(articles, str) else list(articles)
+        ids = [normalize_id(a) if isinstance(a, str) else a for a in ids]  # ids are NFC (ingest.normalize_id)
         if not ids:
             raise QueryError("articles= is an empty list: pass None to search every article, or some article ids")
         unknown = [a for a in ids if a not in self._articles]

@@ -126,6 +126,13 @@ class Settings:
     # that still exceeds them is refused when it is embedded.
     max_question_chars: int = 1000
 
+    # Corpus files holding more text than this (MB) are skipped with a warning
+    # (issue 12): indexing costs about 3 minutes per MB of text here (chunking,
+    # then embedding chunks and sentences), so one 30 MB file meant 1.5 hours
+    # in which the app cannot answer. A long book is 1-2 MB; a larger file is
+    # usually a dump better split into articles. RAG_MAX_FILE_MB raises it.
+    max_file_mb: float = 5.0
+
     def __post_init__(self) -> None:
         checks = [
             (self.chunk_tokens >= 16, "chunk_tokens must be at least 16"),
@@ -140,6 +147,7 @@ class Settings:
             (self.index_type is None or self.index_type in INDEX_TYPES, f"index_type must be one of {', '.join(INDEX_TYPES)}"),
             (self.query_cache_size >= 0, "query_cache_size must be 0 or more"),
             (self.max_question_chars >= 1, "max_question_chars must be at least 1"),
+            (self.max_file_mb > 0, "max_file_mb must be above 0"),
             (isinstance(self.repair, bool), "repair must be True or False"),
             (self.retrieval_mode in MODES, f"retrieval_mode must be one of {', '.join(MODES)}"),
             (self.answer_mode in ANSWER_MODES, f"answer_mode must be one of {', '.join(ANSWER_MODES)}"),
@@ -164,7 +172,8 @@ class Settings:
         RAG_LLM_BASE_URL, RAG_LLM_MODEL, RAG_LLM_API_KEY (or OPENAI_API_KEY),
         RAG_LLM_TIMEOUT (seconds), RAG_ANSWER_MODE (extractive | llm; default
         llm when a model is configured); RAG_INDEX_TYPE (auto | flat | hnsw |
-        ivf) for the vector index; RAG_EMBED_BACKEND (onnx | torch); and
+        ivf) for the vector index; RAG_EMBED_BACKEND (onnx | torch);
+        RAG_MAX_FILE_MB (the per-file size limit of the corpus); and
         XDG_CACHE_HOME (where the ONNX export of the model is kept).
         """
         env = os.environ if environ is None else environ
@@ -184,6 +193,11 @@ class Settings:
             values["answer_mode"] = env["RAG_ANSWER_MODE"]
         if env.get("RAG_EMBED_BACKEND"):
             values["embed_backend"] = env["RAG_EMBED_BACKEND"]
+        if env.get("RAG_MAX_FILE_MB"):  # the per-file size limit (max_file_mb)
+            try:
+                values["max_file_mb"] = float(env["RAG_MAX_FILE_MB"])
+            except ValueError:
+                raise SettingsError(f"RAG_MAX_FILE_MB={env['RAG_MAX_FILE_MB']!r} is not a number of megabytes") from None
         values["cache_dir"] = user_cache_dir(env)
         return cls.from_dict({**values, **overrides})
 
