@@ -282,12 +282,16 @@ def _broken_link(path: Path) -> str | None:
     return f"{name} is a symbolic link that loops (it points to {target}): fix the link or remove it"
 
 
+def _mb(megabytes: float) -> str:
+    return f"{megabytes:,.1f}" if megabytes >= 1 else f"{megabytes:.3f}"
+
+
 def _size_limit_reason(name: str, size: int, max_file_mb: float) -> str | None:
     """Why a file of `size` bytes (of text) is too large to index; None when it is not."""
     if size <= max_file_mb * 1_000_000:
         return None
     return (
-        f"{name} holds {size / 1_000_000:,.1f} MB of text, over the per-file limit of {max_file_mb:g} MB "
+        f"{name} holds {_mb(size / 1_000_000)} MB of text, over the per-file limit of {max_file_mb:g} MB "
         f"(indexing takes about 3 minutes per MB here): split it into articles, or raise the limit "
         f"(RAG_MAX_FILE_MB={max(1, int(size / 1_000_000) + 1)}, or Settings(max_file_mb=...))"
     )
@@ -305,8 +309,8 @@ def _list_files(folder: Path, max_file_mb: float) -> tuple[list[Path], list[Skip
     readable: list[tuple[int, str, Path]] = []
     skipped: list[Skipped] = []
     for p in sorted(folder.iterdir()):
-        if p.name.startswith("."):
-            continue
+        if p.name.startswith(".") or p.name == METADATA_FILE:
+            continue  # metadata.json: load_metadata reports its own problems
         name = printable_name(p.name)
         broken = _broken_link(p)
         if broken:
