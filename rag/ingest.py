@@ -292,7 +292,7 @@ def _size_limit_reason(name: str, size: int, max_file_mb: float) -> str | None:
         return None
     return (
         f"{name} holds {_mb(size / 1_000_000)} MB of text, over the per-file limit of {max_file_mb:g} MB "
-        f"(indexing takes about 3 minutes per MB here): split it into articles, or raise the limit "
+        f"(a MB of text took 8 minutes to index here): split it into articles, or raise the limit "
         f"(RAG_MAX_FILE_MB={max(1, int(size / 1_000_000) + 1)}, or Settings(max_file_mb=...))"
     )
 

@@ -127,10 +127,11 @@ class Settings:
     max_question_chars: int = 1000
 
     # Corpus files holding more text than this (MB) are skipped with a warning
-    # (issue 12): indexing costs about 3 minutes per MB of text here (chunking,
-    # then embedding chunks and sentences), so one 30 MB file meant 1.5 hours
-    # in which the app cannot answer. A long book is 1-2 MB; a larger file is
-    # usually a dump better split into articles. RAG_MAX_FILE_MB raises it.
+    # (issue 12): one MB of text took 8.5 minutes and 690 MB of memory to
+    # index here (2,045 chunks and 8,680 sentences to embed, 2 shared cores),
+    # and one 30 MB file meant hours in which the app cannot answer. A long
+    # book is 1-2 MB; a larger file is usually a dump better split into
+    # articles. RAG_MAX_FILE_MB raises it.
     max_file_mb: float = 5.0
 
     def __post_init__(self) -> None:
