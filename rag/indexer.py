@@ -136,15 +136,16 @@ def _embed_all(embedder: Embedder, pending: list[_Pending], progress: bool) -> N
     will take long. The rate is measured on this machine and model for each
     kind (a sentence embeds faster than a chunk), by embedding a first few."""
     estimate = 0.0
-    if any(p.missing for p in pending):
-        embedder.embed(["warm-up"])  # loads the model (seconds), which must not count in the rate
+    first = next((p for p in pending if p.missing), None)
+    if first is not None:
+        _embed(embedder, first, 1)  # loads the model (seconds), which must not count in the rate
     for p in pending:
-        if not p.missing:
-            continue
-        log.info("embedding %d of %d %s", len(p.missing), len(p.vectors), p.what)
-        total = len(p.missing)
-        probe = min(PROBE_TEXTS, total)
-        estimate += _embed(embedder, p, probe) / probe * total
+        total = p.embedded + len(p.missing)
+        if total:
+            log.info("embedding %d of %d %s", total, len(p.vectors), p.what)
+        probe = min(PROBE_TEXTS, len(p.missing))
+        if probe:
+            estimate += _embed(embedder, p, probe) / probe * total
     if estimate > LONG_BUILD_SECONDS:
         counts = " and ".join(f"{p.embedded + len(p.missing):,} {p.what}" for p in pending if p.embedded)
         log.warning(
