@@ -81,13 +81,13 @@ def test_an_undecodable_question_on_the_command_line_is_one_line(tmp_path: Path)
 
 def test_piped_questions_with_a_bad_line_answer_the_rest_and_exit_non_zero(tmp_path: Path) -> None:
     lines = [b"Belgrade-Sarajevo highway", os.fsencode(UNDECODABLE), b"x" * 5000, b"Israel Kosovo recognition", b""]
-    result = rag_cli("search", "-k", "1", "--mode", "bm25", "-q", "--corpus", str(CORPUS), "--index", str(tmp_path),
+    result = rag_cli("ask", "-k", "3", "--json", "-q", "--corpus", str(CORPUS), "--index", str(tmp_path),
                      input=b"\n".join(lines))
     err = result.stderr.decode("utf-8").splitlines()
     assert result.returncode == 2, err
     assert "Traceback" not in result.stderr.decode()
     assert [line.split(":")[1].strip() for line in err] == ["question is not valid text", "question is 5,000 characters long, over the limit of 1,000"]
-    assert result.stdout.decode("utf-8").count("1. [") == 2  # both good questions answered
+    assert result.stdout.decode("utf-8").count('"citations":') == 2  # both good questions answered
 
 
 # --- output to a closed pipe ------------------------------------------------------------
