@@ -373,7 +373,9 @@ def load_corpus(
     unlisted = len(skipped)
     candidates = [p for p in files if p.suffix.lower() in SUFFIXES]
     metadata, warnings = load_metadata(folder)
-    warnings += _metadata_without_file(metadata, {normalize_id(p.stem) for p in candidates})
+    # Every file of a supported type counts, skipped or not: its entry is not lost.
+    present = {normalize_id(p.stem) for p in folder.iterdir() if p.suffix.lower() in SUFFIXES}
+    warnings += _metadata_without_file(metadata, present)
     for p in files:
         if p.suffix.lower() not in SUFFIXES and p.name != METADATA_FILE:
             skipped.append(Skipped(p.name, f"{p.name} has an unsupported type: use .txt, .md or .pdf"))

@@ -270,6 +270,8 @@ def test_metadata_for_a_missing_file_is_reported(corpus_copy: Path, warnings_of)
     meta["renamed-long-ago"] = {"title": "Lost"}
     path.write_text(json.dumps(meta), encoding="utf-8")
     (corpus_copy / f"{ORIGINAL}.txt").rename(corpus_copy / "renamed.txt")
+    # A file that is there but skipped keeps its entry without a word about it.
+    (corpus_copy / "001_ffbeb848175f5bcf.txt").write_bytes(b"\x00binary")
 
     corpus = load_corpus(corpus_copy)
     expected = [
