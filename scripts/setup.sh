@@ -27,7 +27,8 @@ fi
 
 # The durations printed are as measured here for the product (6 min 12 s in
 # all on 2 shared cores, from local wheel files; a download adds its time)
-# and as reported for the llama.cpp compile.
+# and the test tools (42 s), and as reported for the llama.cpp compile (9 s
+# here, where pip had kept the wheel it built before).
 # torch first, pinned: this version is the CPU wheel here; an unpinned torch
 # pulls several GB of CUDA packages that a CPU machine cannot use.
 TORCH=torch==2.13.0
@@ -87,7 +88,7 @@ if [ "$part" = test ]; then
                 *) quick+=("$requirement") ;;
             esac
         done < <(requirements test)
-        step "installing the test tools: ${quick[*]} (1 to 3 minutes)"
+        step "installing the test tools: ${quick[*]} (about 1 minute)"
         .venv/bin/pip install --progress-bar on "${quick[@]}"
         step_done
         if [ ${#compiled[@]} -gt 0 ]; then
@@ -96,7 +97,7 @@ if [ "$part" = test ]; then
                 .venv/bin/pip install --quiet "${compiled[@]}"
             else
                 # Not --quiet: pip's spinner on "Building wheel" shows it is still working.
-                step "compiling llama.cpp for the LLM tests (${compiled[*]}): about 15 minutes on 2 cores, once"
+                step "compiling llama.cpp for the LLM tests (${compiled[*]}): about 15 minutes on 2 cores the first time, seconds when pip kept the wheel it built"
                 .venv/bin/pip install "${compiled[@]}"
             fi
             step_done
