@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +20,32 @@ from .errors import RagError
 from .settings import ANSWER_MODES, INDEX_TYPES, MODES, Settings
 
 EXIT_USER_ERROR = 2
+# What a shell reports for a program ended by SIGPIPE (128 + 13), as `cat` or
+# `grep` give when the reader of their output (`| head`) has gone.
+EXIT_BROKEN_PIPE = 141
+
+# Titles, authors, article text and file names come from the corpus, which
+# is hostile input: an ESC or CSI (C0/C1 control) sequence in a title would
+# recolour, move or clear the user's terminal, a bidi override would show
+# text in another order, and a lone surrogate cannot be written at all. They
+# are printed as escapes (\x1b, \u202e); tabs and line breaks stay.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _safe(text: str) -> str:
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _print(*parts: object, sep: str = " ", file=None) -> None:
+    """print(), with control sequences made visible (see _UNSAFE)."""
+    print(_safe(sep.join(map(str, parts))), file=file or sys.stdout)
+
+
+def _json(data: object) -> str:
+    """JSON text; what _UNSAFE matches and JSON would leave raw (C1 controls,
+    bidi overrides) is written as a \\u escape, so a parser reads the same text."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -35,17 +62,17 @@ def _load(args: argparse.Namespace, rebuild: bool = False):
 def cmd_index(args: argparse.Namespace) -> int:
     r = _load(args, rebuild=args.rebuild)
     s = r.summary
-    print(s.describe())
+    _print(s.describe())
     if s.rebuilt and s.reason not in ("no index yet", "rebuild requested"):
-        print(f"reason: {s.reason}")
+        _print(f"reason: {s.reason}")
     for name, ids in (("added", s.added), ("changed", s.changed), ("removed", s.removed)):
         for article_id in ids:
-            print(f"  {name}: {article_id}")
+            _print(f"  {name}: {article_id}")
     for skipped in r.corpus.skipped:
-        print(f"  skipped: {skipped.reason}")
+        _print(f"  skipped: {skipped.reason}")
     repaired = [a for a in r.articles if a.repair.total]
     for a in repaired:
-        print(f"  repaired {a.id}: {a.repair.describe()}")
+        _print(f"  repaired {a.id}: {a.repair.describe()}")
     return 0
 
 
@@ -68,21 +95,27 @@ def _run_questions(args: argparse.Namespace, command: str, one) -> int:
         one(r, args.question)
         return 0
     interactive = sys.stdin.isatty()
+    # Undecodable input bytes become lone surrogates, which check_question
+    # refuses with a message, instead of a UnicodeDecodeError ending the loop.
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")
+    failed = False  # a question that got an error line: the exit status says so
     if interactive:
-        print("Type a question (empty line or Ctrl-D to quit).", file=sys.stderr)
+        _print("Type a question (empty line or Ctrl-D to quit).", file=sys.stderr)
     while True:
         try:
             line = input("question> ") if interactive else sys.stdin.readline()
         except EOFError:  # Ctrl-D at the prompt
-            return 0
+            return EXIT_USER_ERROR if failed else 0
         if not line.strip():
             if interactive or not line:  # at a terminal an empty line quits; in a pipe, end of input
-                return 0
+                return EXIT_USER_ERROR if failed else 0
             continue
         try:
             one(r, line.strip())
         except RagError as e:
-            print(f"error: {e}", file=sys.stderr)
+            _print(f"error: {e}", file=sys.stderr)
+            failed = True
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -95,7 +128,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     def one(r, question: str) -> None:
         answer = r.ask(question, history=history, k=args.k, articles=args.article or None, mode=args.mode)
         history.extend([{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}])
-        print(json.dumps(asdict(answer), ensure_ascii=False, indent=2) if args.json else _format_answer(r, answer))
+        _print(_json(asdict(answer)) if args.json else _format_answer(r, answer))
 
     return _run_questions(args, "ask", one)
 
@@ -122,22 +155,22 @@ def _format_answer(r, answer) -> str:
 def _search_one(r, args: argparse.Namespace, question: str) -> int:
     hits = r.retrieve(question, k=args.k, articles=args.article or None, mode=args.mode)
     if args.json:
-        print(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=2))
+        _print(_json([asdict(h) for h in hits]))
         return 0
     if not hits:
-        print("no passage matches this question")
+        _print("no passage matches this question")
     for rank, hit in enumerate(hits, start=1):
         article = r.article(hit.article_id)
-        print(f"{rank}. [{hit.score:.4f}] {article.source_line}  ({hit.chunk_id}, chars {hit.start}-{hit.end})")
+        _print(f"{rank}. [{hit.score:.4f}] {article.source_line}  ({hit.chunk_id}, chars {hit.start}-{hit.end})")
         text = " ".join(hit.text.split())
-        print(f"   {text if args.full else (text[:300] + ('…' if len(text) > 300 else ''))}")
+        _print(f"   {text if args.full else (text[:300] + ('…' if len(text) > 300 else ''))}")
     return 0
 
 
 def cmd_articles(args: argparse.Namespace) -> int:
     from .ingest import load_corpus
 
-    corpus = load_corpus(Path(args.corpus))
+    corpus = load_corpus(Path(args.corpus), max_file_mb=_settings(args).index.max_file_mb)
     rows = []
     for a in corpus.articles:
         rows.append(
@@ -154,16 +187,16 @@ def cmd_articles(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        print(json.dumps({"articles": rows, "skipped": [asdict(s) for s in corpus.skipped]}, ensure_ascii=False, indent=2))
+        _print(_json({"articles": rows, "skipped": [asdict(s) for s in corpus.skipped]}))
         return 0
     for row in rows:
         mark = " (descriptive title)" if row["title_is_descriptive"] else ""
-        print(f"{row['id']}  {row['title']}{mark}")
+        _print(f"{row['id']}  {row['title']}{mark}")
         details = [x for x in (row["author"], row["publisher"], row["date"]) if x]
-        print(f"    {', '.join(details) or 'no author, publisher or date printed'}; {row['characters']:,} characters; "
+        _print(f"    {', '.join(details) or 'no author, publisher or date printed'}; {row['characters']:,} characters; "
               f"{row['repair']['total']} repairs")
     for s in corpus.skipped:
-        print(f"skipped: {s.reason}")
+        _print(f"skipped: {s.reason}")
     return 0
 
 
@@ -215,19 +248,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data = result.to_json()
         if comparison:
             data["comparison"] = [{"mode": c.mode, "text": c.text, **c.metrics} for c in comparison]
-        text = json.dumps(data, ensure_ascii=False, indent=2)
+        text = _json(data)
         if args.json == "-":
-            print(text)
+            _print(text)
         else:
             _write(Path(args.json), text + "\n")
     if args.json != "-":
         n_answerable = sum(row.answerable for row in result.rows)
-        print(f"{len(result.rows)} questions from {args.file} ({n_answerable} answerable); retrieval {result.mode}, "
+        _print(f"{len(result.rows)} questions from {args.file} ({n_answerable} answerable); retrieval {result.mode}, "
               f"answers {result.answer_mode}, k={result.k}; {seconds:.1f} s\n")
-        print(overall_table(result), "", "By kind of question:", "", kinds_table(result), "",
+        _print(overall_table(result), "", "By kind of question:", "", kinds_table(result), "",
               "Per article:", "", articles_table(result, names=ARTICLE_METRICS), sep="\n")
         if comparison:
-            print("", "Side by side:", "", comparison_table(comparison), sep="\n")
+            _print("", "Side by side:", "", comparison_table(comparison), sep="\n")
     if report_dir:
         titles = {a.id: a.title for a in r.articles}
         modes = None
@@ -237,11 +270,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
             written = write_report(report_dir, result, source=str(args.file), titles=titles, comparison=comparison, modes=modes)
         except OSError as e:
             raise RagError(f"cannot write the report to {report_dir} ({e.strerror}): pass another folder") from e
-        print(f"\nreport: {written[0]}", *(f"plot: {p}" for p in written[1:]), sep="\n", file=sys.stderr if args.json == "-" else sys.stdout)
+        _print(f"\nreport: {written[0]}", *(f"plot: {p}" for p in written[1:]), sep="\n", file=sys.stderr if args.json == "-" else sys.stdout)
     if floors:
         failures = floors.failures(result.metrics)
         for failure in failures:
-            print(f"below floor: {failure}", file=sys.stderr)
+            _print(f"below floor: {failure}", file=sys.stderr)
         return 1 if failures else 0
     return 0
 
@@ -339,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _SafeFormatter(logging.Formatter):
+    """Warnings name files and titles: printed with control sequences escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _safe(super().format(record))
+
+
 def _configure_logging(quiet: bool) -> None:
     """Show the product's own warnings; other libraries only when they fail.
 
@@ -346,7 +386,7 @@ def _configure_logging(quiet: bool) -> None:
     progress at DEBUG), so the filter sits on the handler, not on their loggers.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.setFormatter(_SafeFormatter("warning: %(message)s"))
     handler.addFilter(lambda record: record.name.split(".")[0] == "rag" or record.levelno >= logging.ERROR)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -363,10 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except RagError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _print("interrupted", file=sys.stderr)
         return 130
 
 
@@ -377,9 +417,16 @@ def run() -> None:
     2.5 s here after the answer was printed. Every file the commands write is
     closed by then, so once output is flushed the process ends at once.
     """
-    code = main()
-    if "torch" in sys.modules:
+    try:
+        code = main()
         sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of the output went away (`rag articles | head`): stop
+        # quietly, as other command-line tools do. Output still buffered for
+        # the closed pipe goes to /dev/null, so exiting does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
+    if "torch" in sys.modules:
         sys.stderr.flush()
         logging.shutdown()
         os._exit(code)

@@ -17,7 +17,7 @@ from .embedding import Embedder, embedder_for
 from .errors import QueryError, SettingsError, UnknownArticleError
 from .evidence import SentenceScorer
 from .indexer import BuildSummary
-from .ingest import Corpus, load_corpus
+from .ingest import Corpus, load_corpus, normalize_id
 from .llm import ChatModel, answer_stream, client_for
 from .questions import check_question, classify
 from .retrieval import Retriever, SearchBackend, backend_class
@@ -72,7 +72,10 @@ class RAG:
         kind = backend_class(settings.index.backend)
         # Files unchanged since the index was built are not repaired again:
         # at about a second per MB, repair would dominate starting a large corpus.
-        corpus = load_corpus(settings.index.corpus_dir, repair=settings.index.repair, known=kind.known_reads(settings))
+        corpus = load_corpus(
+            settings.index.corpus_dir, repair=settings.index.repair, known=kind.known_reads(settings),
+            max_file_mb=settings.index.max_file_mb,
+        )
         embedder = embedder or embedder_for(settings.index)
         backend = kind.open(corpus, settings, embedder, rebuild=rebuild, progress=progress)
         return cls(corpus, backend, embedder, settings, llm_client)
@@ -109,8 +112,8 @@ class RAG:
 
     def article(self, article_id: str) -> Article:
         try:
-            return self._articles[article_id]
-        except KeyError:
+            return self._articles[normalize_id(article_id)]  # ids are NFC, as typed ones may not be
+        except (KeyError, TypeError):
             raise UnknownArticleError(self.retriever.unknown_message([article_id])) from None
 
     # --- retrieval and answers ------------------------------------------------

@@ -90,18 +90,19 @@ def _vectors_by_hash(stored: StoredIndex) -> dict[str, np.ndarray]:
     return vectors
 
 
-def _embed_missing(
-    embedder: Embedder,
-    records: list,
-    texts: list[str],
-    reusable: dict[str, np.ndarray],
-    what: str,
-    progress: bool,
-) -> tuple[np.ndarray, int]:
-    """Vectors for `records`, embedding only texts whose hash is not in `reusable`.
+@dataclass
+class _Pending:
+    """One kind of record (chunks or sentences) on its way to vectors."""
 
-    Returns the vectors and how many were embedded now.
-    """
+    what: str
+    vectors: np.ndarray  # reused vectors filled in; the rest still zero
+    missing: list[int]  # rows still to embed
+    texts: list[str]
+    embedded: int = 0
+
+
+def _pending(embedder: Embedder, records: list, texts: list[str], reusable: dict[str, np.ndarray], what: str) -> _Pending:
+    """Vectors for `records` from `reusable`, and the rows whose hash is not there."""
     vectors = np.zeros((len(records), embedder.dimension), dtype=np.float32)
     missing = []
     for i, record in enumerate(records):
@@ -109,10 +110,61 @@ def _embed_missing(
             vectors[i] = reusable[record.embed_hash]
         else:
             missing.append(i)
-    if missing:
-        log.info("embedding %d of %d %s", len(missing), len(records), what)
-        vectors[missing] = embedder.embed([texts[i] for i in missing], progress=progress)
-    return vectors, len(missing)
+    return _Pending(what, vectors, missing, texts)
+
+
+def _embed(embedder: Embedder, p: _Pending, n: int | None = None, progress: bool = False) -> float:
+    """Embed the next `n` (default: all) missing rows of `p`; the seconds it took."""
+    rows, p.missing = (p.missing, []) if n is None else (p.missing[:n], p.missing[n:])
+    if not rows:
+        return 0.0
+    started = time.perf_counter()
+    p.vectors[rows] = embedder.embed([p.texts[i] for i in rows], progress=progress)
+    p.embedded += len(rows)
+    return time.perf_counter() - started
+
+
+# Texts embedded first to measure the rate (about 1 s for MiniLM on 2 cores),
+# and the estimate above which the user is warned before the rest: until the
+# index is built, neither the CLI nor the app answers (issue 12).
+PROBE_TEXTS = 64
+LONG_BUILD_SECONDS = 60.0
+
+
+def _embed_all(embedder: Embedder, pending: list[_Pending], progress: bool) -> None:
+    """Embed every missing row, warning first with an estimate when that
+    will take long. The rate is measured on this machine and model for each
+    kind (a sentence embeds faster than a chunk), by embedding a first few."""
+    estimate = 0.0
+    first = next((p for p in pending if p.missing), None)
+    if first is not None:
+        _embed(embedder, first, 1)  # loads the model (seconds), which must not count in the rate
+    for p in pending:
+        total = p.embedded + len(p.missing)
+        if total:
+            log.info("embedding %d of %d %s", total, len(p.vectors), p.what)
+        probe = min(PROBE_TEXTS, len(p.missing))
+        if probe:
+            estimate += _embed(embedder, p, probe) / probe * total
+    if estimate > LONG_BUILD_SECONDS:
+        counts = " and ".join(f"{p.embedded + len(p.missing):,} {p.what}" for p in pending if p.embedded)
+        log.warning(
+            "embedding %s takes about %s at the rate measured now; questions are answered once it is done "
+            "(interrupting is safe: the previous index stays)",
+            counts,
+            _duration(estimate),
+        )
+    for p in pending:
+        _embed(embedder, p, progress=progress)
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 2:
+        return f"{seconds:.0f} s"
+    if minutes < 120:
+        return f"{minutes:.0f} minutes"
+    return f"{minutes / 60:.1f} hours"
 
 
 def staleness(stored: StoredIndex | None, corpus: Corpus, settings: IndexSettings, embedder: Embedder) -> str | None:
@@ -217,8 +269,12 @@ def refresh(
             sentence_texts.append(text)
         article_info[article.id] = {"key": article_key(article), "source": article.source, "chunks": len(chunks)}
 
-    vectors, embedded = _embed_missing(embedder, records, texts, reusable, "chunks", progress)
-    sentence_vectors, sentences_embedded = _embed_missing(embedder, sentence_records, sentence_texts, reusable, "sentences", progress)
+    pending = [
+        _pending(embedder, records, texts, reusable, "chunks"),
+        _pending(embedder, sentence_records, sentence_texts, reusable, "sentences"),
+    ]
+    _embed_all(embedder, pending, progress)
+    (vectors, embedded), (sentence_vectors, sentences_embedded) = ((p.vectors, p.embedded) for p in pending)
 
     choice = index_choice(settings, _previous_manifest(store, stored))
     dense = DenseIndex.build(vectors, choose_spec(choice, len(records)))

@@ -12,7 +12,9 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as distributions
@@ -21,6 +23,7 @@ from pathlib import Path
 from .errors import CorpusError
 from .markdown_text import markdown_to_text
 from .repair import Repaired, repair_pages, repair_text
+from .settings import IndexSettings
 from .types import Article, RepairReport
 
 log = logging.getLogger("rag")
@@ -187,12 +190,14 @@ def read_file(path: Path, repair: bool = True, data: bytes | None = None) -> tup
 def load_metadata(folder: Path) -> tuple[dict[str, dict], list[str]]:
     """metadata.json: {article_id: {title, author, publisher, date, ...}}; optional."""
     path = folder / METADATA_FILE
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}, []
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_read_metadata_text(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         return {}, [f"{path} is not valid JSON ({e}): fix it; titles are taken from the texts meanwhile"]
+    except UnreadableFile as e:
+        return {}, [f"{e}; titles are taken from the texts meanwhile"]
     if not isinstance(data, dict):
         return {}, [f"{path} must hold an object of article ids: fix it; titles are taken from the texts meanwhile"]
     warnings = []
@@ -214,7 +219,18 @@ def load_metadata(folder: Path) -> tuple[dict[str, dict], list[str]]:
                     f"{'true or false' if expected is bool else 'text or null'}, not {type(value).__name__}: it is ignored"
                 )
                 del entry[key]
-    return {k: v for k, v in data.items() if isinstance(v, dict)}, warnings
+    return {normalize_id(k): v for k, v in data.items() if isinstance(v, dict)}, warnings
+
+
+def _read_metadata_text(path: Path) -> str:
+    """metadata.json's text; UnreadableFile (the warning's first half) when
+    it is a folder, a broken link or not readable."""
+    if path.is_dir():
+        raise UnreadableFile(f"{path} is a folder, not a file: replace it with the metadata file or remove it")
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UnreadableFile(f"{path} cannot be read ({e.strerror or e}): check that it exists and its permissions") from e
 
 
 def _first_lines(text: str, n: int) -> list[str]:
@@ -251,15 +267,124 @@ def _guess_author(text: str) -> str | None:
     return m.group(1).strip() if m else None
 
 
+# --- files that cannot be indexed as they are ----------------------------------
+
+
+def normalize_id(article_id: str) -> str:
+    """An article id in Unicode NFC: macOS and some editors write names
+    decomposed ("e" + combining accent), a keyboard types them composed, and
+    the two must name the same article."""
+    return unicodedata.normalize("NFC", article_id)
+
+
+def printable_name(name: str) -> str:
+    """A file name as it can be printed and stored: undecodable bytes as
+    \\xNN (they reach Python as lone surrogates), control characters escaped."""
+    raw = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in raw)
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _broken_link(path: Path) -> str | None:
+    """Why a symbolic link leads to no file; None for anything else."""
+    if not path.is_symlink() or path.exists():
+        return None
+    name, target = printable_name(path.name), printable_name(os.readlink(path))
+    try:
+        path.resolve(strict=True)
+    except FileNotFoundError:
+        return f"{name} is a symbolic link to {target}, which does not exist: fix the link or remove it"
+    except (OSError, RuntimeError):  # ELOOP; RuntimeError before Python 3.13
+        pass
+    return f"{name} is a symbolic link that loops (it points to {target}): fix the link or remove it"
+
+
+def _mb(megabytes: float) -> str:
+    return f"{megabytes:,.1f}" if megabytes >= 1 else f"{megabytes:.3f}"
+
+
+def _size_limit_reason(name: str, size: int, max_file_mb: float) -> str | None:
+    """Why a file of `size` bytes (of text) is too large to index; None when it is not."""
+    if size <= max_file_mb * 1_000_000:
+        return None
+    return (
+        f"{name} holds {_mb(size / 1_000_000)} MB of text, over the per-file limit of {max_file_mb:g} MB "
+        f"(a MB of text took 8 minutes to index here): split it into articles, or raise the limit "
+        f"(RAG_MAX_FILE_MB={max(1, int(size / 1_000_000) + 1)}, or Settings(max_file_mb=...))"
+    )
+
+
+def _list_files(folder: Path, max_file_mb: float) -> tuple[list[Path], list[Skipped]]:
+    """The corpus folder's files that can be read, oldest first, and the ones
+    that cannot (each with its reason): broken or looping links, names that
+    are not valid UTF-8, text files over the size limit.
+
+    Oldest first (by modification time, then name): of two files with the same
+    id or text, the one that was there first stays the article, so a copy
+    dropped in later does not take over its id and its citations.
+    """
+    readable: list[tuple[int, str, Path]] = []
+    skipped: list[Skipped] = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.name == METADATA_FILE:
+            continue  # metadata.json: load_metadata reports its own problems
+        name = printable_name(p.name)
+        broken = _broken_link(p)
+        if broken:
+            skipped.append(Skipped(name, broken))
+            continue
+        if not p.is_file():
+            continue  # a subfolder: not part of the corpus
+        if not _valid_name(p.name):
+            skipped.append(Skipped(name, f"{name} has a name that is not valid UTF-8 (the bytes shown as \\xNN): rename it"))
+            continue
+        try:
+            stat = p.stat()
+        except OSError as e:
+            skipped.append(Skipped(name, f"{name} cannot be read ({e.strerror}): check its permissions"))
+            continue
+        # A PDF's size on disk says little about its text (images, fonts): its
+        # extracted text is measured instead, once read.
+        too_large = p.suffix.lower() in TEXT_SUFFIXES and _size_limit_reason(name, stat.st_size, max_file_mb)
+        if too_large:
+            skipped.append(Skipped(name, too_large))
+            continue
+        readable.append((stat.st_mtime_ns, p.name, p))
+    return [p for _, _, p in sorted(readable)], skipped
+
+
+def _metadata_without_file(metadata: Mapping[str, dict], ids: set[str]) -> list[str]:
+    """A metadata entry whose file is missing is usually a renamed file whose
+    title and author are now lost: say so rather than ignore it."""
+    return [
+        f"{METADATA_FILE}: entry {article_id!r} matches no file in the corpus: "
+        "fix the id (a file's name without its extension) or remove the entry"
+        for article_id in sorted(set(metadata) - ids)
+    ]
+
+
 # --- the whole corpus -----------------------------------------------------------
 
 
-def load_corpus(folder: Path, repair: bool = True, known: Mapping[str, FileRead] | None = None) -> Corpus:
+def load_corpus(
+    folder: Path,
+    repair: bool = True,
+    known: Mapping[str, FileRead] | None = None,
+    max_file_mb: float = IndexSettings.max_file_mb,
+) -> Corpus:
     """Read every article in `folder`; raise CorpusError when none can be read.
 
     repair=False reads the text as extracted, without the text repair.
     known: earlier reads by content hash (the index keeps them); a file whose
     bytes match one is not decoded and repaired again.
+    max_file_mb: files holding more text than this are skipped (IndexSettings.max_file_mb).
     """
     known = known or {}
     reused = 0
@@ -268,10 +393,13 @@ def load_corpus(folder: Path, repair: bool = True, known: Mapping[str, FileRead]
         raise CorpusError(
             f"corpus folder {folder} does not exist: create it and put .txt, .md or .pdf articles in it"
         )
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    files, skipped = _list_files(folder, max_file_mb)
+    unlisted = len(skipped)
     candidates = [p for p in files if p.suffix.lower() in SUFFIXES]
     metadata, warnings = load_metadata(folder)
-    skipped: list[Skipped] = []
+    # Every file of a supported type counts, skipped or not: its entry is not lost.
+    present = {normalize_id(p.stem) for p in folder.iterdir() if p.suffix.lower() in SUFFIXES}
+    warnings += _metadata_without_file(metadata, present)
     for p in files:
         if p.suffix.lower() not in SUFFIXES and p.name != METADATA_FILE:
             skipped.append(Skipped(p.name, f"{p.name} has an unsupported type: use .txt, .md or .pdf"))
@@ -281,7 +409,7 @@ def load_corpus(folder: Path, repair: bool = True, known: Mapping[str, FileRead]
     seen_ids: dict[str, str] = {}
     seen_text: dict[str, str] = {}
     for path in candidates:
-        article_id = path.stem
+        article_id = normalize_id(path.stem)
         if article_id in seen_ids:
             skipped.append(Skipped(path.name, f"{path.name} has the same id as {seen_ids[article_id]}: rename one of them"))
             continue
@@ -301,6 +429,10 @@ def load_corpus(folder: Path, repair: bool = True, known: Mapping[str, FileRead]
             skipped.append(Skipped(path.name, f"{path.name} cannot be read ({e.strerror}): check its permissions"))
             continue
         repaired, file_meta = Repaired(read.text, read.report), read.meta
+        too_large = _size_limit_reason(path.name, len(read.text.encode()), max_file_mb)
+        if too_large:  # a PDF, whose size on disk did not tell
+            skipped.append(Skipped(path.name, too_large))
+            continue
         text_hash = hashlib.sha256(repaired.text.encode()).hexdigest()
         if text_hash in seen_text:
             skipped.append(Skipped(path.name, f"{path.name} duplicates {seen_text[text_hash]}: remove one of them"))
@@ -332,12 +464,16 @@ def load_corpus(folder: Path, repair: bool = True, known: Mapping[str, FileRead]
                 repair=repaired.report,
             )
         )
+    # Read oldest first (see _list_files); listed in name order, as before.
+    order = sorted(range(len(articles)), key=lambda i: articles[i].source)
+    articles, reads = [articles[i] for i in order], [reads[i] for i in order]
+    skipped.sort(key=lambda s: s.source)
     for s in skipped:
         log.warning("skipped %s", s.reason)
     for w in warnings:
         log.warning("%s", w)
     if not articles:
-        if not candidates:
+        if not candidates and not unlisted:
             raise CorpusError(f"corpus folder {folder} holds no .txt, .md or .pdf article: add some")
         raise CorpusError(
             f"no article in {folder} could be read ({len(skipped)} skipped; first: {skipped[0].reason})"

@@ -48,8 +48,13 @@ class QuestionCheck:
 
 def check_question(question: object, limit: int) -> str:
     """The question, stripped; QueryError when it cannot be searched."""
+    if isinstance(question, (bytes, bytearray)):
+        raise QueryError(
+            f"question must be text, not {type(question).__name__}: decode it first, e.g. question.decode('utf-8')"
+        )
     if not isinstance(question, str):
         raise QueryError(f"question must be text, not {type(question).__name__}")
+    _check_encodable(question)
     text = question.strip()
     if not text:
         raise QueryError("question is empty: type a question about the articles")
@@ -58,6 +63,23 @@ def check_question(question: object, limit: int) -> str:
             f"question is {len(text):,} characters long, over the limit of {limit:,}: shorten it to its point"
         )
     return text
+
+
+# Lone surrogates are what undecodable bytes become on the way in (Python
+# decodes a command line, and piped input, with "surrogateescape"), or what a
+# client sends as a broken "\ud800" JSON escape. No tokenizer, hash or JSON writer
+# takes them, so they are refused here, before any of those runs.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_encodable(question: str) -> None:
+    bad = _SURROGATE.search(question)
+    if bad:
+        # The message never echoes the question: it cannot be printed as it is.
+        raise QueryError(
+            f"question is not valid text: character {bad.start() + 1} is an undecodable byte or a lone "
+            f"surrogate (U+{ord(bad.group()):04X}): type it again, or re-save the input as UTF-8"
+        )
 
 
 def looks_english(text: str) -> bool:

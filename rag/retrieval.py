@@ -23,7 +23,7 @@ from .errors import QueryError, SettingsError, StoreError, UnknownArticleError
 from .evidence import SentenceBatch, SentenceIndex, Span
 from .fusion import rrf, weighted
 from .indexer import BuildSummary, refresh, staleness
-from .ingest import Corpus, FileRead
+from .ingest import Corpus, FileRead, normalize_id
 from .settings import BACKENDS, MODES, RetrievalSettings, Settings
 from .store import IndexStore, StoredIndex
 from .trace import NO_TRACE, Trace
@@ -208,6 +208,7 @@ class Retriever:
         if articles is None:
             return None
         ids = [articles] if isinstance(articles, str) else list(articles)
+        ids = [normalize_id(a) if isinstance(a, str) else a for a in ids]  # ids are NFC (ingest.normalize_id)
         if not ids:
             raise QueryError("articles= is an empty list: pass None to search every article, or some article ids")
         unknown = [a for a in ids if a not in self._articles]

