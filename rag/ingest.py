@@ -68,7 +68,8 @@ class FileRead:
 # The modules that turn file bytes into an article's text: a change to any of
 # them (a repair rule, the sentence end that joining lines relies on, the
 # Markdown reading) makes kept texts (rag/store.py known_reads) stale.
-READER_MODULES = ("ingest.py", "repair.py", "sentences.py", "markdown_text.py", "types.py")
+# settings.py holds the file-size limit that decides which files are read.
+READER_MODULES = ("ingest.py", "repair.py", "sentences.py", "markdown_text.py", "types.py", "settings.py")
 READER_DISTRIBUTIONS = ("ftfy", "pypdf", "markdown-it-py")
 
 

@@ -320,7 +320,7 @@ def cli_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.Captu
     import rag.core
     from rag.cli import main
 
-    monkeypatch.setattr(rag.core, "make_embedder", lambda *a, **k: HashEmbedder(dimension=64))
+    monkeypatch.setattr(rag.core, "embedder_for", lambda *a, **k: HashEmbedder(dimension=64))
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
 

@@ -140,7 +140,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, hostile_corpus: Path, tmp_path: Path, c
     from rag.cli import main
     from rag.embedding import HashEmbedder
 
-    monkeypatch.setattr(rag.core, "make_embedder", lambda *a, **k: HashEmbedder(dimension=64))
+    monkeypatch.setattr(rag.core, "embedder_for", lambda *a, **k: HashEmbedder(dimension=64))
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
 
