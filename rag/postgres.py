@@ -307,6 +307,7 @@ class PostgresBackend:
         self._df_cache: tuple[int, dict[str, int], int] | None = None
         self.replica_fallbacks = 0  # reads a lagging or failing replica passed to the primary (for tests, metrics)
         self.retried = 0  # reads re-run after a broken connection
+        self.replica_reads = 0  # reads a replica answered
 
     @property
     def n_chunks(self) -> int:
@@ -349,6 +350,8 @@ class PostgresBackend:
             try:
                 generation, rows = self._execute(replica, sql, params, doing)
                 if generation >= self._state.generation:
+                    with self._lock:
+                        self.replica_reads += 1
                     return self._checked(generation, rows)
                 log.warning("replica %s is behind (generation %d, the index is at %d): reading from the primary",
                             describe_dsn(replica.conninfo), generation, self._state.generation)
@@ -780,7 +783,7 @@ class _Builder:
             unchanged=tuple(a for a in current if old.get(a) == current[a]),
             chunks=int(n_chunks),
             embedded=embedded,
-            reused=len(chunk_records) - embedded,
+            reused=int(n_chunks) - embedded,  # as the local backend counts: every chunk not embedded now
             sentences_embedded=sentences_embedded,
             seconds=time.perf_counter() - started,
             warnings=() if same_model or meta is None else (f"{reason}: the old model's vectors cannot be reused",),

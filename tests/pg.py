@@ -146,12 +146,14 @@ class PgServer:
             time.sleep(0.05)
         raise TimeoutError(f"replica on port {replica.port} did not catch up with {target}")
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop (replicas first). "immediate" is a crash, quickest for throw-away
+        data; "fast" writes what was committed (the data survives a restart)."""
         for replica in self.replicas:
-            replica.stop()
+            replica.stop(mode)
         self.replicas.clear()
         try:
-            _as_postgres([str(binaries() / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+            _as_postgres([str(binaries() / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
         except RuntimeError:
             pass  # already stopped (a fault test stops it on purpose)
 
