@@ -48,10 +48,6 @@ CREATE TABLE {schema}.chunks (
 );
 CREATE INDEX ON {schema}.chunks (article_id);
 CREATE INDEX ON {schema}.chunks (embed_hash);
--- Inner product on unit vectors is cosine; HNSW parameters from PostgresConfig.
-CREATE INDEX chunks_embedding_hnsw ON {schema}.chunks
-    USING hnsw (embedding vector_ip_ops) WITH (m = {m}, ef_construction = {ef_construction});
-CREATE INDEX ON {schema}.chunks USING gin (tsv);
 
 -- The BM25 inverted index: one row per (word, chunk), the word as
 -- rag.sparse.tokenize makes it, so the vocabulary is the local backend's.
@@ -61,7 +57,6 @@ CREATE TABLE {schema}.postings (
     tf integer NOT NULL,
     n_terms integer NOT NULL             -- the chunk's length, copied so a query never joins chunks
 );
-CREATE INDEX postings_word ON {schema}.postings (word) INCLUDE (row_id, tf, n_terms);
 CREATE INDEX ON {schema}.postings (row_id);
 
 -- word -> chunks holding it: BM25's document frequency and knows()' vocabulary.
@@ -88,3 +83,13 @@ CREATE TABLE {schema}.sentence_df (
     word text PRIMARY KEY,
     sentences integer NOT NULL
 );
+
+-- after the load
+-- Built once the rows of a full build are in (much faster than growing them
+-- row by row); a refresh in place then keeps them up to date.
+
+-- Inner product on unit vectors is cosine; HNSW parameters from PostgresConfig.
+CREATE INDEX chunks_embedding_hnsw ON {schema}.chunks
+    USING hnsw (embedding vector_ip_ops) WITH (m = {m}, ef_construction = {ef_construction});
+CREATE INDEX ON {schema}.chunks USING gin (tsv);
+CREATE INDEX postings_word ON {schema}.postings (word) INCLUDE (row_id, tf, n_terms);

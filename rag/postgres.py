@@ -73,11 +73,13 @@ log = logging.getLogger("rag")
 
 SCHEMA_VERSION = 1
 SCHEMA_SQL = Path(__file__).with_name("pgschema.sql")
+AFTER_LOAD = "-- after the load"
 FULLTEXT_RANKINGS = ("bm25", "ts_rank")
 # bm25s's defaults (method "lucene"): the local backend's BM25.
 BM25_K1 = 1.5
 BM25_B = 0.75
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# Room for the "__next" and "__old" suffixes of a full build in PostgreSQL's 63 bytes.
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,55}")
 # Rows per COPY batch: keeps a big build's client memory flat.
 _COPY_BATCH = 5_000
 INSTALL_HINT = "the postgres backend needs psycopg, psycopg_pool and pgvector: pip install 'rag-articles[postgres]'"
@@ -239,14 +241,14 @@ class _State:
     dimension: int
 
 
-def _load_schema_sql(schema: str, dimension: int, config: PostgresConfig) -> str:
-    # {name} placeholders, not str.format: the SQL holds no braces of its own,
-    # but a plain replace keeps it that way if one is ever added.
+def _load_schema_sql(schema: str, dimension: int, config: PostgresConfig) -> tuple[str, str]:
+    """The tables, and the search indexes built once the rows are in."""
     sql = SCHEMA_SQL.read_text(encoding="utf-8")
     for name, value in (("schema", schema), ("dim", str(int(dimension))), ("m", str(int(config.hnsw_m))),
                         ("ef_construction", str(int(config.hnsw_ef_construction)))):
         sql = sql.replace("{" + name + "}", value)
-    return sql
+    tables, _, indexes = sql.partition(AFTER_LOAD)
+    return tables, indexes
 
 
 @dataclass(frozen=True)
@@ -293,12 +295,12 @@ class PostgresBackend:
 
     name = "postgres"
 
-    def __init__(self, config: PostgresConfig, settings: Settings, corpus: Corpus, primary, replicas: list, state: _State,
-                 summary: BuildSummary) -> None:
+    def __init__(self, config: PostgresConfig, settings: Settings, corpus_keys: Mapping[str, str], primary, replicas: list,
+                 state: _State, summary: BuildSummary) -> None:
         self.config = config
         self.settings = settings
         self.summary = summary
-        self._corpus_keys = {a.id: article_key(a) for a in corpus.articles}
+        self._corpus_keys = dict(corpus_keys)
         self._primary = primary
         self._replicas = replicas
         self._state = state
@@ -329,6 +331,14 @@ class PostgresBackend:
             raise StoreError(f"{type(e).__name__}: {e}", fix=INSTALL_HINT) from e
         _check_server(config.dsn, config, embedder.dimension)
         summary = _Builder(config, settings, embedder, corpus, progress).run(rebuild)
+        return cls.connect(config, settings, {a.id: article_key(a) for a in corpus.articles}, summary)
+
+    @classmethod
+    def connect(cls, config: PostgresConfig, settings: Settings, corpus_keys: Mapping[str, str] | None = None,
+                summary: BuildSummary | None = None) -> "PostgresBackend":
+        """Attach to the index as it is, building nothing. corpus_keys (article
+        id -> rag.indexer.article_key) is the corpus this process answers from;
+        None takes the database's own (a reader that trusts whoever built it)."""
         primary = _make_pool(config.dsn, config, "primary")
         replicas = []
         for dsn in config.replicas:
@@ -337,7 +347,17 @@ class PostgresBackend:
             except StoreError as e:
                 # A replica down at start is not fatal: the primary serves the reads.
                 log.warning("%s: reads go to the primary", e.reason)
-        return cls(config, settings, corpus, primary, replicas, _read_state(primary, config), summary)
+        try:
+            state = _read_state(primary, config)
+            if corpus_keys is None:
+                with primary.connection() as conn:
+                    corpus_keys = dict(conn.execute(f"SELECT id, key FROM {config.schema}.articles").fetchall())
+        except Exception as e:
+            for pool in (primary, *replicas):
+                pool.close()
+            raise _store_error(e, config.dsn, "reading the index") from None
+        summary = summary or BuildSummary(rebuilt=False, reason="connected", unchanged=tuple(corpus_keys), chunks=state.n_chunks)
+        return cls(config, settings, corpus_keys, primary, replicas, state, summary)
 
     # --- reads --------------------------------------------------------------
 
@@ -745,33 +765,8 @@ class _Builder:
         sentence_vectors, sentences_embedded = self._embed([s.embed_hash for s in sentence_records],
                                                            [t for r in rows for t in r.sentence_texts], reusable, "sentences")
         write_started = time.perf_counter()
-        with conn.transaction():
-            if not same_shape:
-                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-                conn.execute(_load_schema_sql(schema, embedder.dimension, self.config))
-                from pgvector.psycopg import register_vector
-
-                register_vector(conn)
-                to_delete = []
-                conn.execute(f"""INSERT INTO {schema}.meta (schema_version, generation, package_version, model, dimension,
-                    chunking, sparse_tokenizer, repair, n_chunks, n_sentences, total_tokens)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0)""",
-                             (SCHEMA_VERSION, int(meta.get("generation") or 0) if meta else 0, __version__, embedder.name,
-                              embedder.dimension, json.dumps(self.settings.chunking_params()), TOKENIZER_ID, self.settings.repair))
-            # Readers keep reading the old rows until commit (MVCC); a second
-            # writer is already excluded by the advisory lock.
-            self._delete(conn, to_delete)
-            self._insert(conn, rows, chunk_vectors, sentence_vectors)
-            conn.execute(f"""UPDATE {schema}.meta SET generation = generation + 1, package_version = %s, model = %s,
-                    chunking = %s, sparse_tokenizer = %s, repair = %s,
-                    n_chunks = (SELECT count(*) FROM {schema}.chunks),
-                    n_sentences = (SELECT count(*) FROM {schema}.sentences),
-                    total_tokens = (SELECT coalesce(sum(n_terms), 0) FROM {schema}.chunks), updated = now()""",
-                         (__version__, embedder.name, json.dumps(self.settings.chunking_params()), TOKENIZER_ID, self.settings.repair))
-            n_chunks = conn.execute(f"SELECT n_chunks FROM {schema}.meta").fetchone()[0]
-            _before_commit(conn)
-        conn.execute(f"ANALYZE {schema}.chunks, {schema}.postings, {schema}.vocabulary, {schema}.sentences")
-        conn.commit()
+        full = rewrite_all or meta is None
+        n_chunks = self.write(conn, meta, rows, chunk_vectors, sentence_vectors, [] if full else to_delete, full)
         log.info("postgres: wrote %d articles in %.1f s", len(to_write), time.perf_counter() - write_started)
         old = stored
         return BuildSummary(
@@ -788,6 +783,62 @@ class _Builder:
             seconds=time.perf_counter() - started,
             warnings=() if same_model or meta is None else (f"{reason}: the old model's vectors cannot be reused",),
         )
+
+    def write(self, conn, meta: dict[str, Any] | None, rows: list[_ArticleRows], chunk_vectors: np.ndarray,
+              sentence_vectors: np.ndarray, to_delete: list[str], full: bool) -> int:
+        """Write one refresh in one transaction; returns the chunks now indexed.
+
+        full: a whole new index, loaded into a fresh schema `<schema>__next`
+        with its HNSW and GIN indexes built after the load (much faster than
+        growing them row by row), then swapped in by renaming. Readers go on
+        reading the old schema meanwhile; the swap waits only for the reads
+        running at that moment. Otherwise the changed articles are deleted
+        and inserted in place (MVCC: readers see the old rows until commit).
+        A second writer is already excluded by the advisory lock.
+        """
+        from pgvector.psycopg import register_vector
+
+        schema, embedder, settings = self.schema, self.embedder, self.settings
+        target = f"{schema}__next" if full else schema
+        with conn.transaction():
+            if full:
+                tables, indexes = _load_schema_sql(target, embedder.dimension, self.config)
+                conn.execute(f"DROP SCHEMA IF EXISTS {target} CASCADE")
+                conn.execute(tables)
+                register_vector(conn)
+                conn.execute(f"""INSERT INTO {target}.meta (schema_version, generation, package_version, model, dimension,
+                    chunking, sparse_tokenizer, repair, n_chunks, n_sentences, total_tokens)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0)""",
+                             (SCHEMA_VERSION, int(meta.get("generation") or 0) if meta else 0, __version__, embedder.name,
+                              embedder.dimension, json.dumps(settings.chunking_params()), TOKENIZER_ID, settings.repair))
+            self._delete(conn, target, to_delete)
+            self._insert(conn, target, rows, chunk_vectors, sentence_vectors)
+            conn.execute(f"""UPDATE {target}.meta SET generation = generation + 1, package_version = %s, model = %s,
+                    chunking = %s, sparse_tokenizer = %s, repair = %s,
+                    n_chunks = (SELECT count(*) FROM {target}.chunks),
+                    n_sentences = (SELECT count(*) FROM {target}.sentences),
+                    total_tokens = (SELECT coalesce(sum(n_terms), 0) FROM {target}.chunks), updated = now()""",
+                         (__version__, embedder.name, json.dumps(settings.chunking_params()), TOKENIZER_ID, settings.repair))
+            if full:
+                # Parallel HNSW build: maintenance_work_mem must hold the graph
+                # or pgvector falls back to a much slower on-disk build.
+                conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                conn.execute(indexes)
+                conn.execute(f"ANALYZE {target}.chunks, {target}.postings, {target}.vocabulary, {target}.sentences")
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema}__old CASCADE")
+                if self._schema_exists(conn):
+                    conn.execute(f"ALTER SCHEMA {schema} RENAME TO {schema}__old")
+                conn.execute(f"ALTER SCHEMA {target} RENAME TO {schema}")
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema}__old CASCADE")
+            n_chunks = conn.execute(f"SELECT n_chunks FROM {schema}.meta").fetchone()[0]
+            _before_commit(conn)
+        if not full:
+            conn.execute(f"ANALYZE {schema}.chunks, {schema}.postings, {schema}.vocabulary, {schema}.sentences")
+            conn.commit()
+        return int(n_chunks)
+
+    def _schema_exists(self, conn) -> bool:
+        return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)).fetchone() is not None
 
     def _stored_vectors(self, conn, hashes: list[str]) -> dict[str, np.ndarray]:
         if not hashes:
@@ -813,12 +864,11 @@ class _Builder:
             vectors[missing] = self.embedder.embed([texts[i] for i in missing], progress=self.progress)
         return vectors, len(missing)
 
-    def _delete(self, conn, article_ids: list[str]) -> None:
+    def _delete(self, conn, schema: str, article_ids: list[str]) -> None:
         """Remove articles (their chunks, postings and sentences cascade) and
         take their words out of the two word tables."""
         if not article_ids:
             return
-        schema = self.schema
         conn.execute(f"""UPDATE {schema}.vocabulary v SET chunks = v.chunks - d.n
             FROM (SELECT p.word, count(*) AS n FROM {schema}.postings p JOIN {schema}.chunks c ON c.row_id = p.row_id
                   WHERE c.article_id = ANY(%(a)s) GROUP BY p.word) d WHERE v.word = d.word""", {"a": article_ids})
@@ -829,10 +879,9 @@ class _Builder:
         conn.execute(f"DELETE FROM {schema}.sentence_df WHERE sentences <= 0")
         conn.execute(f"DELETE FROM {schema}.articles WHERE id = ANY(%(a)s)", {"a": article_ids})
 
-    def _insert(self, conn, rows: list[_ArticleRows], chunk_vectors: np.ndarray, sentence_vectors: np.ndarray) -> None:
+    def _insert(self, conn, schema: str, rows: list[_ArticleRows], chunk_vectors: np.ndarray, sentence_vectors: np.ndarray) -> None:
         if not rows:
             return
-        schema = self.schema
         next_row = conn.execute(f"SELECT coalesce(max(row_id), 0) + 1 FROM {schema}.chunks").fetchone()[0]
         vocabulary: Counter[str] = Counter()
         sentence_df: Counter[str] = Counter()
