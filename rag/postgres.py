@@ -252,7 +252,7 @@ def _load_schema_sql(schema: str, dimension: int, config: PostgresConfig) -> tup
 
 
 @dataclass(frozen=True)
-class _ArticleRows:
+class ArticleRows:
     """What one article puts into the database."""
 
     article: Article
@@ -264,7 +264,7 @@ class _ArticleRows:
     sentence_words: list[list[str]]
 
 
-def _article_rows(article: Article, settings: Settings, embedder: Embedder) -> _ArticleRows:
+def _article_rows(article: Article, settings: Settings, embedder: Embedder) -> ArticleRows:
     """Chunks and sentences of one article exactly as rag.indexer.refresh makes them."""
 
     def fits(text: str) -> bool:
@@ -284,7 +284,7 @@ def _article_rows(article: Article, settings: Settings, embedder: Embedder) -> _
         sentences.append(SentenceRecord(article.id, sentence.start, sentence.end, _embed_hash(embedder.name, text)))
         sentence_texts.append(text)
         raw.append(article.text[sentence.start : sentence.end])
-    return _ArticleRows(
+    return ArticleRows(
         article, chunks, texts, tokenize(texts) if texts else [], sentences, sentence_texts,
         [sorted(set(w)) for w in tokenize(raw)] if raw else [],
     )
@@ -491,16 +491,19 @@ class PostgresBackend:
         chunk_join = f"JOIN {schema}.chunks c ON c.row_id = p.row_id" if filter_sql else ""
         # Lucene's BM25 as bm25s computes it: idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
         # tf part tf / (tf + k1 (1 - b + b dl / avgdl)); a repeated query word counts again.
-        return f"""m AS MATERIALIZED (SELECT n_chunks::float8 AS n, greatest(total_tokens::float8 / greatest(n_chunks, 1), 1e-9) AS avgdl
-                FROM {schema}.meta),
-            b AS MATERIALIZED (
-                SELECT p.row_id, sum(q.qtf * ln(1 + (m.n - v.chunks + 0.5) / (v.chunks + 0.5))
-                       * p.tf / (p.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * p.n_terms / m.avgdl)))::float8 AS s
+        # Per query word once: its idf (times its count in the query) and the
+        # two constants of the length norm, so a posting costs one division.
+        c1 = BM25_K1 * (1 - BM25_B)
+        return f"""qw AS MATERIALIZED (
+                SELECT v.word, q.qtf * ln(1 + ((SELECT n_chunks FROM {schema}.meta) - v.chunks + 0.5) / (v.chunks + 0.5)) AS idf,
+                       (SELECT {BM25_K1 * BM25_B} / greatest(total_tokens::float8 / greatest(n_chunks, 1), 1e-9)
+                        FROM {schema}.meta) AS c2
                 FROM unnest(%(words)s::text[], %(qtf)s::int[]) AS q(word, qtf)
-                JOIN {schema}.vocabulary v ON v.word = q.word
-                JOIN {schema}.postings p ON p.word = q.word
+                JOIN {schema}.vocabulary v ON v.word = q.word),
+            b AS MATERIALIZED (
+                SELECT p.row_id, sum(qw.idf * p.tf / (p.tf + {c1} + qw.c2 * p.n_terms))::float8 AS s
+                FROM qw JOIN {schema}.postings p ON p.word = qw.word
                 {chunk_join}
-                CROSS JOIN m
                 WHERE true {filter_sql}
                 GROUP BY p.row_id ORDER BY s DESC, p.row_id LIMIT %(n)s)"""
 
@@ -784,7 +787,7 @@ class _Builder:
             warnings=() if same_model or meta is None else (f"{reason}: the old model's vectors cannot be reused",),
         )
 
-    def write(self, conn, meta: dict[str, Any] | None, rows: list[_ArticleRows], chunk_vectors: np.ndarray,
+    def write(self, conn, meta: dict[str, Any] | None, rows: list[ArticleRows], chunk_vectors: np.ndarray,
               sentence_vectors: np.ndarray, to_delete: list[str], full: bool) -> int:
         """Write one refresh in one transaction; returns the chunks now indexed.
 
@@ -824,7 +827,7 @@ class _Builder:
                 # or pgvector falls back to a much slower on-disk build.
                 conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
                 conn.execute(indexes)
-                conn.execute(f"ANALYZE {target}.chunks, {target}.postings, {target}.vocabulary, {target}.sentences")
+                conn.execute(f"ANALYZE {target}.meta, {target}.chunks, {target}.postings, {target}.vocabulary, {target}.sentences")
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema}__old CASCADE")
                 if self._schema_exists(conn):
                     conn.execute(f"ALTER SCHEMA {schema} RENAME TO {schema}__old")
@@ -832,8 +835,17 @@ class _Builder:
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema}__old CASCADE")
             n_chunks = conn.execute(f"SELECT n_chunks FROM {schema}.meta").fetchone()[0]
             _before_commit(conn)
-        if not full:
-            conn.execute(f"ANALYZE {schema}.chunks, {schema}.postings, {schema}.vocabulary, {schema}.sentences")
+        if full:
+            # Sets the visibility map, so BM25's postings are read from their
+            # index alone (at 10k chunks a query fetched every posting from
+            # the table before). VACUUM cannot run inside the transaction.
+            conn.autocommit = True
+            try:
+                conn.execute(f"VACUUM (ANALYZE) {schema}.postings, {schema}.chunks, {schema}.vocabulary")
+            finally:
+                conn.autocommit = False
+        else:
+            conn.execute(f"ANALYZE {schema}.meta, {schema}.chunks, {schema}.postings, {schema}.vocabulary, {schema}.sentences")
             conn.commit()
         return int(n_chunks)
 
@@ -879,7 +891,7 @@ class _Builder:
         conn.execute(f"DELETE FROM {schema}.sentence_df WHERE sentences <= 0")
         conn.execute(f"DELETE FROM {schema}.articles WHERE id = ANY(%(a)s)", {"a": article_ids})
 
-    def _insert(self, conn, schema: str, rows: list[_ArticleRows], chunk_vectors: np.ndarray, sentence_vectors: np.ndarray) -> None:
+    def _insert(self, conn, schema: str, rows: list[ArticleRows], chunk_vectors: np.ndarray, sentence_vectors: np.ndarray) -> None:
         if not rows:
             return
         next_row = conn.execute(f"SELECT coalesce(max(row_id), 0) + 1 FROM {schema}.chunks").fetchone()[0]
@@ -937,6 +949,28 @@ def _tsvector_text(tokens: list[str]) -> str:
     for i, t in enumerate(tokens[:16383], start=1):  # tsvector positions stop at 16383
         positions.setdefault(t, []).append(i)
     return " ".join(f"'{w}':{','.join(map(str, p[:256]))}" for w, p in positions.items())  # at most 256 positions a word
+
+
+def load_rows(config: PostgresConfig, settings: Settings, model: str, dimension: int, rows: list[ArticleRows],
+              chunk_vectors: np.ndarray, sentence_vectors: np.ndarray) -> int:
+    """A whole index from rows and vectors made elsewhere (a bulk loader, the
+    scale benchmark's derived vectors), through the same transactional full
+    build as open(). Returns the number of chunks indexed."""
+    import psycopg
+    from types import SimpleNamespace
+
+    _check_server(config.dsn, config, dimension)
+    builder = _Builder(config, settings, SimpleNamespace(name=model, dimension=dimension), None, False)
+    conn = _connect(config.dsn, config)
+    try:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"rag-index:{config.schema}",))
+        conn.commit()
+        meta = builder._meta(conn)
+        return builder.write(conn, meta, rows, chunk_vectors, sentence_vectors, [], full=True)
+    except psycopg.Error as e:
+        raise _store_error(e, config.dsn, "loading the index") from None
+    finally:
+        conn.close()
 
 
 def _before_commit(conn) -> None:

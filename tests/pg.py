@@ -72,6 +72,7 @@ class PgServer:
     port: int
     socket_dir: Path
     replicas: list["PgServer"] = field(default_factory=list)
+    extra: str = ""  # more `-c name=value` server options (the benchmark gives it more memory)
 
     @property
     def dsn(self) -> str:
@@ -81,7 +82,7 @@ class PgServer:
         return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
 
     @classmethod
-    def start(cls, folder: Path) -> "PgServer":
+    def start(cls, folder: Path, extra: str = "") -> "PgServer":
         """initdb, start, and create the `rag` role (a superuser) and database with pgvector."""
         ensure_user()
         folder = Path(folder)
@@ -98,7 +99,7 @@ class PgServer:
                       "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
         with (data / "pg_hba.conf").open("a") as f:
             f.write("host replication all 127.0.0.1/32 scram-sha-256\n")
-        server = cls(data, free_port(), socket_dir)
+        server = cls(data, free_port(), socket_dir, extra=extra)
         server._pg_ctl_start()
         server.sql(f"CREATE ROLE {ROLE} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
         server.sql(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
@@ -110,7 +111,7 @@ class PgServer:
         # client, never the server.
         options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60 "
-                   "-c shared_buffers=128MB -c wal_level=replica -c max_wal_senders=4")
+                   f"-c shared_buffers=128MB -c wal_level=replica -c max_wal_senders=4 {self.extra}")
         _as_postgres([str(binaries() / "pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-t", "60",
                       "-l", str(self.data.parent / "server.log"), "start"])
 
