@@ -26,7 +26,6 @@ Needs the `postgres` extra: pip install 'rag-articles[postgres]'.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import re
@@ -329,7 +328,7 @@ class PostgresBackend:
             import pgvector.psycopg  # noqa: F401
         except ImportError as e:
             raise StoreError(f"{type(e).__name__}: {e}", fix=INSTALL_HINT) from e
-        _check_server(config.dsn, config, embedder.dimension)
+        _check_server(config.dsn, config)
         summary = _Builder(config, settings, embedder, corpus, progress).run(rebuild)
         return cls.connect(config, settings, {a.id: article_key(a) for a in corpus.articles}, summary)
 
@@ -603,7 +602,7 @@ def _connect(dsn: str, config: PostgresConfig, **kwargs):
         raise _store_error(e, dsn, "connecting") from None
 
 
-def _check_server(dsn: str, config: PostgresConfig, dimension: int) -> None:
+def _check_server(dsn: str, config: PostgresConfig) -> None:
     """Reach the primary and make sure pgvector is there (creating it when allowed)."""
     import psycopg
 
@@ -623,7 +622,6 @@ def _check_server(dsn: str, config: PostgresConfig, dimension: int) -> None:
 
 
 def _make_pool(dsn: str, config: PostgresConfig, role: str):
-    import psycopg
     from pgvector.psycopg import register_vector
     from psycopg_pool import ConnectionPool
 
@@ -649,7 +647,6 @@ def _make_pool(dsn: str, config: PostgresConfig, role: str):
     except Exception as e:
         pool.close()
         raise _store_error(e, dsn, "opening the connection pool") from None
-    del psycopg
     return pool
 
 
@@ -828,13 +825,18 @@ class _Builder:
                 conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
                 conn.execute(indexes)
                 conn.execute(f"ANALYZE {target}.meta, {target}.chunks, {target}.postings, {target}.vocabulary, {target}.sentences")
+                # The swap: from the first rename to the commit (milliseconds)
+                # it holds the old tables exclusively, so a read arriving then
+                # waits for the new index rather than seeing a mix.
+                _before_commit(conn)
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema}__old CASCADE")
                 if self._schema_exists(conn):
                     conn.execute(f"ALTER SCHEMA {schema} RENAME TO {schema}__old")
                 conn.execute(f"ALTER SCHEMA {target} RENAME TO {schema}")
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema}__old CASCADE")
+            else:
+                _before_commit(conn)
             n_chunks = conn.execute(f"SELECT n_chunks FROM {schema}.meta").fetchone()[0]
-            _before_commit(conn)
         if full:
             # Sets the visibility map, so BM25's postings are read from their
             # index alone (at 10k chunks a query fetched every posting from
@@ -959,7 +961,7 @@ def load_rows(config: PostgresConfig, settings: Settings, model: str, dimension:
     import psycopg
     from types import SimpleNamespace
 
-    _check_server(config.dsn, config, dimension)
+    _check_server(config.dsn, config)
     builder = _Builder(config, settings, SimpleNamespace(name=model, dimension=dimension), None, False)
     conn = _connect(config.dsn, config)
     try:
@@ -974,4 +976,5 @@ def load_rows(config: PostgresConfig, settings: Settings, model: str, dimension:
 
 
 def _before_commit(conn) -> None:
-    """The last moment of a refresh's transaction; the kill test stops a build here."""
+    """The last moment before a refresh becomes visible (the commit, or a full
+    build's schema swap): the kill test stops a build here."""

@@ -3,7 +3,7 @@ stdin, one JSON reply per line on stdout.
 
     python tests/pg_worker.py DSN SCHEMA MODEL_CACHE
     {"op": "open", "corpus": "/path"}            -> {"rebuilt": false, "reason": "up to date", "chunks": 73}
-    {"op": "open", "corpus": "/path", "hang": true}
+    {"op": "open", "corpus": "/path", "hang": true, "rebuild": false}
         -> {"hanging": true} once the refresh's transaction is written but not
            committed, then sleeps there (the kill test kills it)
     {"op": "search", "q": "...", "mode": "hybrid"} -> {"hits": [[chunk id, score], ...]} or {"error": "..."}
@@ -48,7 +48,8 @@ def main() -> None:
                     postgres._before_commit = hang
                 if backend is not None:
                     backend.close()
-                backend = PostgresBackend.open(load_corpus(Path(command["corpus"])), settings, embedder, config=config)
+                backend = PostgresBackend.open(load_corpus(Path(command["corpus"])), settings, embedder, config=config,
+                                               rebuild=command.get("rebuild", False))
                 s = backend.summary
                 reply({"rebuilt": s.rebuilt, "reason": s.reason, "chunks": s.chunks, "embedded": s.embedded})
             elif command["op"] == "search":

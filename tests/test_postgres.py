@@ -287,6 +287,23 @@ def test_killed_build_leaves_the_old_index_and_readers_never_see_half(pg_server,
         if worker.poll() is None:
             worker.kill()
     assert reader.search(question, vector, 5, None, "hybrid") == before
+    # A whole build (loaded into a fresh schema, swapped in at the end), killed
+    # just before its commit. An older tokenizer on record forces one without
+    # embedding anything: the vectors are reused.
+    pg_server.sql("UPDATE rag_kill.meta SET sparse_tokenizer = 'an-older-one'", database="rag")
+    worker = _worker(pg_server, "rag_kill", _model_cache(real_embedder, tmp_path))
+    try:
+        assert _ask(worker, op="open", corpus=str(CORPUS), hang=True) == {"hanging": True}
+        assert reader.search(question, vector, 5, None, "hybrid") == before
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert reader.search(question, vector, 5, None, "hybrid") == before
+    assert pg_server.sql("SELECT string_agg(nspname, ',') FROM pg_namespace WHERE nspname LIKE 'rag_kill%'", database="rag") == "rag_kill"
+    assert pg_server.sql("SELECT sparse_tokenizer FROM rag_kill.meta", database="rag") == "an-older-one"
+    pg_server.sql(f"UPDATE rag_kill.meta SET sparse_tokenizer = '{postgres.TOKENIZER_ID}'", database="rag")
     with PostgresBackend.open(corpus, SETTINGS, real_embedder, config=config) as again:
         assert not again.summary.rebuilt  # the old index, whole and current
     with PostgresBackend.open(load_corpus(changed_dir), SETTINGS, real_embedder, config=config) as after:
