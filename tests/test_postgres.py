@@ -535,3 +535,34 @@ def test_config_from_settings_and_environment():
     with pytest.raises(SettingsError, match="needs a DSN"):
         PostgresConfig.from_settings(SimpleNamespace())
     assert postgres.describe_dsn("postgresql://u:secret@db.example:6432/corpus") == "u@db.example:6432/corpus"
+
+
+def test_concurrent_builders_build_once_and_a_same_corpus_rebuild_is_adopted(pg_server, corpus):
+    """Two processes' opens racing on a new schema: the advisory lock lets one
+    build; the other waits and finds it fresh. A rebuild from the same corpus
+    by another process is then simply used by a reader."""
+    embedder = HashEmbedder(dimension=32)
+    config = _config(pg_server, "rag_race")
+    results: list = []
+
+    def open_one() -> None:
+        results.append(PostgresBackend.open(corpus, SETTINGS, embedder, config=config))
+
+    threads = [threading.Thread(target=open_one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert sorted(b.summary.rebuilt for b in results) == [False, True]
+        reader = results[0]
+        vector = embedder.embed(["Board of Peace"])[0]
+        before = reader.search("Board of Peace", vector, 5, None, "hybrid")
+        generation = reader._state.generation
+        with PostgresBackend.open(corpus, SETTINGS, embedder, config=config, rebuild=True) as rebuilt:
+            assert rebuilt.summary.rebuilt
+        assert reader.search("Board of Peace", vector, 5, None, "hybrid") == before
+        assert reader._state.generation == generation + 1  # adopted: same corpus, nothing to reload
+    finally:
+        for b in results:
+            b.close()
