@@ -183,13 +183,13 @@ def run_size(n: int, args, server_dsn: str, source, sentence_vectors, query_text
 
     faiss.omp_set_num_threads(1)  # one query per call on one thread, as the product searches
     items = [(t, v) for t, v in zip(query_texts, query_vectors)]
-    pool = settings.candidates
+    pool = settings.retrieval.candidates
 
     def local_dense(t, v):
         return [r for r, _ in dense.search(v, K)]
 
     def local_hybrid(t, v):
-        fused = weighted([dense.search(v, pool), sparse.search(t, pool)], [settings.dense_weight, 1 - settings.dense_weight])
+        fused = weighted([dense.search(v, pool), sparse.search(t, pool)], [settings.retrieval.dense_weight, 1 - settings.retrieval.dense_weight])
         return [r for r, _ in fused[:K]]
 
     out["local_dense"], got = timed(local_dense, items)

@@ -8,6 +8,7 @@ checks (rag/llm.py, rag/verify.py).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -56,6 +57,8 @@ class RAG:
         rebuild: bool = False,
         progress: bool = False,
         llm_client: ChatModel | None = None,
+        backend: str | None = None,
+        dsn: str | None = None,
     ) -> "RAG":
         """Read the corpus, then load its index, building or refreshing it when needed.
 
@@ -63,12 +66,18 @@ class RAG:
         Settings.from_env()). A damaged index is rebuilt from the corpus (with
         a warning): the corpus is the source of truth, so nothing is lost.
         llm_client: a chat server other than the one the settings name.
+        backend, dsn: where the index lives ("local", or "postgres" at the
+        PostgreSQL server `dsn`), in place of the settings' own.
         """
         settings = settings or Settings()
         if corpus_dir is not None:
             settings = settings.replace(corpus_dir=Path(corpus_dir))
         if index_dir is not None:
             settings = settings.replace(index_dir=Path(index_dir))
+        if backend is not None:
+            settings = settings.replace(backend=backend)
+        if dsn is not None:
+            settings = settings.replace(postgres={**_as_dict(settings.index.postgres), "dsn": dsn})
         kind = backend_class(settings.index.backend)
         # Files unchanged since the index was built are not repaired again:
         # at about a second per MB, repair would dominate starting a large corpus.
@@ -224,3 +233,10 @@ class RAG:
         if self._client is None:
             self._client = client_for(self.settings.llm)
         return self._client
+
+
+def _as_dict(config) -> dict:
+    """A postgres config given as a dataclass or a dict, as a dict."""
+    if config is None:
+        return {}
+    return dict(config) if isinstance(config, dict) else dataclasses.asdict(config)

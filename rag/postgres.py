@@ -39,34 +39,20 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .chunking import chunk_article
 from .embedding import Embedder
 from .errors import SettingsError, StoreError
 from .indexer import BuildSummary, _embed_hash, article_key, context_text
 from .ingest import Corpus
 from .sentences import mask_footnotes, split_sentences
-from .settings import Settings
+from .settings import RetrievalSettings, Settings
 from .sparse import TOKENIZER_ID, tokenize
-from .store import ChunkRecord, SentenceRecord
-from .types import Article
+from .types import Article, ChunkRecord, SentenceRecord
 
-try:  # the seam's types (rag/retrieval.py, being added by the lead)
-    from .retrieval import Scored, SentenceBatch
-except ImportError:  # until it lands: the same fields, as the seam specifies them
-
-    @dataclass(frozen=True)
-    class Scored:  # type: ignore[no-redef]
-        chunk: ChunkRecord
-        score: float
-        dense_score: float | None
-        bm25_score: float | None
-
-    @dataclass(frozen=True)
-    class SentenceBatch:  # type: ignore[no-redef]
-        records: list[SentenceRecord]
-        vectors: np.ndarray
-
+from .retrieval import Scored
+from .evidence import SentenceBatch
+from .trace import NO_TRACE, Trace
 
 log = logging.getLogger("rag")
 
@@ -131,7 +117,7 @@ class PostgresConfig:
         """The config in `settings`: its `postgres` group (a PostgresConfig or a
         mapping of these fields) when the grouped Settings have one, else the
         flat fields `pg_dsn`, `pg_replicas`, ...; `overrides` win."""
-        group = getattr(settings, "postgres", None)
+        group = getattr(getattr(settings, "index", settings), "postgres", None)
         if isinstance(group, PostgresConfig):
             values = dataclasses.asdict(group)
         elif isinstance(group, Mapping):
@@ -271,7 +257,7 @@ def _article_rows(article: Article, settings: Settings, embedder: Embedder) -> A
         return embedder.count_pieces(context_text(article, text)) <= embedder.max_pieces
 
     chunks, texts = [], []
-    for chunk in chunk_article(article, settings.chunk_tokens, settings.overlap_tokens, settings.tokenizer, fits=fits):
+    for chunk in chunk_article(article, settings.index.chunk_tokens, settings.index.overlap_tokens, settings.index.tokenizer, fits=fits):
         text = context_text(article, chunk.text)
         chunks.append(ChunkRecord(chunk.id, article.id, chunk.position, chunk.start, chunk.end, chunk.n_tokens,
                                   _embed_hash(embedder.name, text)))
@@ -429,9 +415,14 @@ class PostgresBackend:
                 self._state = _read_state(self._primary, self.config)
         return generation, rows
 
-    def search(self, query: str, vector: np.ndarray | None, k: int, articles: Sequence[str] | None, mode: str) -> list[Scored]:
-        s = self.settings
-        pool = max(int(k), s.candidates)
+    @classmethod
+    def known_reads(cls, settings: Settings) -> dict:
+        return {}  # no index folder to keep repaired texts in: every start reads the files again
+
+    def search(self, query: str, vector: np.ndarray | None, k: int, articles: Sequence[str] | None, mode: str,
+               settings: RetrievalSettings | None = None, trace: Trace = NO_TRACE) -> list[Scored]:
+        settings = settings or self.settings.retrieval
+        pool = max(int(k), settings.candidates)
         schema = self.config.schema
         params: dict[str, Any] = {"n": pool, "k": int(k)}
         filter_sql = ""
@@ -460,7 +451,7 @@ class PostgresBackend:
         elif mode == "bm25":
             fused = "SELECT b.row_id, b.s AS score, NULL::float8 AS ds, b.s AS bs, row_number() OVER (ORDER BY b.s DESC, b.row_id) AS tie FROM b"
         else:
-            fused = self._fusion_sql(params)
+            fused = self._fusion_sql(params, settings)
         sql = f"""WITH {', '.join(sides)},
             f AS ({fused})
             SELECT g.generation, c.id, c.article_id, c.position, c.start_char, c.end_char, c.n_tokens, c.embed_hash,
@@ -469,7 +460,8 @@ class PostgresBackend:
             LEFT JOIN LATERAL (SELECT * FROM f ORDER BY f.score DESC, f.tie LIMIT %(k)s) r ON true
             LEFT JOIN {schema}.chunks c ON c.row_id = r.row_id
             ORDER BY r.score DESC NULLS LAST, r.tie"""
-        _, rows = self._run(sql, params, "searching")
+        with trace.stage("database search"):
+            _, rows = self._run(sql, params, "searching")
         return [
             Scored(ChunkRecord(cid, aid, pos, start, end, n_tokens, h), float(score),
                    None if ds is None else float(ds), None if bs is None else float(bs))
@@ -507,11 +499,10 @@ class PostgresBackend:
                 WHERE true {filter_sql}
                 GROUP BY p.row_id ORDER BY s DESC, p.row_id LIMIT %(n)s)"""
 
-    def _fusion_sql(self, params: dict[str, Any]) -> str:
+    def _fusion_sql(self, params: dict[str, Any], s: RetrievalSettings) -> str:
         """rag.fusion in SQL: weighted sum of min-max normalised scores (an id
         missing from a side scores 0 there), or RRF; ties keep the order in
         which ids were first seen (the dense list, then the BM25 one)."""
-        s = self.settings
         ranked = """SELECT row_id, s, row_number() OVER (ORDER BY s DESC, row_id) AS rk,
                     coalesce((s - min(s) OVER ()) / nullif(max(s) OVER () - min(s) OVER (), 0), 1.0) AS norm FROM {side}"""
         if s.fusion == "rrf":
@@ -731,10 +722,10 @@ class _Builder:
             return f"index was built with model {meta['model']} ({meta['dimension']} dims), settings use {e.name} ({e.dimension} dims)"
         if meta["sparse_tokenizer"] != TOKENIZER_ID:
             return f"BM25 tokenization changed from {meta['sparse_tokenizer']} to {TOKENIZER_ID}"
-        if meta["repair"] != s.repair:
-            return f"text repair changed from {'on' if meta['repair'] else 'off'} to {'on' if s.repair else 'off'}"
-        if meta["chunking"] != s.chunking_params():
-            return f"chunking changed from {meta['chunking']} to {s.chunking_params()}"
+        if meta["repair"] != s.index.repair:
+            return f"text repair changed from {'on' if meta['repair'] else 'off'} to {'on' if s.index.repair else 'off'}"
+        if meta["chunking"] != s.index.chunking():
+            return f"chunking changed from {meta['chunking']} to {s.index.chunking()}"
         if stored != {a.id: article_key(a) for a in self.corpus.articles}:
             return "corpus changed"
         return None
@@ -747,8 +738,8 @@ class _Builder:
         same_model = same_shape and meta["model"] == embedder.name
         # Everything is rewritten when the chunks' shape changed; else only
         # what changed. Vectors are reused by content hash either way.
-        rewrite_all = (rebuild or not same_shape or meta["chunking"] != self.settings.chunking_params()
-                       or meta["repair"] != self.settings.repair or meta["sparse_tokenizer"] != TOKENIZER_ID
+        rewrite_all = (rebuild or not same_shape or meta["chunking"] != self.settings.index.chunking()
+                       or meta["repair"] != self.settings.index.repair or meta["sparse_tokenizer"] != TOKENIZER_ID
                        or meta["model"] != embedder.name)
         current = {a.id: article_key(a) for a in self.corpus.articles}
         to_write = [a for a in self.corpus.articles if rewrite_all or stored.get(a.id) != current[a.id]]
@@ -811,7 +802,7 @@ class _Builder:
                     chunking, sparse_tokenizer, repair, n_chunks, n_sentences, total_tokens)
                     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0)""",
                              (SCHEMA_VERSION, int(meta.get("generation") or 0) if meta else 0, __version__, embedder.name,
-                              embedder.dimension, json.dumps(settings.chunking_params()), TOKENIZER_ID, settings.repair))
+                              embedder.dimension, json.dumps(settings.index.chunking()), TOKENIZER_ID, settings.index.repair))
             self._delete(conn, target, to_delete)
             self._insert(conn, target, rows, chunk_vectors, sentence_vectors)
             conn.execute(f"""UPDATE {target}.meta SET generation = generation + 1, package_version = %s, model = %s,
@@ -819,7 +810,7 @@ class _Builder:
                     n_chunks = (SELECT count(*) FROM {target}.chunks),
                     n_sentences = (SELECT count(*) FROM {target}.sentences),
                     total_tokens = (SELECT coalesce(sum(n_terms), 0) FROM {target}.chunks), updated = now()""",
-                         (__version__, embedder.name, json.dumps(settings.chunking_params()), TOKENIZER_ID, settings.repair))
+                         (__version__, embedder.name, json.dumps(settings.index.chunking()), TOKENIZER_ID, settings.index.repair))
             if full:
                 # Parallel HNSW build: maintenance_work_mem must hold the graph
                 # or pgvector falls back to a much slower on-disk build.

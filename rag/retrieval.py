@@ -65,11 +65,12 @@ class SearchBackend(Protocol):
 
     def search(
         self, query: str, vector: np.ndarray | None, k: int, articles: Sequence[str] | None, mode: str,
-        settings: RetrievalSettings, trace: Trace = NO_TRACE,
+        settings: RetrievalSettings | None = None, trace: Trace = NO_TRACE,
     ) -> list[Scored]:
         """Best first. `vector` is None only for mode "bm25"; `articles`, when
         given, are validated ids to search within. Hybrid fuses each side's
-        top `settings.candidates` as `fuse` does."""
+        top `settings.candidates` as `fuse` does; settings=None: those the
+        backend was opened with."""
 
     def sentences_within(self, spans: Sequence[Span]) -> SentenceBatch: ...
 
@@ -97,8 +98,12 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, stored: StoredIndex, summary: BuildSummary, articles: Mapping[str, Article]) -> None:
+    def __init__(
+        self, stored: StoredIndex, summary: BuildSummary, articles: Mapping[str, Article],
+        retrieval: RetrievalSettings | None = None,
+    ) -> None:
         self.stored = stored
+        self.retrieval = retrieval or RetrievalSettings()
         self.summary = summary
         self.n_chunks = len(stored.chunks)
         rows: dict[str, list[int]] = {}
@@ -118,12 +123,13 @@ class LocalBackend:
         store = IndexStore(settings.index.index_dir)
         with store.lock():
             stored, summary = _fresh_index(store, corpus, settings, embedder, rebuild, progress)
-        return cls(stored, summary, corpus.by_id())
+        return cls(stored, summary, corpus.by_id(), settings.retrieval)
 
     def search(
         self, query: str, vector: np.ndarray | None, k: int, articles: Sequence[str] | None, mode: str,
-        settings: RetrievalSettings, trace: Trace = NO_TRACE,
+        settings: RetrievalSettings | None = None, trace: Trace = NO_TRACE,
     ) -> list[Scored]:
+        settings = settings or self.retrieval
         allowed = None
         if articles is not None:
             allowed = np.concatenate([self._rows_by_article.get(a, np.zeros(0, dtype=np.int64)) for a in articles])
@@ -184,6 +190,10 @@ def backend_class(name: str) -> type:
     """The backend called `name`; unknown names list the valid ones."""
     if name == "local":
         return LocalBackend
+    if name == "postgres":
+        from .postgres import PostgresBackend  # needs the postgres extra: imported only when chosen
+
+        return PostgresBackend
     raise SettingsError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
 
 

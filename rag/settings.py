@@ -29,7 +29,7 @@ FUSIONS = ("rrf", "weighted")
 # The dense index kinds (rag/dense.py explains them); "auto" picks by size.
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 EMBED_BACKENDS = ("onnx", "torch")
-BACKENDS = ("local",)  # rag/retrieval.py: where chunks are stored and searched
+BACKENDS = ("local", "postgres")  # rag/retrieval.py: where chunks are stored and searched
 
 
 def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -101,8 +101,12 @@ class IndexSettings:
     max_file_mb: float = 5.0
 
     # Where chunks and sentences are stored and searched (rag/retrieval.py):
-    # "local" is FAISS + bm25s in index_dir.
+    # "local" is FAISS + bm25s in index_dir; "postgres" a PostgreSQL server
+    # with pgvector (rag/postgres.py), configured by `postgres`: a
+    # rag.postgres.PostgresConfig or a dict of its fields (dsn, replicas,
+    # schema, ef_search ...).
     backend: str = "local"
+    postgres: Any = None
 
     def __post_init__(self) -> None:
         _check([

@@ -18,7 +18,7 @@ import pytest
 
 from rag.embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder, make_embedder
 
-SLOW_FIXTURES = frozenset({"real_embedder", "torch_embedder", "real_rag", "llm_server"})
+SLOW_FIXTURES = frozenset({"real_embedder", "torch_embedder", "real_rag", "llm_server", "pg_server"})
 SLOW_MODULES = frozenset({"test_app", "test_browser", "test_benchmark_smoke", "test_offline"})
 
 

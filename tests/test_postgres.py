@@ -85,7 +85,7 @@ def backend(pg_server, corpus, real_embedder):
 @pytest.fixture(scope="module")
 def local(tmp_path_factory, corpus, real_embedder):
     """The local backend's index, searched below through its parts."""
-    stored, _ = refresh(IndexStore(tmp_path_factory.mktemp("local")), corpus, SETTINGS, real_embedder, None, "test")
+    stored, _ = refresh(IndexStore(tmp_path_factory.mktemp("local")), corpus, SETTINGS.index, real_embedder, None, "test")
     return stored
 
 
@@ -101,11 +101,11 @@ def queries(real_embedder):
 
 
 def _local_search(stored, text, vector, k, mode, allowed=None):
-    pool = max(k, SETTINGS.candidates)
+    pool = max(k, SETTINGS.retrieval.candidates)
     dense = stored.dense.search(vector, pool, allowed) if mode != "bm25" else []
     bm25 = stored.sparse.search(text, pool, allowed) if mode != "dense" else []
     fused = dense if mode == "dense" else bm25 if mode == "bm25" else weighted(
-        [dense, bm25], [SETTINGS.dense_weight, 1 - SETTINGS.dense_weight])
+        [dense, bm25], [SETTINGS.retrieval.dense_weight, 1 - SETTINGS.retrieval.dense_weight])
     return [(stored.chunks[row].id, score) for row, score in fused[:k]], dict(dense), dict(bm25)
 
 
@@ -566,3 +566,64 @@ def test_concurrent_builders_build_once_and_a_same_corpus_rebuild_is_adopted(pg_
     finally:
         for b in results:
             b.close()
+
+
+# --- through the facade and the CLI, as users run it -----------------------------------
+
+
+def test_rag_on_postgres_answers_as_well_as_the_local_backend(pg_server, real_embedder, tmp_path) -> None:
+    """Parity through RAG.load(backend="postgres"): hit@1, MRR and fact recall
+    within 0.02 of the local backend on the question set, every citation exact."""
+    from rag import RAG
+    from rag.evalset import load_questions
+    from rag.evaluate import evaluate
+
+    real_rag = RAG.load(CORPUS, tmp_path / "local", embedder=real_embedder)
+    settings = real_rag.settings.replace(postgres={"dsn": pg_server.dsn, "schema": "rag_facade"})
+    pg = RAG.load(CORPUS, tmp_path / "unused", settings=settings, backend="postgres", embedder=real_embedder)
+    assert pg.backend.name == "postgres" and pg.summary.rebuilt
+    questions = load_questions(ROOT / "eval" / "questions.jsonl", {a.id for a in pg.articles})
+    local = evaluate(real_rag, questions).metrics
+    remote = evaluate(pg, questions).metrics
+    for metric in ("hit@1", "mrr", "fact_recall"):
+        assert abs(local[metric] - remote[metric]) <= 0.02, (metric, local[metric], remote[metric])
+    assert remote["citation_validity"] == 1.0
+    pg.backend.close()
+
+
+def test_cli_index_then_ask_in_another_process_on_postgres(pg_server, tmp_path) -> None:
+    """`rag index --backend postgres` in one process; `rag ask` in two others
+    answers the same from the database; after `rag index` refreshes a changed
+    article, `rag ask` answers from the new text. (Two processes sharing one
+    open index while a third refreshes it: test_two_processes_... above.)"""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    common = ["--corpus", str(corpus), "--index", str(tmp_path / "unused"), "--backend", "postgres",
+              "--dsn", pg_server.dsn, "--pg-schema", "rag_cli"]
+
+    def rag(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,
+                              timeout=600, env=env, cwd=ROOT)
+
+    built = rag("index", *common)
+    assert built.returncode == 0, built.stderr
+    assert not (tmp_path / "unused").exists()  # nothing was written to a local index folder
+    question = "Why did Vucic halt arms deliveries to Israel?"
+    answers = [rag("ask", question, "--json", "-q", *common) for _ in range(2)]
+    assert all(a.returncode == 0 for a in answers), [a.stderr for a in answers]
+    first, second = (json.loads(a.stdout) for a in answers)
+    assert first["text"] == second["text"] and first["citations"] and not first["abstained"]
+
+    article = corpus / "000_b8d8672fd89b6af8.txt"
+    article.write_text(article.read_text(encoding="utf-8") + "\nThe harbour of Kotor reopened to cruise ships in 2031.\n",
+                       encoding="utf-8")
+    assert rag("index", *common).returncode == 0
+    after = rag("ask", "When did the harbour of Kotor reopen to cruise ships?", "--json", "-q", *common)
+    assert after.returncode == 0, after.stderr
+    assert "2031" in json.loads(after.stdout)["text"]
