@@ -98,7 +98,13 @@ if [ "$part" = test ]; then
             else
                 # Not --quiet: pip's spinner on "Building wheel" shows it is still working.
                 step "compiling llama.cpp for the LLM tests (${compiled[*]}): about 15 minutes on 2 cores the first time, seconds when pip kept the wheel it built"
-                .venv/bin/pip install "${compiled[@]}"
+                # A portable build (AVX2, no -march=native): built natively on a
+                # CPU that reports AMX, ggml's AMX matrix code crashed with a
+                # segmentation fault on the first token (seen here, 0.3.36).
+                # Its own wheel cache, so a natively built wheel that pip kept
+                # from another install is never taken instead.
+                CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
+                    .venv/bin/pip install --cache-dir "${XDG_CACHE_HOME:-$HOME/.cache}/rag/pip-llama-portable" "${compiled[@]}"
             fi
             step_done
         fi
