@@ -1,0 +1,531 @@
+"""A learned answer stage: which sentences answer, and whether any does.
+
+Two small models replace the hand-set thresholds of the extractive answer
+(`abstain_below`, `answer_margin`, the unknown-name rule):
+
+- the **ranker** gives each candidate sentence the probability that it holds
+  the answer. Candidates are the sentences of the retrieved passages; each is
+  described with its neighbours (the answer often sits in the sentence after
+  the one that matches the question best: a list, a year, the reason);
+- the **answerability model** gives the probability that the passages answer
+  the question at all, from the ranker's best scores, the retrieval scores,
+  how much of the question (its rarer words, its names, its numbers) the best
+  sentence and its neighbours hold, and names the corpus never uses.
+
+Both are logistic regressions over standardised features, so inference is a
+few dot products in numpy. The weights and their manifest (training-data hash,
+feature names, held-out metrics, the abstention threshold and the
+false-abstention rate it was chosen for) are JSON files in rag/models/, made
+by `python -m rag.train_answer`. The feature functions here are the only
+definition of the features: training calls them on the same named inputs.
+
+Entry point: `decide(question, evidence, hits, articles, model, context)`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .answer import Evidence, SentenceIndex
+from .errors import RagError
+from .questions import answer_type, has_answer_type, unknown_names
+from .sparse import tokenize
+from .types import Article, Hit
+
+MODELS_DIR = Path(__file__).parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "answer-v1.json"
+FORMAT = "rag-answer-model/1"
+
+# The ranker looks at this many of the best-scoring sentences (and their
+# neighbours): on the training questions the sentence holding the gold answer
+# was among the first 30 by the product's score in nearly every case where the
+# passages held it at all, and fewer candidates keep inference cheap.
+MAX_CANDIDATES = 30
+
+
+class ModelFileError(RagError):
+    """The answer model's weight file or manifest is missing, damaged or does not match."""
+
+
+# --- inputs besides the question and the scores ------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerContext:
+    """What the features need from the corpus beyond the retrieved passages:
+    the sentence index (spans, word sets, IDF) and whether the corpus uses a word."""
+
+    sentences: SentenceIndex
+    knows: Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer stage's verdict: the sentences to quote (best first by the
+    ranker, at most `max_sentences`), the probability that the passages answer,
+    and whether to abstain (p_answerable below the model's threshold)."""
+
+    chosen: list[Evidence]
+    p_answerable: float
+    abstain: bool
+    sentence_p: list[float]  # the ranker's probability for each chosen sentence
+
+
+# --- small text helpers --------------------------------------------------------------------
+
+_WH = (
+    ("how_many", re.compile(r"\bhow\s+(many|much)\b", re.I)),
+    ("when", re.compile(r"\bwhen\b|\bwhat\s+(year|month|day|date|century|decade)\b|\bwhich\s+(year|month|century)\b", re.I)),
+    ("who", re.compile(r"\bwho(m|se)?\b", re.I)),
+    ("where", re.compile(r"\bwhere\b", re.I)),
+    ("why", re.compile(r"\bwhy\b", re.I)),
+    ("how", re.compile(r"\bhow\b", re.I)),
+    ("which", re.compile(r"\b(which|what)\b", re.I)),
+)
+WH_KINDS = tuple(name for name, _ in _WH) + ("other",)
+
+_CAPITALISED = re.compile(r"\b[A-ZÀ-ÞĀ-Ž][\w’'-]*", re.UNICODE)
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,.]*\d|(?<![\w.])\d")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+)[\"“‘'(]*", re.UNICODE)
+
+
+def question_kind(question: str) -> str:
+    """The question's wh-kind, the first that matches in the order of _WH."""
+    for name, pattern in _WH:
+        if pattern.search(question):
+            return name
+    return "other"
+
+
+def _numbers(text: str) -> set[str]:
+    return {m.group(0).replace(",", "").rstrip(".") for m in _NUMBER.finditer(text)}
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words that are not the first word of a sentence, folded and stemmed."""
+    starts = {m.end() for m in _SENTENCE_START.finditer(text)}
+    words = [m.group(0) for m in _CAPITALISED.finditer(text) if m.start() not in starts]
+    return {t for toks in tokenize(words) for t in toks} if words else set()
+
+
+@lru_cache(maxsize=4096)
+def _question_parts(question: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """The question's content tokens, name tokens and numbers (memoised: the
+    ranker asks for them once per candidate)."""
+    return frozenset(tokenize([question])[0]), frozenset(_names(question)), frozenset(_numbers(question))
+
+
+# --- features --------------------------------------------------------------------------------
+
+RANKER_FEATURES: tuple[str, ...] = (
+    "dense", "lexical", "score", "rank_log", "dense_gap", "lexical_gap",
+    "hit_rank_log", "hit_score_rel", "hit_dense", "hit_bm25_rel",
+    "novel_share", "novel_log", "restates",
+    "type_asked", "type_match", "type_missing",
+    "novel_names_log", "novel_numbers_log",
+    "prev_dense", "prev_lexical", "next_dense", "next_lexical",
+    "after_best", "before_best", "same_article_as_best",
+    "paragraph_first", "article_position", "length_log", "window_coverage",
+    *(f"wh_{k}" for k in WH_KINDS),
+    "who_where_x_names", "when_x_time", "how_many_x_number",
+    "dense_x_lexical",
+)
+
+ANSWERABILITY_FEATURES: tuple[str, ...] = (
+    "top_logit", "second_logit", "top_p", "p_mass",
+    "top_hit_dense", "max_hit_dense", "top_hit_bm25_log", "top_hit_score",
+    "best_dense", "best_lexical", "max_lexical",
+    "unknown_names", "unknown_share",
+    "name_cover_window", "name_cover_hits", "names_in_question",
+    "number_cover_window", "numbers_in_question",
+    "term_cover_window", "term_cover_hits",
+    "type_asked", "type_found_top3",
+    "hit_articles", "question_length_log",
+)
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    """One candidate with its place in the article (positions into SentenceIndex rows)."""
+
+    evidence: Evidence
+    prev_row: int | None
+    next_row: int | None
+    paragraph_first: bool
+    article_position: float
+
+
+def _place(e: Evidence, context: AnswerContext, articles: Mapping[str, Article]) -> _Sentence:
+    rows = context.sentences._by_article.get(e.article_id, [])
+    i = bisect.bisect_left(rows, (e.start, -1))
+    prev_row = rows[i - 1][1] if i > 0 else None
+    next_row = rows[i + 1][1] if i + 1 < len(rows) else None
+    text = articles[e.article_id].text
+    prev_end = context.sentences.records[prev_row].end if prev_row is not None else 0
+    paragraph_first = prev_row is None or "\n\n" in text[prev_end : e.start]
+    return _Sentence(e, prev_row, next_row, paragraph_first, i / max(len(rows) - 1, 1))
+
+
+def _idf_share(words: frozenset[str] | set[str], found: frozenset[str] | set[str], idf: Callable[[str], float]) -> float:
+    total = sum(idf(w) for w in words)
+    return sum(idf(w) for w in words & found) / total if total else 0.0
+
+
+def _idf(s: SentenceIndex) -> Callable[[str], float]:
+    # The same smoothed IDF as the product's lexical share (SentenceIndex.score).
+    table, unseen = s._idf, s._idf_unseen
+    return lambda w: table.get(w, unseen)
+
+
+def _log1p(x: float) -> float:
+    return math.log1p(max(x, 0.0))
+
+
+def ranker_features(
+    question: str,
+    evidence: Sequence[Evidence],
+    hits: Sequence[Hit],
+    articles: Mapping[str, Article],
+    context: AnswerContext,
+) -> tuple[list[Evidence], np.ndarray]:
+    """The candidates (the first MAX_CANDIDATES of `evidence`, which is best
+    first by the product's sentence score) and one row of RANKER_FEATURES each.
+
+    Named inputs: `evidence` from SentenceIndex.score (dense cosine, IDF
+    lexical share, their blend); `hits` the retrieved passages (rank, fused
+    score, dense_score, bm25_score); `articles` for each sentence's text,
+    paragraph and position; `context` for neighbours and word sets.
+    """
+    candidates = list(evidence[:MAX_CANDIDATES])
+    if not candidates:
+        return [], np.zeros((0, len(RANKER_FEATURES)), dtype=np.float64)
+    s = context.sentences
+    idf = _idf(s)
+    q_words, q_names, q_numbers = _question_parts(question)
+    kind = answer_type(question)
+    wh = question_kind(question)
+    by_row = {e.row: e for e in evidence}
+    best = candidates[0]
+    best_dense = max(e.dense for e in candidates)
+    best_lexical = max(e.lexical for e in candidates)
+    top_score = max((h.score for h in hits), default=0.0) or 1.0
+    top_bm25 = max((h.bm25_score or 0.0 for h in hits), default=0.0) or 1.0
+    places = [_place(e, context, articles) for e in candidates]
+    neighbour_rows = [r for p in places for r in (p.prev_row, p.next_row) if r is not None]
+    words_of = dict(zip([e.row for e in candidates] + neighbour_rows, s._words([e.row for e in candidates] + neighbour_rows)))
+    best_place = places[0]
+    rows = []
+    for rank, (e, place) in enumerate(zip(candidates, places)):
+        text = articles[e.article_id].text[e.start : e.end]
+        words = words_of[e.row]
+        novel = words - q_words
+        novel_share = len(novel) / len(words) if words else 0.0
+        novel_names = _names(text) - q_names
+        novel_numbers = _numbers(text) - q_numbers
+        typed = bool(kind) and has_answer_type(text, kind)
+        hit_rank, hit = next(
+            ((i, h) for i, h in enumerate(hits) if h.article_id == e.article_id and h.start <= e.start and e.end <= h.end),
+            (len(hits), None),
+        )
+        prev = by_row.get(place.prev_row) if place.prev_row is not None else None
+        nxt = by_row.get(place.next_row) if place.next_row is not None else None
+        window = set(words)
+        for r in (place.prev_row, place.next_row):
+            if r is not None:
+                window |= words_of[r]
+        f = {
+            "dense": e.dense,
+            "lexical": e.lexical,
+            "score": e.score,
+            "rank_log": math.log1p(rank),
+            "dense_gap": best_dense - e.dense,
+            "lexical_gap": best_lexical - e.lexical,
+            "hit_rank_log": math.log1p(hit_rank),
+            "hit_score_rel": (hit.score / top_score) if hit else 0.0,
+            "hit_dense": (hit.dense_score or 0.0) if hit else 0.0,
+            "hit_bm25_rel": ((hit.bm25_score or 0.0) / top_bm25) if hit else 0.0,
+            "novel_share": novel_share,
+            "novel_log": math.log1p(len(novel)),
+            # Holds most of the question and little else: a restatement.
+            "restates": float(e.lexical >= 0.5 and novel_share < 0.35),
+            "type_asked": float(bool(kind)),
+            "type_match": float(typed),
+            "type_missing": float(bool(kind) and not typed),
+            "novel_names_log": math.log1p(len(novel_names)),
+            "novel_numbers_log": math.log1p(len(novel_numbers)),
+            "prev_dense": prev.dense if prev else 0.0,
+            "prev_lexical": prev.lexical if prev else 0.0,
+            "next_dense": nxt.dense if nxt else 0.0,
+            "next_lexical": nxt.lexical if nxt else 0.0,
+            "after_best": float(e.article_id == best.article_id and best_place.next_row == e.row),
+            "before_best": float(e.article_id == best.article_id and best_place.prev_row == e.row),
+            "same_article_as_best": float(e.article_id == best.article_id),
+            "paragraph_first": float(place.paragraph_first),
+            "article_position": place.article_position,
+            "length_log": math.log1p(len(words)),
+            "window_coverage": _idf_share(q_words, window, idf),
+            **{f"wh_{k}": float(wh == k) for k in WH_KINDS},
+            "who_where_x_names": float(wh in ("who", "where", "which")) * math.log1p(len(novel_names)),
+            "when_x_time": float(wh == "when") * float(has_answer_type(text, "time")),
+            "how_many_x_number": float(wh == "how_many") * math.log1p(len(novel_numbers)),
+            "dense_x_lexical": e.dense * e.lexical,
+        }
+        rows.append([f[name] for name in RANKER_FEATURES])
+    return candidates, np.asarray(rows, dtype=np.float64)
+
+
+def answerability_features(
+    question: str,
+    candidates: Sequence[Evidence],
+    logits: np.ndarray,
+    hits: Sequence[Hit],
+    articles: Mapping[str, Article],
+    context: AnswerContext,
+) -> np.ndarray:
+    """One row of ANSWERABILITY_FEATURES for the question: the ranker's
+    `logits` over `candidates`, the passages' retrieval scores, and how much
+    of the question the best candidate and its neighbours hold."""
+    s = context.sentences
+    q_words, q_names, q_numbers = _question_parts(question)
+    kind = answer_type(question)
+    order = np.argsort(-logits, kind="stable") if len(logits) else np.zeros(0, dtype=int)
+    p = 1.0 / (1.0 + np.exp(-logits)) if len(logits) else np.zeros(0)
+    top_logit = float(logits[order[0]]) if len(order) else -10.0
+    second_logit = float(logits[order[1]]) if len(order) > 1 else -10.0
+
+    window_words: set[str] = set()
+    window_text = ""
+    if len(order):
+        best = candidates[int(order[0])]
+        place = _place(best, context, articles)
+        rows = [best.row, *(r for r in (place.prev_row, place.next_row) if r is not None)]
+        for words in s._words(rows):
+            window_words |= words
+        window_text = " ".join(articles[s.records[r].article_id].text[s.records[r].start : s.records[r].end] for r in rows)
+    hit_text = " ".join(h.text for h in hits)
+    hit_words = set(tokenize([hit_text])[0]) if hits else set()
+    unknown = unknown_names(question, context.knows)
+    unknown_tokens = [w for w in q_words if not context.knows(w)] if q_words else []
+    numbers_window = _numbers(window_text)
+    top3 = [candidates[int(i)] for i in order[:3]]
+
+    f = {
+        "top_logit": top_logit,
+        "second_logit": second_logit,
+        "top_p": float(p[order[0]]) if len(order) else 0.0,
+        "p_mass": float(min(p.sum(), 3.0)) if len(p) else 0.0,
+        "top_hit_dense": (hits[0].dense_score or 0.0) if hits else 0.0,
+        "max_hit_dense": max((h.dense_score or 0.0 for h in hits), default=0.0),
+        "top_hit_bm25_log": _log1p(hits[0].bm25_score or 0.0) if hits else 0.0,
+        "top_hit_score": hits[0].score if hits else 0.0,
+        "best_dense": candidates[0].dense if candidates else 0.0,
+        "best_lexical": candidates[0].lexical if candidates else 0.0,
+        "max_lexical": max((e.lexical for e in candidates), default=0.0),
+        "unknown_names": float(min(len(unknown), 2)),
+        "unknown_share": _idf_share(q_words, frozenset(unknown_tokens), _idf(s)),
+        "name_cover_window": (len(q_names & window_words) / len(q_names)) if q_names else 1.0,
+        "name_cover_hits": (len(q_names & hit_words) / len(q_names)) if q_names else 1.0,
+        "names_in_question": math.log1p(len(q_names)),
+        "number_cover_window": (len(q_numbers & numbers_window) / len(q_numbers)) if q_numbers else 1.0,
+        "numbers_in_question": math.log1p(len(q_numbers)),
+        "term_cover_window": _idf_share(q_words, window_words, _idf(s)),
+        "term_cover_hits": _idf_share(q_words, hit_words, _idf(s)),
+        "type_asked": float(bool(kind)),
+        "type_found_top3": float(bool(kind) and any(
+            has_answer_type(articles[e.article_id].text[e.start : e.end], kind) for e in top3
+        )),
+        "hit_articles": float(len({h.article_id for h in hits})),
+        "question_length_log": math.log1p(len(q_words)),
+    }
+    return np.asarray([f[name] for name in ANSWERABILITY_FEATURES], dtype=np.float64)
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """p = sigmoid(((x - mean) / scale) @ weights + bias)."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        return ((x - self.mean) / self.scale) @ self.weights + self.bias
+
+    def to_json(self) -> dict:
+        return {
+            "features": list(self.features),
+            "mean": [float(v) for v in self.mean],
+            "scale": [float(v) for v in self.scale],
+            "weights": [float(v) for v in self.weights],
+            "bias": float(self.bias),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, expected: tuple[str, ...], where: str) -> "Logistic":
+        try:
+            features = tuple(data["features"])
+            arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "weights")]
+            bias = float(data["bias"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelFileError(f"{where}: missing or malformed {e}: retrain with `python -m rag.train_answer`") from e
+        if features != expected:
+            missing = sorted(set(expected) - set(features))
+            extra = sorted(set(features) - set(expected))
+            raise ModelFileError(
+                f"{where}: features do not match this code (missing {missing}, unknown {extra}, or reordered): "
+                "retrain with `python -m rag.train_answer`"
+            )
+        if any(a.shape != (len(features),) for a in arrays) or not all(np.isfinite(a).all() for a in arrays):
+            raise ModelFileError(f"{where}: arrays must hold {len(features)} finite numbers each: retrain")
+        if (arrays[1] <= 0).any() or not math.isfinite(bias):
+            raise ModelFileError(f"{where}: scales must be positive and the bias finite: retrain")
+        return cls(features, arrays[0], arrays[1], arrays[2], bias)
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    ranker: Logistic
+    answerability: Logistic
+    threshold: float  # abstain when p_answerable < threshold
+    max_sentences: int  # sentences quoted at most
+    keep_ratio: float  # a further sentence is quoted when its p >= keep_ratio * the best one's
+    manifest: dict
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def manifest_path(weights: Path) -> Path:
+    return weights.with_name(weights.stem + ".manifest.json")
+
+
+def load_model(path: str | Path = DEFAULT_MODEL) -> AnswerModel:
+    """The weights at `path` and their manifest beside them, checked: format,
+    feature names against this code, the weights' sha256 against the manifest."""
+    path = Path(path)
+    mpath = manifest_path(path)
+    for p in (path, mpath):
+        if not p.is_file():
+            raise ModelFileError(f"answer model file {p} does not exist: retrain with `python -m rag.train_answer`")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"answer model {path} or its manifest is not valid JSON ({e}): retrain with `python -m rag.train_answer`") from e
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a {FORMAT} file: retrain with `python -m rag.train_answer`")
+    if not isinstance(manifest, dict) or manifest.get("weights_sha256") != _sha256(path):
+        raise ModelFileError(
+            f"{path} does not match the sha256 in {mpath.name} (edited or mixed up): retrain with `python -m rag.train_answer`"
+        )
+    try:
+        threshold = float(data["threshold"])
+        max_sentences = int(data["max_sentences"])
+        keep_ratio = float(data["keep_ratio"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: missing or malformed {e}: retrain with `python -m rag.train_answer`") from e
+    if not (0.0 <= threshold <= 1.0 and max_sentences >= 1 and 0.0 <= keep_ratio <= 1.0):
+        raise ModelFileError(f"{path}: threshold and keep_ratio must lie in [0, 1] and max_sentences be >= 1: retrain")
+    return AnswerModel(
+        Logistic.from_json(data.get("ranker", {}), RANKER_FEATURES, f"{path} ranker"),
+        Logistic.from_json(data.get("answerability", {}), ANSWERABILITY_FEATURES, f"{path} answerability"),
+        threshold, max_sentences, keep_ratio, manifest,
+    )
+
+
+# --- the decision --------------------------------------------------------------------------------
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def score(
+    question: str,
+    evidence: Sequence[Evidence],
+    hits: Sequence[Hit],
+    articles: Mapping[str, Article],
+    model: AnswerModel,
+    context: AnswerContext,
+) -> tuple[list[Evidence], np.ndarray, np.ndarray, float]:
+    """The candidates, their ranker features, the ranker's logit for each, and p_answerable."""
+    candidates, x = ranker_features(question, evidence, hits, articles, context)
+    if not candidates:
+        return [], x, np.zeros(0), 0.0
+    logits = model.ranker.logits(x)
+    a = answerability_features(question, candidates, logits, hits, articles, context)
+    p = float(_sigmoid(model.answerability.logits(a))[0])
+    return candidates, x, logits, p
+
+
+def decide(
+    question: str,
+    evidence: Sequence[Evidence],
+    hits: Sequence[Hit],
+    articles: Mapping[str, Article],
+    model: AnswerModel,
+    context: AnswerContext,
+) -> Decision:
+    """The sentences to quote and whether to abstain.
+
+    The best sentence by the ranker is quoted, with up to max_sentences - 1
+    others whose probability is at least keep_ratio times its own. When the
+    best one only restates the question, the next best is always added: a
+    restatement is never the answer on its own.
+    """
+    candidates, x, logits, p_answerable = score(question, evidence, hits, articles, model, context)
+    if not candidates:
+        return Decision([], 0.0, True, [])
+    p = _sigmoid(logits)
+    order = [int(i) for i in np.argsort(-logits, kind="stable")]
+    best = order[0]
+    chosen = [best]
+    for i in order[1:]:
+        if len(chosen) >= model.max_sentences:
+            break
+        if p[i] >= model.keep_ratio * p[best]:
+            chosen.append(i)
+    if len(chosen) == 1 and len(order) > 1:
+        if x[best, RANKER_FEATURES.index("restates")]:
+            chosen.append(order[1])
+    return Decision(
+        [candidates[i] for i in chosen],
+        p_answerable,
+        p_answerable < model.threshold,
+        [float(p[i]) for i in chosen],
+    )
+
+
+_SHIPPED: list[AnswerModel | None] = []
+
+
+def shipped_model() -> AnswerModel | None:
+    """The model shipped in rag/models/, loaded once per process (a few KB of
+    JSON); None only after use_rules(), which training calls before any
+    weights exist."""
+    if not _SHIPPED:
+        _SHIPPED.append(load_model(DEFAULT_MODEL))
+    return _SHIPPED[0]
+
+
+def use_rules() -> None:
+    """Make RAG objects made from now on in this process answer with the
+    hand-set rules: retraining runs the product before there are weights."""
+    _SHIPPED[:] = [None]
