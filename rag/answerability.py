@@ -39,7 +39,7 @@ import numpy as np
 from .answer import Evidence, SentenceIndex
 from .errors import RagError
 from .questions import answer_type, has_answer_type, unknown_names
-from .sparse import tokenize
+from .sparse import fold, tokenize
 from .types import Article, Hit
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -67,6 +67,22 @@ class AnswerContext:
 
     sentences: SentenceIndex
     knows: Callable[[str], bool]
+
+    def __post_init__(self) -> None:
+        # Asked for every name and word of every question; the corpus's
+        # vocabulary does not change under a loaded index, so the answers keep.
+        object.__setattr__(self, "knows", lru_cache(maxsize=200_000)(self.knows))
+        object.__setattr__(self, "_article_words", {})
+
+    def article_words(self, article_id: str) -> frozenset[str]:
+        """Every word of one article (made on first use, then kept: a few KB an article)."""
+        cached = self._article_words.get(article_id)
+        if cached is None:
+            words: set[str] = set()
+            for w in self.sentences._words([row for _, row in self.sentences._by_article.get(article_id, [])]):
+                words |= w
+            cached = self._article_words[article_id] = frozenset(words)
+        return cached
 
 
 @dataclass(frozen=True)
@@ -111,18 +127,22 @@ def _numbers(text: str) -> set[str]:
     return {m.group(0).replace(",", "").rstrip(".") for m in _NUMBER.finditer(text)}
 
 
-def _names(text: str) -> set[str]:
-    """Capitalised words that are not the first word of a sentence, folded and stemmed."""
+def _capitalised(text: str) -> set[str]:
+    """Capitalised words that are not the first word of a sentence, folded to
+    lower-case ASCII (not stemmed: this runs on every candidate, and a
+    tokenizer call per sentence would cost more than the rest together)."""
     starts = {m.end() for m in _SENTENCE_START.finditer(text)}
-    words = [m.group(0) for m in _CAPITALISED.finditer(text) if m.start() not in starts]
-    return {t for toks in tokenize(words) for t in toks} if words else set()
+    words = (m.group(0) for m in _CAPITALISED.finditer(text) if m.start() not in starts)
+    return {(w.lower() if w.isascii() else fold(w)).strip("'’-") for w in words}
 
 
 @lru_cache(maxsize=4096)
-def _question_parts(question: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """The question's content tokens, name tokens and numbers (memoised: the
-    ranker asks for them once per candidate)."""
-    return frozenset(tokenize([question])[0]), frozenset(_names(question)), frozenset(_numbers(question))
+def _question_parts(question: str) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+    """The question's content tokens, name tokens (stemmed like the index),
+    capitalised words (folded) and numbers; memoised, as every candidate asks."""
+    caps = _capitalised(question)
+    words, names = tokenize([question, " ".join(sorted(caps))])  # one call: each costs a millisecond or more
+    return frozenset(words), frozenset(names), frozenset(caps), frozenset(_numbers(question))
 
 
 # --- features --------------------------------------------------------------------------------
@@ -151,6 +171,7 @@ ANSWERABILITY_FEATURES: tuple[str, ...] = (
     "term_cover_window", "term_cover_hits",
     "type_asked", "type_found_top3",
     "hit_articles", "question_length_log",
+    "article_cover", "best_hit_cover", "rarest_missing_window", "rarest_missing_hits", "dense_focus",
 )
 
 
@@ -211,7 +232,7 @@ def ranker_features(
         return [], np.zeros((0, len(RANKER_FEATURES)), dtype=np.float64)
     s = context.sentences
     idf = _idf(s)
-    q_words, q_names, q_numbers = _question_parts(question)
+    q_words, _, q_caps, q_numbers = _question_parts(question)
     kind = answer_type(question)
     wh = question_kind(question)
     by_row = {e.row: e for e in evidence}
@@ -230,7 +251,7 @@ def ranker_features(
         words = words_of[e.row]
         novel = words - q_words
         novel_share = len(novel) / len(words) if words else 0.0
-        novel_names = _names(text) - q_names
+        novel_names = _capitalised(text) - q_caps
         novel_numbers = _numbers(text) - q_numbers
         typed = bool(kind) and has_answer_type(text, kind)
         hit_rank, hit = next(
@@ -296,7 +317,7 @@ def answerability_features(
     `logits` over `candidates`, the passages' retrieval scores, and how much
     of the question the best candidate and its neighbours hold."""
     s = context.sentences
-    q_words, q_names, q_numbers = _question_parts(question)
+    q_words, q_names, _, q_numbers = _question_parts(question)
     kind = answer_type(question)
     order = np.argsort(-logits, kind="stable") if len(logits) else np.zeros(0, dtype=int)
     p = 1.0 / (1.0 + np.exp(-logits)) if len(logits) else np.zeros(0)
@@ -312,10 +333,24 @@ def answerability_features(
         for words in s._words(rows):
             window_words |= words
         window_text = " ".join(articles[s.records[r].article_id].text[s.records[r].start : s.records[r].end] for r in rows)
-    hit_text = " ".join(h.text for h in hits)
-    hit_words = set(tokenize([hit_text])[0]) if hits else set()
+    hit_words: set[str] = set()
+    per_hit: list[set[str]] = []
+    for h in hits:
+        words_h: set[str] = set()
+        for words in s._words(s.rows_within(h.article_id, h.start, h.end)):
+            words_h |= words
+        per_hit.append(words_h)
+        hit_words |= words_h
+    idf = _idf(s)
+    norm = math.log(1 + max(len(s.records), 1))  # the largest IDF: rarest-word features in [0, 1]
+
+    def rarest_missing(found: set[str]) -> float:
+        return max((idf(w) for w in q_words - found), default=0.0) / norm
+
+    article_words = context.article_words(hits[0].article_id) if hits else frozenset()
+    dense = [h.dense_score or 0.0 for h in hits]
     unknown = unknown_names(question, context.knows)
-    unknown_tokens = [w for w in q_words if not context.knows(w)] if q_words else []
+    unknown_tokens = [w for w in q_words if not context.knows(w)]
     numbers_window = _numbers(window_text)
     top3 = [candidates[int(i)] for i in order[:3]]
 
@@ -346,6 +381,11 @@ def answerability_features(
         )),
         "hit_articles": float(len({h.article_id for h in hits})),
         "question_length_log": math.log1p(len(q_words)),
+        "article_cover": _idf_share(q_words, article_words, idf),
+        "best_hit_cover": max((_idf_share(q_words, w, idf) for w in per_hit), default=0.0),
+        "rarest_missing_window": rarest_missing(window_words),
+        "rarest_missing_hits": rarest_missing(hit_words),
+        "dense_focus": (dense[0] - sum(dense) / len(dense)) if dense else 0.0,
     }
     return np.asarray([f[name] for name in ANSWERABILITY_FEATURES], dtype=np.float64)
 
@@ -513,19 +553,11 @@ def decide(
     )
 
 
-_SHIPPED: list[AnswerModel | None] = []
+_SHIPPED: list[AnswerModel] = []
 
 
-def shipped_model() -> AnswerModel | None:
-    """The model shipped in rag/models/, loaded once per process (a few KB of
-    JSON); None only after use_rules(), which training calls before any
-    weights exist."""
+def shipped_model() -> AnswerModel:
+    """The model shipped in rag/models/, loaded once per process (a few KB of JSON)."""
     if not _SHIPPED:
         _SHIPPED.append(load_model(DEFAULT_MODEL))
     return _SHIPPED[0]
-
-
-def use_rules() -> None:
-    """Make RAG objects made from now on in this process answer with the
-    hand-set rules: retraining runs the product before there are weights."""
-    _SHIPPED[:] = [None]

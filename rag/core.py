@@ -27,6 +27,7 @@ from .answer import (
     compose,
     extractive_claims,
     missing_type_text,
+    order_readably,
     select,
     unknown_names_text,
 )
@@ -34,6 +35,7 @@ from .conversation import contextualise, normalise_history
 from .llm import ChatClient, LLMConfig, LLMUnavailable, StreamEnd, build_messages, check_reply, rewrite_question
 from .questions import QuestionCheck, answer_type, check_question, classify, has_answer_type, unknown_names
 from .types import Answer, Article, Delta, Hit
+from . import answerability  # the learned answer stage (issue 11); see _choose
 
 log = logging.getLogger("rag")
 
@@ -57,6 +59,9 @@ class RAG:
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._client: ChatClient | None = None
+        # The learned answer stage (settings.answer_stage == "learned"); None keeps the rules.
+        self._answer_model = answerability.shipped_model() if settings.answer_stage == "learned" else None
+        self._answer_context = answerability.AnswerContext(self._sentences, self._index.sparse.knows)
 
     # --- loading ------------------------------------------------------------
 
@@ -354,10 +359,25 @@ class RAG:
         if not check.english:
             return abstain(hits, NOT_ENGLISH_TEXT, notes)
         names = unknown_names(check.text, self._index.sparse.knows)
-        if names:
+        if names and self._answer_model is None:  # the learned stage reads unknown names as a feature
             return abstain(hits, unknown_names_text(names), notes)
         evidence = self._sentences.score(query, vector, hits, self._articles, s.sentence_dense_weight)
+        if self._answer_model is not None:
+            return self._learned_choice(query, names, evidence, hits, notes)
         return self._choose(check.text, evidence, hits, notes)
+
+    def _learned_choice(self, query: str, names: list[str], evidence: list, hits: list[Hit], notes: list[str]) -> Answer:
+        """_choose with the learned ranker and answerability model (rag/answerability.py)."""
+        assert self._answer_model is not None
+        d = answerability.decide(query, evidence, hits, self._articles, self._answer_model, self._answer_context)
+        if d.abstain:
+            kind = answer_type(query)
+            if names:
+                return abstain(hits, unknown_names_text(names), notes)
+            if kind and not any(has_answer_type(self._articles[e.article_id].text[e.start : e.end], kind) for e in evidence[:10]):
+                return abstain(hits, missing_type_text(kind), notes)
+            return abstain(hits, notes=notes)
+        return compose(extractive_claims(order_readably(d.chosen), self._articles, hits), hits, self._articles, notes)
 
     def _choose(self, question: str, evidence: list, hits: list[Hit], notes: list[str]) -> Answer:
         """_extractive's last stage: the sentences that answer, or an abstention."""

@@ -18,6 +18,7 @@ from .errors import SettingsError
 
 MODES = ("hybrid", "dense", "bm25")
 ANSWER_MODES = ("extractive", "llm")
+ANSWER_STAGES = ("rules", "learned")  # extractive answers: hand-set rules or the learned models
 FUSIONS = ("rrf", "weighted")
 # The dense index kinds (rag/dense.py explains them); "auto" picks by size.
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
@@ -106,6 +107,10 @@ class Settings:
     # 0.36 balances the two errors on the question set: 3/91 answerable
     # questions abstain, 5/16 unanswerable near misses are answered.
     abstain_below: float = 0.36
+    # "learned": the ranker and answerability model of rag/answerability.py
+    # (weights in rag/models/) choose the sentences and whether to abstain, in
+    # place of the rules above; "rules" keeps them. README "Learned answer stage".
+    answer_stage: str = "rules"
 
     # Optional LLM answers: any OpenAI-compatible chat server. Off unless
     # base URL and model are set (Settings.from_env reads RAG_LLM_*).
@@ -143,6 +148,7 @@ class Settings:
             (isinstance(self.repair, bool), "repair must be True or False"),
             (self.retrieval_mode in MODES, f"retrieval_mode must be one of {', '.join(MODES)}"),
             (self.answer_mode in ANSWER_MODES, f"answer_mode must be one of {', '.join(ANSWER_MODES)}"),
+            (self.answer_stage in ANSWER_STAGES, f"answer_stage must be one of {', '.join(ANSWER_STAGES)}"),
             (0.0 <= self.sentence_dense_weight <= 1.0, "sentence_dense_weight must be between 0 and 1"),
             (self.answer_sentences >= 1, "answer_sentences must be at least 1"),
             (self.answer_margin >= 0.0, "answer_margin must be at least 0"),
@@ -164,7 +170,8 @@ class Settings:
         RAG_LLM_BASE_URL, RAG_LLM_MODEL, RAG_LLM_API_KEY (or OPENAI_API_KEY),
         RAG_LLM_TIMEOUT (seconds), RAG_ANSWER_MODE (extractive | llm; default
         llm when a model is configured); RAG_INDEX_TYPE (auto | flat | hnsw |
-        ivf) for the vector index; RAG_EMBED_BACKEND (onnx | torch); and
+        ivf) for the vector index; RAG_EMBED_BACKEND (onnx | torch);
+        RAG_ANSWER_STAGE (rules | learned); and
         XDG_CACHE_HOME (where the ONNX export of the model is kept).
         """
         env = os.environ if environ is None else environ
@@ -184,6 +191,8 @@ class Settings:
             values["answer_mode"] = env["RAG_ANSWER_MODE"]
         if env.get("RAG_EMBED_BACKEND"):
             values["embed_backend"] = env["RAG_EMBED_BACKEND"]
+        if env.get("RAG_ANSWER_STAGE"):
+            values["answer_stage"] = env["RAG_ANSWER_STAGE"]
         values["cache_dir"] = user_cache_dir(env)
         return cls.from_dict({**values, **overrides})
 

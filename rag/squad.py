@@ -155,19 +155,33 @@ def _spans(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def near_misses(a: SquadArticle, sources: Sequence[SquadQuestion], limit: int, coverage: float = 0.5) -> list[SquadQuestion]:
+def names_in(a: SquadArticle) -> list[str]:
+    """The article's names (capitalised runs), first occurrence first."""
+    return list(dict.fromkeys(surface for kind, surface in _spans(a.text) if kind == "name"))
+
+
+def near_misses(
+    a: SquadArticle, sources: Sequence[SquadQuestion], limit: int, coverage: float = 0.5,
+    foreign: Sequence[str] | None = None,
+) -> list[SquadQuestion]:
     """Questions made from answerable ones by swapping one name, year or number
     for another of the same kind from the same article, kept only when no
     sentence of the article holds the new detail together with `coverage` or
     more of the question's other words (the article then does not answer it).
 
     This check is lexical and so approximate: it keeps a question the article
-    answers in other words, and drops one whose words merely co-occur."""
+    answers in other words, and drops one whose words merely co-occur.
+
+    `foreign`: names to swap in instead, taken from outside the corpus (a
+    question about something the articles never mention, next to what they
+    do: "Has Israel signed a defence agreement with Slovenia?")."""
     text = a.text
     pool: dict[str, list[str]] = {}
     for kind, surface in _spans(text):
         if surface not in pool.setdefault(kind, []):
             pool[kind].append(surface)
+    if foreign is not None:
+        pool = {"name": list(foreign)}
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
     sentence_words = [set(w) for w in tokenize(sentences)]
     out: list[SquadQuestion] = []
@@ -199,7 +213,8 @@ def near_misses(a: SquadArticle, sources: Sequence[SquadQuestion], limit: int, c
             if made:
                 break
         if made:
-            out.append(SquadQuestion(_key("near_miss", a.title, made)[:12], made, (), "near_miss", a.title, q.question))
+            tag = "near_miss_foreign" if foreign is not None else "near_miss"
+            out.append(SquadQuestion(_key(tag, a.title, made)[:12], made, (), "near_miss", a.title, q.question))
     return out
 
 

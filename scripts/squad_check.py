@@ -117,8 +117,7 @@ def main() -> int:
 
     corpus = args.cache / "eval-corpus"
     squad.write_corpus(corpus, list(enumerate(squad.articles(0, 20))))
-    r = RAG.load(corpus, args.cache / "eval-index", progress=True).with_settings(query_cache_size=4096)
-    r._answer_model = A.shipped_model()
+    r = RAG.load(corpus, args.cache / "eval-index", progress=True).with_settings(query_cache_size=4096, answer_stage="learned")
     qs = questions()
     print(f"{len(qs)} questions", file=sys.stderr)
     result = {}

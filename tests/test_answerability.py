@@ -247,3 +247,12 @@ def test_contains_answer_uses_squad_normalisation():
     assert squad.contains_answer("It opened in 1931, after the ferry sank.", ["1931"])
     assert squad.contains_answer("The Eiffel Tower.", ["eiffel tower"])
     assert not squad.contains_answer("It opened in 19310.", ["1931"])
+
+
+def test_an_unknown_answer_stage_is_refused_with_the_valid_ones():
+    from rag.errors import SettingsError
+    from rag.settings import Settings
+
+    with pytest.raises(SettingsError, match="answer_stage must be one of rules, learned"):
+        Settings(answer_stage="neural")
+    assert Settings.from_env({"RAG_ANSWER_STAGE": "learned"}).answer_stage == "learned"
