@@ -100,14 +100,18 @@ def test_answer_type_features_follow_the_question(tiny):
 def test_answerability_features_count_unknown_and_missing_names(tiny):
     articles, hits, evidence, context = tiny
     logits = np.array([0.0, -1.0, 2.0, -3.0])
-    known = dict(zip(A.ANSWERABILITY_FEATURES,
-                     A.answerability_features("Why was the Mayor bridge opened?", evidence, logits, hits, articles, context)))
-    unknown = dict(zip(A.ANSWERABILITY_FEATURES,
-                       A.answerability_features("Why was the Atlantis bridge opened?", evidence, logits, hits, articles, context)))
+    every = A.ANSWERABILITY_CANDIDATES
+    known = dict(zip(every, A.answerability_features(
+        "Why was the Mayor bridge opened?", evidence, logits, hits, articles, context, names=every)))
+    unknown = dict(zip(every, A.answerability_features(
+        "Why was the Atlantis bridge opened?", evidence, logits, hits, articles, context, names=every)))
     assert known["unknown_names"] == 0.0 and unknown["unknown_names"] == 1.0
     assert unknown["unknown_share"] > 0.0 == known["unknown_share"]
     assert unknown["name_cover_hits"] == 0.0 and known["name_cover_hits"] == 1.0
     assert known["top_logit"] == 2.0 and known["second_logit"] == 0.0
+    assert unknown["rarest_missing_window"] > 0.0  # "atlantis" is in no sentence
+    used = A.answerability_features("Why was the Mayor bridge opened?", evidence, logits, hits, articles, context)
+    assert list(used) == [known[f] for f in A.ANSWERABILITY_FEATURES]
 
 
 def test_no_evidence_abstains(tiny):
@@ -121,12 +125,12 @@ def test_no_evidence_abstains(tiny):
 
 def test_decide_follows_the_weights_and_is_deterministic(tiny):
     articles, hits, evidence, context = tiny
-    model = _model({"novel_numbers_log": 5.0}, threshold=0.5, answer_w={"top_logit": 1.0})
+    model = _model({"novel_numbers_log": 5.0}, threshold=0.5, answer_w={"top_p": 3.0})
     first = A.decide(QUESTION, evidence, hits, articles, model, context)
     assert [e.row for e in first.chosen] == [2]  # the sentence with the year, not the best-scored one
     assert not first.abstain and first.p_answerable > 0.5
     assert all(A.decide(QUESTION, evidence, hits, articles, model, context) == first for _ in range(3))
-    strict = _model({"novel_numbers_log": 5.0}, threshold=0.999, answer_w={"top_logit": 1.0})
+    strict = _model({"novel_numbers_log": 5.0}, threshold=0.99, answer_w={"top_p": 3.0})
     assert A.decide(QUESTION, evidence, hits, articles, strict, context).abstain
 
 
