@@ -362,7 +362,8 @@ def answerability_features(
     def rarest_missing(found: set[str]) -> float:
         return max((idf(w) for w in q_words - found), default=0.0) / norm
 
-    article_words = context.article_words(hits[0].article_id) if hits else frozenset()
+    # A whole article's words cost a tokenizer pass the first time: only when asked for.
+    article_words = context.article_words(hits[0].article_id) if hits and "article_cover" in names else frozenset()
     dense = [h.dense_score or 0.0 for h in hits]
     unknown = unknown_names(question, context.knows)
     unknown_tokens = [w for w in q_words if not context.knows(w)]

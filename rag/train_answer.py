@@ -45,7 +45,7 @@ TRAIN_CORPUS = (40, 64)
 CALIBRATION_FROM = 58  # corpus articles 58-63: held out for calibration
 OUT_OF_CORPUS = (64, 104)
 OUT_OF_CORPUS_CALIBRATION_FROM = 92
-QUESTIONS_PER_ARTICLE = 40
+QUESTIONS_PER_ARTICLE = 100
 OUT_OF_CORPUS_PER_ARTICLE = 15
 NEAR_MISSES_PER_ARTICLE = 25
 FOREIGN_NEAR_MISSES_PER_ARTICLE = 10
@@ -233,11 +233,9 @@ def prepare(cache: Path):
     for j, (_, a) in enumerate(numbered):
         answerable = squad.sample_questions(a, QUESTIONS_PER_ARTICLE)
         questions += answerable
-        # Near misses are made from questions other than the sampled ones, so
-        # that a question and its altered copy do not both train.
-        others = squad.sample_questions(a, 10 * QUESTIONS_PER_ARTICLE, salt="near")
-        sampled = {q.question for q in answerable}
-        others = [q for q in others if q.question not in sampled]
+        # Near misses are made from any of the article's questions: a question
+        # and its altered copy training side by side is a contrast the model should see.
+        others = squad.sample_questions(a, 1000, salt="near")
         made = squad.near_misses(a, others, NEAR_MISSES_PER_ARTICLE)
         questions += made
         # And some whose swapped-in name the corpus never uses, from an
