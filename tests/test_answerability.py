@@ -260,3 +260,20 @@ def test_an_unknown_answer_stage_is_refused_with_the_valid_ones():
     with pytest.raises(SettingsError, match="answer_stage must be one of rules, learned"):
         Settings(answer_stage="neural")
     assert Settings.from_env({"RAG_ANSWER_STAGE": "learned"}).answer_stage == "learned"
+
+
+# --- end to end: the real model, FAISS and BM25 on the five articles ------------------------------
+
+
+@pytest.mark.model
+def test_the_learned_stage_answers_and_abstains_on_the_real_corpus(real_rag):
+    from rag.answer import invariant_problems
+
+    r = real_rag.with_settings(answer_stage="learned")
+    assert r._answer_model is not None and real_rag._answer_model is None  # rules stay the default
+    a = r.ask("Why did Vucic halt arms deliveries to Israel?")
+    assert not a.abstained and "attacked Iran" in a.text
+    assert invariant_problems(a, {x.id: x for x in r.articles}) == []
+    assert 1 <= len(a.citations) <= r._answer_model.max_sentences
+    b = r.ask("Who won the 2022 FIFA World Cup?")
+    assert b.abstained and b.citations == [] and "FIFA" in b.text
