@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import string
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -233,8 +233,3 @@ def contains_answer(text: str, answers: Sequence[str]) -> bool:
     t = f" {normalise(text)} "
     return any(n and f" {n} " in t for n in (normalise(a) for a in answers))
 
-
-def iter_jsonl(path: Path) -> Iterator[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            yield json.loads(line)

@@ -73,8 +73,6 @@ def load_rag(corpus: Path, index: Path):
 def collect(r, questions: Sequence, out: Path, batch: int = 64) -> None:
     """Retrieve and score sentences for every question the way `ask` does
     (hybrid search, k=K, SentenceIndex.score), and write one JSON line each."""
-    from .sparse import fold  # noqa: F401  (the product's folding is inside _search and score)
-
     s = r.settings
     tmp = out.with_suffix(".tmp")
     with gzip.open(tmp, "wt", encoding="utf-8") as f:
@@ -280,7 +278,6 @@ def answer_words(chosen, articles) -> int:
 def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION) -> dict:
     from . import answerability as A
     from . import squad
-    from .core import RAG  # noqa: F401
 
     t0 = time.time()
     r, records_path = prepare(cache)
@@ -382,8 +379,6 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION) ->
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(weights, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    from . import squad as sq
-
     manifest = {
         "weights_file": out.name,
         "weights_sha256": A._sha256(out),
@@ -391,8 +386,8 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION) ->
         "ranker_features": list(A.RANKER_FEATURES),
         "answerability_features": list(A.ANSWERABILITY_FEATURES),
         "data": {
-            "squad_file": str(sq.SQUAD_FILE),
-            "squad_file_sha256": sq.file_sha256(),
+            "squad_file": str(squad.SQUAD_FILE),
+            "squad_file_sha256": squad.file_sha256(),
             "records_sha256": hashlib.sha256(gzip.open(records_path).read()).hexdigest(),
             "corpus_articles": list(TRAIN_CORPUS),
             "calibration_articles_from": CALIBRATION_FROM,
