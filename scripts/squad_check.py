@@ -47,19 +47,36 @@ def questions() -> list[squad.SquadQuestion]:
     return out
 
 
+def set_questions(folder: Path) -> list[tuple[squad.SquadQuestion, list[str]]]:
+    """eval/squad/'s question file (questions.jsonl: answers, kind, history) as (question, history)."""
+    out = []
+    for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            d = json.loads(line)
+            kind = d.get("kind", "answerable" if d.get("answerable", True) else "near_miss")
+            kind = "answerable" if kind not in ("near_miss", "out_of_corpus") else kind
+            q = squad.SquadQuestion(d["id"], d["question"], tuple(d.get("answers", ())), kind, "")
+            out.append((q, list(d.get("history", []))))
+    return out
+
+
 def measure(r, qs, use_model: bool) -> dict:
+    from rag.conversation import contextualise, normalise_history
+
     r._answer_model = A.shipped_model() if use_model else None
     rows = []
     t0 = time.time()
-    for q in qs:
-        answer = r.ask(q.question)
+    for item in qs:
+        q, history = item if isinstance(item, tuple) else (item, [])
+        answer = r.ask(q.question, history=history or None)
         # The answerability score for the ROC curve: the model's p, or for the
         # rules the best sentence score they threshold.
         hits = answer.hits
-        vector = r._embed_query(q.question)
-        evidence = r._sentences.score(q.question, vector, hits, r._articles, r.settings.sentence_dense_weight)
+        query = contextualise(q.question, normalise_history(history))
+        vector = r._embed_query(query)
+        evidence = r._sentences.score(query, vector, hits, r._articles, r.settings.sentence_dense_weight)
         if use_model:
-            _, _, _, p = A.score(q.question, evidence, hits, r._articles, r._answer_model, r._answer_context)
+            _, _, _, p = A.score(query, evidence, hits, r._articles, r._answer_model, r._answer_context)
         else:
             p = evidence[0].score if evidence else 0.0
         rows.append({
@@ -111,14 +128,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=Path("/work/cache/learned"))
     parser.add_argument("--json", type=Path, help="write the figures and per-question rows here")
+    parser.add_argument("--set", type=Path, help="a folder like eval/squad/ (corpus/ and questions.jsonl) to use instead")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from rag.core import RAG
 
-    corpus = args.cache / "eval-corpus"
-    squad.write_corpus(corpus, list(enumerate(squad.articles(0, 20))))
-    r = RAG.load(corpus, args.cache / "eval-index", progress=True).with_settings(query_cache_size=4096, answer_stage="learned")
-    qs = questions()
+    if args.set:
+        corpus, index = args.set / "corpus", args.cache / "set-index"
+        qs = set_questions(args.set)
+    else:
+        corpus, index = args.cache / "eval-corpus", args.cache / "eval-index"
+        squad.write_corpus(corpus, list(enumerate(squad.articles(0, 20))))
+        qs = questions()
+    r = RAG.load(corpus, index, progress=True).with_settings(query_cache_size=4096, answer_stage="learned")
     print(f"{len(qs)} questions", file=sys.stderr)
     result = {}
     for name, use in (("learned", True), ("rules", False)):
