@@ -194,6 +194,7 @@ class _Sentence:
     """One candidate with its place in the article (positions into SentenceIndex rows)."""
 
     evidence: Evidence
+    row: int  # the sentence's row in the SentenceIndex (Evidence.row may count otherwise)
     prev_row: int | None
     next_row: int | None
     paragraph_first: bool
@@ -208,7 +209,8 @@ def _place(e: Evidence, context: AnswerContext, articles: Mapping[str, Article])
     text = articles[e.article_id].text
     prev_end = context.sentences.records[prev_row].end if prev_row is not None else 0
     paragraph_first = prev_row is None or "\n\n" in text[prev_end : e.start]
-    return _Sentence(e, prev_row, next_row, paragraph_first, i / max(len(rows) - 1, 1))
+    row = rows[i][1] if i < len(rows) and rows[i][0] == e.start else e.row
+    return _Sentence(e, row, prev_row, next_row, paragraph_first, i / max(len(rows) - 1, 1))
 
 
 def _idf_share(words: frozenset[str] | set[str], found: frozenset[str] | set[str], idf: Callable[[str], float]) -> float:
@@ -249,7 +251,13 @@ def ranker_features(
     q_words, _, q_caps, q_numbers = _question_parts(question)
     kind = answer_type(question)
     wh = question_kind(question)
-    by_row = {e.row: e for e in evidence}
+    # Evidence is matched to the index's sentences by its span, not by its row:
+    # the neighbours are looked up in the index.
+    by_span = {(e.article_id, e.start): e for e in evidence}
+
+    def scored(row: int | None) -> Evidence | None:
+        return None if row is None else by_span.get((s.records[row].article_id, s.records[row].start))
+
     best = candidates[0]
     best_dense = max(e.dense for e in candidates)
     best_lexical = max(e.lexical for e in candidates)
@@ -257,12 +265,13 @@ def ranker_features(
     top_bm25 = max((h.bm25_score or 0.0 for h in hits), default=0.0) or 1.0
     places = [_place(e, context, articles) for e in candidates]
     neighbour_rows = [r for p in places for r in (p.prev_row, p.next_row) if r is not None]
-    words_of = dict(zip([e.row for e in candidates] + neighbour_rows, s._words([e.row for e in candidates] + neighbour_rows)))
+    own_rows = [p.row for p in places]
+    words_of = dict(zip(own_rows + neighbour_rows, s._words(own_rows + neighbour_rows)))
     best_place = places[0]
     rows = []
     for rank, (e, place) in enumerate(zip(candidates, places)):
         text = articles[e.article_id].text[e.start : e.end]
-        words = words_of[e.row]
+        words = words_of[place.row]
         novel = words - q_words
         novel_share = len(novel) / len(words) if words else 0.0
         novel_names = _capitalised(text) - q_caps
@@ -272,8 +281,7 @@ def ranker_features(
             ((i, h) for i, h in enumerate(hits) if h.article_id == e.article_id and h.start <= e.start and e.end <= h.end),
             (len(hits), None),
         )
-        prev = by_row.get(place.prev_row) if place.prev_row is not None else None
-        nxt = by_row.get(place.next_row) if place.next_row is not None else None
+        prev, nxt = scored(place.prev_row), scored(place.next_row)
         window = set(words)
         for r in (place.prev_row, place.next_row):
             if r is not None:
@@ -302,8 +310,8 @@ def ranker_features(
             "prev_lexical": prev.lexical if prev else 0.0,
             "next_dense": nxt.dense if nxt else 0.0,
             "next_lexical": nxt.lexical if nxt else 0.0,
-            "after_best": float(e.article_id == best.article_id and best_place.next_row == e.row),
-            "before_best": float(e.article_id == best.article_id and best_place.prev_row == e.row),
+            "after_best": float(e.article_id == best.article_id and best_place.next_row == place.row),
+            "before_best": float(e.article_id == best.article_id and best_place.prev_row == place.row),
             "same_article_as_best": float(e.article_id == best.article_id),
             "paragraph_first": float(place.paragraph_first),
             "article_position": place.article_position,
@@ -344,7 +352,7 @@ def answerability_features(
     if len(order):
         best = candidates[int(order[0])]
         place = _place(best, context, articles)
-        rows = [best.row, *(r for r in (place.prev_row, place.next_row) if r is not None)]
+        rows = [place.row, *(r for r in (place.prev_row, place.next_row) if r is not None)]
         for words in s._words(rows):
             window_words |= words
         window_text = " ".join(articles[s.records[r].article_id].text[s.records[r].start : s.records[r].end] for r in rows)
