@@ -197,12 +197,16 @@ def question_notes(check: QuestionCheck) -> list[str]:
     return [INSTRUCTIONS_NOTE] if check.has_instructions else []
 
 
-def screen(check: QuestionCheck, hits: Sequence[Hit], knows: Callable[[str], bool], notes: Sequence[str]) -> Answer | None:
+def screen(
+    check: QuestionCheck, hits: Sequence[Hit], knows: Callable[[str], bool], notes: Sequence[str], names: bool = True
+) -> Answer | None:
     """An abstention decided from the question alone, before any sentence is
-    scored: a question not in English, or one naming what the corpus never
-    mentions (`knows(word)`: the corpus uses the word). None: go on."""
+    scored: a question not in English, or (names=True) one naming what the
+    corpus never mentions (`knows(word)`: the corpus uses the word). None: go on."""
     if not check.english:
         return abstain(hits, NOT_ENGLISH_TEXT, notes)
+    if not names:
+        return None
     names = unknown_names(check.text, knows)
     if names:
         return abstain(hits, unknown_names_text(names), notes)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .answer import extractive_answer, question_notes, screen
+from .answerability import LearnedStage
 from .conversation import contextualise, normalise_history
 from .embedding import Embedder, embedder_for
 from .errors import QueryError, SettingsError, UnknownArticleError
@@ -43,6 +44,8 @@ class RAG:
         self._articles = corpus.by_id()
         self.retriever = Retriever(backend, embedder, self._articles, settings.retrieval)
         self.scorer = SentenceScorer(backend, self._articles)
+        # Settings(answer_stage="learned"): the learned ranker and answerability model.
+        self._learned = LearnedStage.for_backend(backend, self.scorer) if settings.answer.stage == "learned" else None
         self._given_client = llm_client
         self._client = llm_client  # else made from the settings on first use in LLM mode
 
@@ -205,12 +208,15 @@ class RAG:
             vector = self.retriever.embed(query)  # once per question: for the search and for the sentences
         hits = self.retriever.search(query, k, articles, s.retrieval.mode, vector, trace)
         with trace.stage("screen"):
-            early = screen(check, hits, self.backend.knows, notes)
+            early = screen(check, hits, self.backend.knows, notes, names=self._learned is None)
         if early is None:
             with trace.stage("evidence"):
                 scored = self.scorer.score(query, vector, hits, s.answer.sentence_dense_weight)
             with trace.stage("answer"):
-                extractive = extractive_answer(check.text, scored, hits, self._articles, s.answer, notes)
+                if self._learned is not None:
+                    extractive = self._learned.answer(query, scored.items, hits, self._articles, notes)
+                else:
+                    extractive = extractive_answer(check.text, scored, hits, self._articles, s.answer, notes)
         else:
             extractive = early
         if client is None or extractive.abstained:

@@ -97,14 +97,15 @@ class SentenceScorer:
         # and a lazily filled table is half-built for one of them.
         document_frequency, n = source.sentence_df()
         # Smoothed IDF: a word missing from every sentence gets the highest weight.
-        self._idf = {w: math.log(1 + n / c) for w, c in document_frequency.items()}
-        self._idf_unseen = math.log(1 + max(n, 1))
+        self.idf_table = {w: math.log(1 + n / c) for w, c in document_frequency.items()}
+        self.idf_unseen = math.log(1 + max(n, 1))
         # Word sets are made for the sentences a question reaches, when it
         # reaches them. Each entry is complete when stored, so threads that
         # race only compute one twice.
         self._words_memo: dict[tuple[str, int, int], frozenset[str]] = {}
 
-    def _words(self, records: Sequence[SentenceRecord]) -> list[frozenset[str]]:
+    def words(self, records: Sequence[SentenceRecord]) -> list[frozenset[str]]:
+        """Each sentence's words as BM25 tokenizes them (kept between questions)."""
         memo = self._words_memo
         keys = [(r.article_id, r.start, r.end) for r in records]
         missing = [k for k in dict.fromkeys(keys) if k not in memo]
@@ -124,11 +125,11 @@ class SentenceScorer:
         vectors = np.asarray(batch.vectors, dtype=np.float32)
         dense = vectors @ np.asarray(question_vector, dtype=np.float32)
         q_words = set(tokenize([question])[0])
-        q_weight = sum(self._idf.get(w, self._idf_unseen) for w in q_words)
+        q_weight = sum(self.idf_table.get(w, self.idf_unseen) for w in q_words)
         evidence = []
-        for row, (r, cos, words) in enumerate(zip(batch.records, dense, self._words(batch.records))):
+        for row, (r, cos, words) in enumerate(zip(batch.records, dense, self.words(batch.records))):
             shared = q_words & words
-            lexical = sum(self._idf.get(w, self._idf_unseen) for w in shared) / q_weight if q_weight else 0.0
+            lexical = sum(self.idf_table.get(w, self.idf_unseen) for w in shared) / q_weight if q_weight else 0.0
             score = dense_weight * float(cos) + (1.0 - dense_weight) * lexical
             evidence.append(Evidence(r.article_id, r.start, r.end, score, float(cos), lexical, row))
         evidence.sort(key=lambda e: -e.score)

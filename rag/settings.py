@@ -25,6 +25,7 @@ from .errors import SettingsError
 
 MODES = ("hybrid", "dense", "bm25")
 ANSWER_MODES = ("extractive", "llm")
+ANSWER_STAGES = ("rules", "learned")  # extractive answers: hand-set rules or the learned models
 FUSIONS = ("rrf", "weighted")
 # The dense index kinds (rag/dense.py explains them); "auto" picks by size.
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
@@ -183,9 +184,14 @@ class AnswerSettings:
     # 0.36 balances the two errors on the question set: 3/91 answerable
     # questions abstain, 5/16 unanswerable near misses are answered.
     abstain_below: float = 0.36
+    # "learned": the ranker and answerability model of rag/answerability.py
+    # (weights in rag/models/) choose the sentences and whether to abstain, in
+    # place of the rules above; "rules" keeps them. README "Learned answer stage".
+    stage: str = "rules"
 
     def __post_init__(self) -> None:
         _check([
+            (self.stage in ANSWER_STAGES, f"answer_stage must be one of {', '.join(ANSWER_STAGES)}"),
             (self.mode in ANSWER_MODES, f"answer_mode must be one of {', '.join(ANSWER_MODES)}"),
             (0.0 <= self.sentence_dense_weight <= 1.0, "sentence_dense_weight must be between 0 and 1"),
             (self.sentences >= 1, "answer_sentences must be at least 1"),
@@ -235,6 +241,7 @@ _RENAMED = {
     "answer_mode": ("answer", "mode"),
     "answer_sentences": ("answer", "sentences"),
     "answer_margin": ("answer", "margin"),
+    "answer_stage": ("answer", "stage"),
 }
 FLAT_NAMES: dict[str, tuple[str, str]] = {
     **{
@@ -279,7 +286,8 @@ class Settings:
         RAG_LLM_TIMEOUT (seconds), RAG_ANSWER_MODE (extractive | llm; default
         llm when a model is configured); RAG_INDEX_TYPE (auto | flat | hnsw |
         ivf) for the vector index; RAG_EMBED_BACKEND (onnx | torch);
-        RAG_MAX_FILE_MB (the per-file size limit of the corpus); and
+        RAG_MAX_FILE_MB (the per-file size limit of the corpus);
+        RAG_ANSWER_STAGE (rules | learned); and
         XDG_CACHE_HOME (where the ONNX export of the model is kept).
         Only the CLI and the app call this; library code takes Settings.
         """
@@ -300,6 +308,8 @@ class Settings:
             values["answer_mode"] = env["RAG_ANSWER_MODE"]
         if env.get("RAG_EMBED_BACKEND"):
             values["embed_backend"] = env["RAG_EMBED_BACKEND"]
+        if env.get("RAG_ANSWER_STAGE"):
+            values["answer_stage"] = env["RAG_ANSWER_STAGE"]
         if env.get("RAG_MAX_FILE_MB"):
             try:
                 values["max_file_mb"] = float(env["RAG_MAX_FILE_MB"])

@@ -165,6 +165,9 @@ class Answer:
     hits: list[Hit]  # the passages that were considered
     notes: list[str] = field(default_factory=list)  # what the reader should know: fallbacks, removed markers
     unsupported: list[str] = field(default_factory=list)  # LLM sentences the cited passage does not support
+    # The learned answer stage's probability that the passages answer the
+    # question (None with the rules, which give no calibrated probability).
+    answerable: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,51 @@
+"""Warm latency of the answer stages: p50 of `retrieve` and of `ask` with the
+rules and with the learned stage, on a question set, query cache off.
+
+    PYTHONPATH=$PWD .venv/bin/python scripts/answer_latency.py [eval/questions.jsonl] [--corpus DIR --index DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("questions", nargs="?", type=Path, default=Path("eval/questions.jsonl"))
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--index", type=Path)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from rag.core import RAG
+
+    base = RAG.load(args.corpus, args.index).with_settings(query_cache_size=0)
+    stages = {"rules": base, "learned": base.with_settings(answer_stage="learned")}
+    questions = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
+    for q in questions[:5]:  # warm: the model, the word memo of the sentences reached
+        for r in stages.values():
+            r.ask(q)
+    times: dict[str, list[float]] = {"retrieve": [], "ask rules": [], "ask learned": []}
+    for _ in range(args.repeats):
+        for q in questions:
+            for name, call in (("retrieve", lambda: base.retrieve(q)), ("ask rules", lambda: stages["rules"].ask(q)),
+                               ("ask learned", lambda: stages["learned"].ask(q))):
+                t = time.perf_counter()
+                call()
+                times[name].append(1000 * (time.perf_counter() - t))
+    p50 = {name: statistics.median(v) for name, v in times.items()}
+    for name, v in p50.items():
+        print(f"{name:12s} p50 {v:6.1f} ms   ({v / p50['retrieve']:.2f}x retrieve)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
