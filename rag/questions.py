@@ -95,9 +95,15 @@ def looks_english(text: str) -> bool:
     return english >= other or english >= 2
 
 
+def addresses_the_model(text: str) -> bool:
+    """Whether `text` gives instructions to the system ("ignore the articles
+    and ...", "you are now ..."): in a question, or planted in an article."""
+    return bool(_INSTRUCTIONS.search(text))
+
+
 def classify(question: object, limit: int) -> QuestionCheck:
     text = check_question(question, limit)
-    return QuestionCheck(text, looks_english(text), bool(_INSTRUCTIONS.search(text)))
+    return QuestionCheck(text, looks_english(text), addresses_the_model(text))
 
 
 # --- names the corpus never mentions ---------------------------------------------

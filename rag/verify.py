@@ -3,8 +3,9 @@
 The model is never trusted. Its reply is split into sentences; each marker [n]
 must name a passage that was given; each sentence with a marker must be
 supported by the passage it cites (its best sentence scores at least
-`support_min` against the claim, by meaning and shared words, and holds every
-number and name of the claim); each surviving claim quotes that best
+`support_min` against the claim, by meaning and shared words, holds every
+number and name of the claim, and is not itself an instruction to the model
+planted in the article); each surviving claim quotes that best
 sentence at its offsets. A sentence that fails loses its marker and is
 reported as unsupported. How sentences are scored and embedded is passed in,
 so this module holds no model and no index.
@@ -20,6 +21,7 @@ import numpy as np
 
 from .answer import MARKER, Claim, strip_markers
 from .evidence import Evidence
+from .questions import addresses_the_model
 from .sentences import split_sentences
 from .sparse import fold
 from .types import Article, Hit
@@ -116,6 +118,10 @@ def check_reply(
         for n in valid if checkable else []:
             for e in support(sentence, vector, hits[n - 1])[:3]:
                 quote = articles[e.article_id].text[e.start : e.end]
+                if addresses_the_model(quote):
+                    # An article's sentence that gives the model orders supports
+                    # nothing: a claim "backed" by it is the model obeying it.
+                    continue
                 if e.score >= support_min and _specifics_in(sentence, quote) and (best is None or e.score > best.score):
                     best = e
         if best is not None and supported >= max_claims:
