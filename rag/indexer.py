@@ -167,6 +167,39 @@ def _duration(seconds: float) -> str:
     return f"{minutes / 60:.1f} hours"
 
 
+@dataclass(frozen=True)
+class ArticleUnits:
+    """What an article puts into an index: its chunks and indexed sentences,
+    with the exact texts that are embedded (each record's embed_hash names one)."""
+
+    chunks: list[ChunkRecord]
+    chunk_texts: list[str]  # title and publisher as context, then the chunk
+    sentences: list[SentenceRecord]
+    sentence_texts: list[str]  # the sentence with footnote markers blanked
+
+
+def embedded_units(article: Article, settings: IndexSettings, embedder: Embedder) -> ArticleUnits:
+    """The chunks and sentences of one article, as every backend indexes them."""
+
+    def fits(text: str) -> bool:
+        return embedder.count_pieces(context_text(article, text)) <= embedder.max_pieces
+
+    chunks, chunk_texts, sentences, sentence_texts = [], [], [], []
+    for chunk in chunk_article(article, settings.chunk_tokens, settings.overlap_tokens, settings.tokenizer, fits=fits):
+        text = context_text(article, chunk.text)
+        chunks.append(
+            ChunkRecord(chunk.id, article.id, chunk.position, chunk.start, chunk.end, chunk.n_tokens, _embed_hash(embedder.name, text))
+        )
+        chunk_texts.append(text)
+    for sentence in split_sentences(article.text):
+        if sentence.is_heading:
+            continue  # a heading states a topic, never an answer
+        text = mask_footnotes(article.text[sentence.start : sentence.end]).strip()
+        sentences.append(SentenceRecord(article.id, sentence.start, sentence.end, _embed_hash(embedder.name, text)))
+        sentence_texts.append(text)
+    return ArticleUnits(chunks, chunk_texts, sentences, sentence_texts)
+
+
 def staleness(stored: StoredIndex | None, corpus: Corpus, settings: IndexSettings, embedder: Embedder) -> str | None:
     """Why the stored index cannot serve this corpus and settings; None if it can."""
     if stored is None:
@@ -239,35 +272,18 @@ def refresh(
         old_articles = m.articles
     reusable = {**cached, **previous} if same_model else cached
 
-    def fits(text: str) -> bool:
-        return embedder.count_pieces(text) <= embedder.max_pieces
-
     records: list[ChunkRecord] = []
     texts: list[str] = []
     sentence_records: list[SentenceRecord] = []
     sentence_texts: list[str] = []
     article_info: dict[str, dict] = {}
     for article in corpus.articles:
-        chunks = chunk_article(
-            article,
-            settings.chunk_tokens,
-            settings.overlap_tokens,
-            settings.tokenizer,
-            fits=lambda t, a=article: fits(context_text(a, t)),
-        )
-        for chunk in chunks:
-            text = context_text(article, chunk.text)
-            records.append(
-                ChunkRecord(chunk.id, article.id, chunk.position, chunk.start, chunk.end, chunk.n_tokens, _embed_hash(embedder.name, text))
-            )
-            texts.append(text)
-        for sentence in split_sentences(article.text):
-            if sentence.is_heading:
-                continue  # a heading states a topic, never an answer
-            text = mask_footnotes(article.text[sentence.start : sentence.end]).strip()
-            sentence_records.append(SentenceRecord(article.id, sentence.start, sentence.end, _embed_hash(embedder.name, text)))
-            sentence_texts.append(text)
-        article_info[article.id] = {"key": article_key(article), "source": article.source, "chunks": len(chunks)}
+        units = embedded_units(article, settings, embedder)
+        records += units.chunks
+        texts += units.chunk_texts
+        sentence_records += units.sentences
+        sentence_texts += units.sentence_texts
+        article_info[article.id] = {"key": article_key(article), "source": article.source, "chunks": len(units.chunks)}
 
     pending = [
         _pending(embedder, records, texts, reusable, "chunks"),

@@ -40,12 +40,10 @@ from typing import Any
 import numpy as np
 
 from .version import __version__
-from .chunking import chunk_article
 from .embedding import Embedder
 from .errors import SettingsError, StoreError
-from .indexer import BuildSummary, _embed_hash, article_key, context_text
+from .indexer import BuildSummary, article_key, embedded_units
 from .ingest import Corpus
-from .sentences import mask_footnotes, split_sentences
 from .settings import RetrievalSettings, Settings
 from .sparse import TOKENIZER_ID, tokenize
 from .types import Article, ChunkRecord, SentenceRecord
@@ -251,25 +249,11 @@ class ArticleRows:
 
 
 def _article_rows(article: Article, settings: Settings, embedder: Embedder) -> ArticleRows:
-    """Chunks and sentences of one article exactly as rag.indexer.refresh makes them."""
-
-    def fits(text: str) -> bool:
-        return embedder.count_pieces(context_text(article, text)) <= embedder.max_pieces
-
-    chunks, texts = [], []
-    for chunk in chunk_article(article, settings.index.chunk_tokens, settings.index.overlap_tokens, settings.index.tokenizer, fits=fits):
-        text = context_text(article, chunk.text)
-        chunks.append(ChunkRecord(chunk.id, article.id, chunk.position, chunk.start, chunk.end, chunk.n_tokens,
-                                  _embed_hash(embedder.name, text)))
-        texts.append(text)
-    sentences, sentence_texts, raw = [], [], []
-    for sentence in split_sentences(article.text):
-        if sentence.is_heading:
-            continue  # a heading states a topic, never an answer
-        text = mask_footnotes(article.text[sentence.start : sentence.end]).strip()
-        sentences.append(SentenceRecord(article.id, sentence.start, sentence.end, _embed_hash(embedder.name, text)))
-        sentence_texts.append(text)
-        raw.append(article.text[sentence.start : sentence.end])
+    """Chunks and sentences of one article exactly as the local index makes them."""
+    units = embedded_units(article, settings.index, embedder)
+    chunks, texts = units.chunks, units.chunk_texts
+    sentences, sentence_texts = units.sentences, units.sentence_texts
+    raw = [article.text[r.start : r.end] for r in sentences]
     return ArticleRows(
         article, chunks, texts, tokenize(texts) if texts else [], sentences, sentence_texts,
         [sorted(set(w)) for w in tokenize(raw)] if raw else [],

@@ -28,7 +28,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag import answerability as A  # noqa: E402
 from rag import squad  # noqa: E402
 from rag.train_answer import roc_auc  # noqa: E402
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 import subprocess
 import sys
 from collections.abc import Callable

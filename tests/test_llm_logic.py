@@ -8,7 +8,6 @@ about something else is not.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
