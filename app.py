@@ -620,7 +620,10 @@ def main(argv: list[str] | None = None) -> int:
         server_name=args.host, server_port=args.port, auth=auth, share=False, css=CSS, head=HEAD, show_error=False,
         # Bounds Gradio's own upload route as it reads the body; the Guard refuses a declared
         # oversize at once (the margin is the multipart framing around the file).
-        max_file_size=max_upload, app_kwargs={"middleware": [guard]},
+        max_file_size=max_upload,
+        # FastAPI's own schema and docs pages list every route to anyone: Gradio's
+        # /gradio_api/openapi.json (behind the login) is the one to read.
+        app_kwargs={"middleware": [guard], "openapi_url": None, "docs_url": None, "redoc_url": None},
         run_history=False,  # no record of questions kept in visitors' browsers
         ssr_mode=False, pwa=False, mcp_server=False,
     )

@@ -25,7 +25,7 @@ from http.cookies import CookieError, SimpleCookie
 
 LOGIN_PATHS = {"/login"}
 # Routes Gradio leaves open that act on someone's running events.
-LOGIN_REQUIRED = {"/gradio_api/reset", "/gradio_api/cancel"}
+LOGIN_REQUIRED = {"/gradio_api/reset", "/gradio_api/cancel", "/openapi.json", "/docs", "/redoc"}
 UPLOAD_PATHS = {"/gradio_api/upload", "/gradio_api/process_recording"}
 
 
