@@ -556,7 +556,7 @@ def build_demo(r, settings, uploads: bool = False, max_upload_bytes: int = DEFAU
             key = (value or "").split(":")[0]
             return app.show_source(key, t), gr.update(value=key)
 
-        cite.input(cite_clicked, [cite, turns], [viewer, source], **private).then(None, None, None, js=SCROLL_JS, **private)
+        cite.change(cite_clicked, [cite, turns], [viewer, source], **private).then(None, None, None, js=SCROLL_JS, **private)
 
         def clear_all():
             chat_, t_, choices, hits, view = app.cleared()
