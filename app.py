@@ -343,8 +343,8 @@ class ChatApp:
         except OSError as e:
             return name, f"{original} could not be read ({e.strerror}): upload it again"
         if size > self.max_upload_bytes:
-            return name, (f"{original} was not added: {size / 2**20:.1f} MB is over the "
-                          f"{self.max_upload_bytes / 2**20:g} MB limit (start the app with --max-upload-mb to raise it)")
+            return name, (f"{original} was not added: {_size(size)} is over the {_size(self.max_upload_bytes)} limit "
+                          "(start the app with --max-upload-mb to raise it)")
         if size == 0:
             return name, f"{original} was not added: the file is empty"
         if suffix == ".pdf" and not head.startswith(b"%PDF-"):
@@ -451,7 +451,7 @@ def check_api_args(question, history, k, articles) -> tuple[str, list[str] | Non
     return question, history or None, k, articles or None
 
 
-_UNSAFE = re.compile(r"[^\w.\- ]+")
+_UNSAFE = re.compile(r"[^\w.\-]+")  # spaces too: the file stem becomes the article id, typed in the API
 
 
 def safe_name(original: str) -> str:
@@ -460,6 +460,10 @@ def safe_name(original: str) -> str:
     name = _UNSAFE.sub("_", name).strip(" ._") or "document"
     stem, suffix = os.path.splitext(name)
     return stem[:100] + suffix.lower()
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{max(1, round(n / 1024))} KB"
 
 
 def _store_atomically(source: Path, target: Path) -> None:

@@ -438,3 +438,55 @@ def test_chat_streams_keeps_turns_and_reports_bad_input(real_rag) -> None:
     surrogate = list(chat.chat("When \ud800 did he visit?", [], [], 5, [], "extractive"))[-1]
     assert "lone surrogate" in surrogate[0][-1]["content"] and surrogate[1] == []
     assert chat.cleared() == ([], [], [], ui.hits_html([]), chat.show_source(None, []))
+
+
+@pytest.mark.model
+def test_documents_are_checked_stored_indexed_and_removed_while_questions_go_on(tmp_path, corpus_copy, real_embedder) -> None:
+    import threading
+
+    import rag
+
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    settings = rag.Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    r = rag.RAG.load(settings=settings, embedder=real_embedder)
+    chat = app.ChatApp(r, settings, uploads=True, max_upload_bytes=4096)
+    incoming = tmp_path / "in"
+    incoming.mkdir()
+    note = incoming / "Lika honey.md"
+    note.write_text("# Lika Honey Census\n\nBeekeepers of the Lika valley counted 4,812 hives in the spring census.\n",
+                    encoding="utf-8")
+    (incoming / "tool.exe").write_bytes(b"MZ\x00\x00")
+    (incoming / "big.txt").write_text("plums " * 1000, encoding="utf-8")
+    (incoming / "fake.pdf").write_text("not a pdf", encoding="utf-8")
+    (incoming / "000_b8d8672fd89b6af8.txt").write_text("a clash", encoding="utf-8")
+
+    answers = []
+
+    def keep_asking() -> None:  # a reader during the refresh is answered from the old index
+        for _ in range(5):
+            answers.append(chat.api_ask("Why did Vucic halt arms deliveries to Israel?"))
+
+    reader = threading.Thread(target=keep_asking)
+    reader.start()
+    message = chat.add_documents([str(p) for p in sorted(incoming.iterdir())])
+    reader.join()
+    assert all("error" not in a and a["citations"] for a in answers), answers
+    assert "Added Lika Honey Census (id Lika_honey" in message, message
+    assert "tool.exe was not added: only .txt, .md, .pdf" in message
+    assert "big.txt was not added" in message and "--max-upload-mb" in message
+    assert "fake.pdf was not added: it is not a PDF" in message
+    assert "already has a document with the id 000_b8d8672fd89b6af8" in message
+    assert sorted(p.name for p in corpus_copy.iterdir() if p.is_file()) == sorted(
+        [*(p.name for p in (ROOT / "corpus").iterdir() if p.is_file()), "Lika_honey.md"])
+    assert not list(corpus_copy.glob(".upload-*"))  # no half-written file left
+    got = chat.api_ask("How many hives did the beekeepers of the Lika valley count?")
+    assert any(c["article_id"] == "Lika_honey" and "4,812" in c["quote"] for c in got["citations"]), got
+    assert "Lika_honey.md" in chat.corpus_view()
+
+    removed = chat.remove_document("Lika_honey")
+    assert "Removed Lika Honey Census" in removed and (corpus_copy / ".removed" / "Lika_honey.md").is_file()
+    assert "Lika_honey" not in chat.articles and "Lika_honey" not in {a.id for a in chat.r.articles}
+    off = app.ChatApp(r, settings, uploads=False)
+    assert "off" in off.add_documents([str(note)]) and "off" in off.remove_document("000_b8d8672fd89b6af8")
