@@ -576,7 +576,9 @@ def build_demo(r, settings, uploads: bool = False, max_upload_bytes: int = DEFAU
                         gr.update(choices=article_choices(), value=None))
 
             def add(paths, progress=gr.Progress(track_tqdm=True)):
-                return (*refreshed(app.add_documents(paths, progress)), None)
+                names = ", ".join(Path(p).name for p in paths or [])
+                yield (f"<p>Checking and indexing {ui.esc(names)} …</p>", gr.update(), gr.update(), gr.update(), gr.update())
+                yield (*refreshed(app.add_documents(paths, progress)), None)
 
             def drop(article_id, progress=gr.Progress(track_tqdm=True)):
                 return refreshed(app.remove_document(article_id, progress))

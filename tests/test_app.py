@@ -490,3 +490,22 @@ def test_documents_are_checked_stored_indexed_and_removed_while_questions_go_on(
     assert "Lika_honey" not in chat.articles and "Lika_honey" not in {a.id for a in chat.r.articles}
     off = app.ChatApp(r, settings, uploads=False)
     assert "off" in off.add_documents([str(note)]) and "off" in off.remove_document("000_b8d8672fd89b6af8")
+
+
+def test_the_viewer_marks_every_quote_of_the_answer_and_the_chosen_one_distinctly() -> None:
+    from rag import ui
+    from rag.types import Article, Citation
+
+    text = "First claim here. Second claim there. Third claim elsewhere."
+    a = Article("a1", "T <i>", None, None, None, "a1.txt", text)
+    cs = [Citation(1, "a1", "T", "First claim here.", 0, 17), Citation(2, "b2", "U", "x", 0, 1),
+          Citation(3, "a1", "T", "Third claim elsewhere.", 38, 60)]
+    html = ui.citation_view(a, cs, 2, 4)
+    assert html.count("<mark") == 2 and html.count(" active'") == 1  # b2's quote is in another article
+    assert f"<mark id='{ui.MARK_ID}' class='cite-mark active' title='[3]'>Third claim elsewhere.</mark>" in html
+    assert "<mark class='cite-mark' title='[1]'>First claim here.</mark>" in html
+    assert "Showing Q4 [3] T" in html and "T &lt;i&gt;" in html
+    # Overlapping quotes are marked once per stretch, never nested.
+    both = ui.article_html(a, spans=[ui.Span(0, 37, 1), ui.Span(18, 60, 2, active=True)])
+    assert both.count("<mark") == 3 and len(re.findall(r"<mark[^>]*>[^<]*</mark>", both)) == 3
+    assert "title='[1,2]'>Second claim there.</mark>" in both

