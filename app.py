@@ -95,8 +95,10 @@ SCROLL_JS = """() => {
 }"""
 
 CSS = """
-.article-view { max-height: 70vh; overflow-y: auto; }
-.article-head { position: sticky; top: 0; z-index: 2; background: var(--block-background-fill);
+/* The viewer is its own stacking context at level 0, so its pinned header never covers
+   the "Show a source" list that opens above it. */
+.article-view { max-height: 70vh; overflow-y: auto; position: relative; z-index: 0; }
+.article-head { position: sticky; top: 0; z-index: 1; background: var(--block-background-fill);
   border-bottom: 1px solid var(--border-color-primary); padding-bottom: 4px; }
 .article-head h3 { margin: 0 0 2px 0; }
 .article-head p { margin: 0; }
