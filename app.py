@@ -533,7 +533,7 @@ def build_demo(r, settings, uploads: bool = False, max_upload_bytes: int = DEFAU
                         )
                         status = gr.HTML(elem_id="upload-status")
                         with gr.Row():
-                            to_remove = gr.Dropdown(choices=article_choices(), label="Remove a document", scale=3)
+                            to_remove = gr.Dropdown(choices=article_choices(), value=None, label="Remove a document", scale=3)  # none chosen at first
                             remove = gr.Button("Remove", variant="stop", scale=1)
                     else:
                         gr.Markdown("Adding and removing documents is off: this app listens on a network address "
@@ -585,8 +585,9 @@ def build_demo(r, settings, uploads: bool = False, max_upload_bytes: int = DEFAU
             def drop(article_id, progress=gr.Progress(track_tqdm=True)):
                 return refreshed(app.remove_document(article_id, progress))
 
-            files.upload(add, files, [status, corpus_table, chosen, to_remove, files], **private)
-            remove.click(drop, to_remove, [status, corpus_table, chosen, to_remove], **private)
+            # One progress bar, on the status line, rather than one over every output.
+            files.upload(add, files, [status, corpus_table, chosen, to_remove, files], show_progress_on=status, **private)
+            remove.click(drop, to_remove, [status, corpus_table, chosen, to_remove], show_progress_on=status, **private)
 
         gr.api(app.api_ask, api_name="ask")
 
