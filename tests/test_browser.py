@@ -557,3 +557,17 @@ def test_upload_a_pdf_ask_about_it_and_click_through_to_the_sentence(tmp_path, p
         assert not (corpus / "notes.pdf").exists()
         page.driver.execute_script("document.querySelector('#upload-status').scrollIntoView({block: 'center'})")
         page.shot("04-refused")
+
+        # Remove it again: the file leaves the corpus (kept aside), the index no longer has it.
+        combo = page.driver.find_element(By.CSS_SELECTOR, "input[aria-label='Remove a document']")
+        combo.click()
+        page.wait(lambda d: _first([o for o in d.find_elements(By.CSS_SELECTOR, "[role='listbox'] [role='option']")
+                                    if o.text.endswith("Lika Honey Census")]), UI_TIMEOUT, "no Lika Honey Census to remove").click()
+        page.driver.find_element(By.XPATH, "//button[normalize-space()='Remove']").click()
+        page.wait(lambda d: "Removed Lika Honey Census" in d.find_element(By.CSS_SELECTOR, "#upload-status").text,
+                  ANSWER_TIMEOUT, "the document was not removed")
+        assert not (corpus / "lika-honey.pdf").exists() and (corpus / ".removed" / "lika-honey.pdf").is_file()
+        assert "lika-honey.pdf" not in page.driver.find_element(By.CSS_SELECTOR, "table.corpus").text
+        page.shot("05-removed")
+        after = page.ask("How many hives did the beekeepers of the Lika valley count?", expect="passages")
+        assert "Lika Honey Census" not in after and "4,812" not in after, after
