@@ -284,6 +284,9 @@ def test_clicking_a_citation_opens_its_quote_highlighted_in_view_without_a_page_
     link = first_answer.find_element(By.CSS_SELECTOR, "a.cite")
     quote = _norm(link.get_attribute("title"))  # hovering shows the quote
     assert quote and "2017" in quote, quote
+    # Bring the link into view first (as a reader scrolls to it), so that only the click is measured.
+    page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
+    time.sleep(0.3)
     before = page.driver.execute_script("return [window.scrollY, location.href]")
     link.click()
     mark = page.wait(lambda d: (m := page.viewer_mark()) is not None and _norm(m.text) == quote and m,
