@@ -21,7 +21,7 @@ from .conftest import ROOT
 os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never download a browser or driver
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -72,7 +72,10 @@ class Page:
 
     def wait(self, condition, timeout: float, what: str):
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.25).until(condition)
+            # The page re-renders the chat and the viewer as answers arrive: an element found a
+            # moment ago may be replaced before it is read, so such a poll is simply tried again.
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.25,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(condition)
         except TimeoutException:
             shot = self.shot("FAILED")
             raise AssertionError(f"after {timeout} s: {what} (screenshot {shot})") from None
@@ -524,7 +527,9 @@ def test_upload_a_pdf_ask_about_it_and_click_through_to_the_sentence(tmp_path, p
     with running(tmp_path, corpus=corpus) as s:
         page = page_factory(s.url, "upload")
         started = time.monotonic()
-        page.driver.find_element(By.XPATH, "//button[.//*[normalize-space()='Documents'] or normalize-space()='Documents']").click()
+        page.wait(lambda d: _first(d.find_elements(
+            By.XPATH, "//button[.//*[normalize-space()='Documents'] or normalize-space()='Documents']")),
+            UI_TIMEOUT, "the page has no Documents panel").click()
         file_input = page.wait(lambda d: _first(d.find_elements(By.CSS_SELECTOR, "#upload input[type='file']")),
                                UI_TIMEOUT, "the Documents panel has no upload field")
         page.shot("01-documents")
