@@ -468,7 +468,7 @@ def test_no_request_leaves_the_page_for_hostile_markdown_in_an_article_or_a_mode
             page.box.send_keys("What did the orchard growers of Zupa harvest?")
             page.driver.find_element(By.XPATH, "//button[normalize-space()='Ask']").click()
             draft = page.wait(
-                lambda d: _first([r.get_attribute("innerHTML") for r in page.bot_rows() if "▌" in r.text and "onerror" in r.text]),
+                lambda d: _first([r.get_attribute("innerHTML") for r in page.bot_rows() if "▌" in r.text and HOSTILE in r.text]),
                 ANSWER_TIMEOUT, "the model's draft was not shown while it streamed",
             )
             assert "<img" not in draft and "<a " not in draft and "window.__pwned" in draft, draft
