@@ -22,7 +22,7 @@ from .errors import (  # noqa: E402
     UnknownArticleError,
 )
 from .settings import Settings  # noqa: E402
-from .types import Answer, Article, Chunk, Citation, Delta, Hit, RepairReport  # noqa: E402
+from .types import Answer, Article, Chunk, Citation, Delta, Hit, RepairReport, ShortAnswer  # noqa: E402
 
 __all__ = [
     "RAG",
@@ -32,6 +32,7 @@ __all__ = [
     "Hit",
     "Citation",
     "Answer",
+    "ShortAnswer",
     "Delta",
     "RepairReport",
     "RagError",

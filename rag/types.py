@@ -93,6 +93,17 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The exact words of a cited quote that answer a factoid question: `text == article.text[start:end]`."""
+
+    article_id: str
+    start: int
+    end: int
+    text: str
+    confidence: float = 0.0  # the scorer's probability that the span is exactly the answer
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer whose every [n] marker has one Citation quoting the article."""
 
@@ -102,6 +113,7 @@ class Answer:
     hits: list[Hit]  # the passages that were considered
     notes: list[str] = field(default_factory=list)  # what the reader should know: fallbacks, removed markers
     unsupported: list[str] = field(default_factory=list)  # LLM sentences the cited passage does not support
+    short: ShortAnswer | None = None  # the span that answers a factoid question (rag.short), when one is confident
 
 
 @dataclass(frozen=True)
