@@ -101,6 +101,7 @@ _PREPOSITIONS = frozenset(
     "in on at to for from by with about into over under after before during since between among against "
     "near within without toward towards of".split()
 )
+_POSSESSIVE = re.compile(r"[’']s$")
 _SLOT_TOKEN = re.compile(r"[\w’'-]+|[^\w\s]", re.UNICODE)
 
 
@@ -160,23 +161,26 @@ def _slots(question: str) -> list[tuple[int, int, str | None, str]]:
                 break
         before = tokens[i - 1][0].lower() if i else None
         words = [t[0] for t in tokens[i : j + 1]]
-        slots.append((tokens[i][1], tokens[j][2], before if before in _PREPOSITIONS else None, _kind(words) if is_entity else "phrase"))
+        end = tokens[j][2] - (len(m.group(0)) if (m := _POSSESSIVE.search(tokens[j][0])) else 0)  # "Houston's": the name is "Houston"
+        slots.append((tokens[i][1], end, before if before in _PREPOSITIONS else None, _kind(words) if is_entity else "phrase"))
         i = j + 1
     return slots
 
 
-def substitute(frame: str, fragment: str) -> tuple[str, str]:
+def substitute(frame: str, fragment: str) -> tuple[str, str] | None:
     """Put `fragment` into the earlier question `frame` in place of the phrase
-    it stands for; returns (the new question, the phrase it replaced).
+    it stands for; returns (the new question, the phrase it replaced), or
+    None when the frame has no phrase to replace ("Why did they?").
 
     The phrase replaced is, in order of preference, the last one after the
     same preposition ("And to Kosovo?" replaces "to Albania"), the last of the
     same kind (a name for a name, a year for a year), the last name or figure,
-    the last phrase. With no phrase to replace, the fragment is appended.
+    the last phrase.
     """
     words = _WORD.findall(fragment)
     preposition = words[0].lower() if len(words) > 1 and words[0].lower() in _PREPOSITIONS else None
     core = fragment[fragment.lower().index(preposition) + len(preposition) :].strip() if preposition else fragment
+    core = _POSSESSIVE.sub("", core)  # "And Detroit's?": the frame keeps its own "'s"
     kind = _kind(_WORD.findall(core))
     slots = _slots(frame)
     choice = None
@@ -191,7 +195,7 @@ def substitute(frame: str, fragment: str) -> tuple[str, str]:
             choice = matching[-1]
             break
     if choice is None:
-        return f"{frame.rstrip(' ?.!')} {fragment}?", ""
+        return None
     start, end, _, _ = choice
     replaced = frame[start:end]
     # The fragment's preposition replaces the slot's own ("about Serbia" -> "to Kosovo").
@@ -206,7 +210,8 @@ def _resolved(questions: list[str]) -> list[str]:
     out: list[str] = []
     for q in questions:
         fragment = elliptical_fragment(q) if out else None
-        out.append(substitute(out[-1], fragment)[0] if fragment else q)
+        filled = substitute(out[-1], fragment) if fragment else None
+        out.append(filled[0] if filled else q)
     return out
 
 
@@ -234,8 +239,9 @@ def contextualise(question: str, history: list[Turn]) -> str:
     if not earlier or not is_follow_up(question):
         return question
     fragment = elliptical_fragment(question)
-    if fragment:
-        new, replaced = substitute(earlier[-1], fragment)
+    filled = substitute(earlier[-1], fragment) if fragment else None
+    if filled:
+        new, replaced = filled
         if not is_follow_up(new):
             return new
         # "When did he visit Albania?": "he" still needs the topic of the

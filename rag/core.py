@@ -33,6 +33,7 @@ from .answer import (
 from .conversation import contextualise, normalise_history
 from .llm import ChatClient, LLMConfig, LLMUnavailable, StreamEnd, build_messages, check_reply, rewrite_question
 from .questions import QuestionCheck, answer_type, check_question, classify, has_answer_type, unknown_names
+from .short import short_answer
 from .types import Answer, Article, Delta, Hit
 
 log = logging.getLogger("rag")
@@ -345,7 +346,8 @@ class RAG:
             return
         if finish == "length":
             notes = [*notes, "The language model's answer was cut off at its token limit."]
-        yield self._checked_llm_answer(reply, hits, used, extractive, notes)
+        answer = self._checked_llm_answer(reply, hits, used, extractive, notes)
+        yield dataclasses.replace(answer, short=short_answer(query, answer, self._articles))  # the factoid span
 
     def _extractive(
         self, check: QuestionCheck, query: str, vector: np.ndarray, hits: list[Hit], notes: list[str]
@@ -357,7 +359,8 @@ class RAG:
         if names:
             return abstain(hits, unknown_names_text(names), notes)
         evidence = self._sentences.score(query, vector, hits, self._articles, s.sentence_dense_weight)
-        return self._choose(check.text, evidence, hits, notes)
+        answer = self._choose(check.text, evidence, hits, notes)
+        return dataclasses.replace(answer, short=short_answer(query, answer, self._articles))  # the factoid span
 
     def _choose(self, question: str, evidence: list, hits: list[Hit], notes: list[str]) -> Answer:
         """_extractive's last stage: the sentences that answer, or an abstention."""

@@ -41,7 +41,7 @@ MODEL_PATH = Path(__file__).parent / "models" / "short_answer.json"
 # suffix ("$1.5", "214,285", "1990s", "20th", "45%"); words keep inner
 # apostrophes, hyphens and dots ("St. John's" is "St", ".", "John's"; "U.S").
 _TOKEN = re.compile(
-    r"[$€£¥]?\d+(?:,\d{3})*(?:\.\d+)?(?:%|[a-z]{1,2}\b)?(?:-[^\W_]+)*|[^\W_]+(?:[’'.\-][^\W_]+)*|\S",
+    r"[$€£¥]?\d+(?:,\d{3})*(?:\.\d+)?(?:%|[a-z]{1,2}\b)?(?:[-–][^\W_]+)*|[^\W_]+(?:[’'.\-][^\W_]+)*|\S",
     re.UNICODE,
 )
 
@@ -207,6 +207,10 @@ def candidates(tokens: Sequence[Token], frame: QuestionFrame) -> list[Candidate]
                 end += 1
             add(i, i, "num")
             add(i, end, "num")
+            # "between 1910 and 1913", "from 5 to 10": a range is one answer.
+            if end + 2 < n and tokens[end + 1].lower in ("and", "to", "-", "–", "or") and _is_number(tokens[end + 2]):
+                begin = i - 1 if i and tokens[i - 1].lower in ("between", "from") else i
+                found.setdefault((begin, end + 2), set()).add("num")
             if i and tokens[i - 1].lower in _APPROXIMATELY:
                 found.setdefault((i - 1, end), set()).add("num")  # "over 150,000": the modifier is part of the figure
             for extra in (1, 2):
@@ -388,6 +392,7 @@ def features(c: Candidate, view: SentenceView, frame: QuestionFrame) -> list[tup
     add(("q_left", 1.0 if left else 0.0))
     add(("q_right", 1.0 if right else 0.0))
     add(("in_question", in_question))
+    add((f"ends_in_question={_stem(span[0].text) in frame.words}|{_stem(span[-1].text) in frame.words}", 1.0))
     add((f"sentence_rank={min(view.rank, 3)}", 1.0))
     add(("sentence_overlap", view.overlap))
     add(("position", c.first / max(len(toks), 1)))

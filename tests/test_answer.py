@@ -42,7 +42,7 @@ from rag.core import RAG
 from rag.errors import QueryError, UnknownArticleError
 from rag.settings import Settings
 from rag.store import SentenceRecord
-from rag.types import Answer, Article, Citation, Hit
+from rag.types import Answer, Article, Citation, Hit, ShortAnswer
 
 from .conftest import CORPUS, DAMAGED_ID, ROOT
 
@@ -104,6 +104,16 @@ def assert_valid(answer: Answer, r) -> None:
         assert c.title == article.title, f"citation [{c.n}] title {c.title!r} is not {article.title!r}"
         inside = [h for h in answer.hits if h.article_id == c.article_id and h.start <= c.start and c.end <= h.end]
         assert inside, f"citation [{c.n}] {c.article_id}[{c.start}:{c.end}] lies outside every hit"
+
+    if answer.short is not None:
+        s = answer.short
+        assert not answer.abstained, "an abstention carries a short answer"
+        assert any(c.article_id == s.article_id and c.start <= s.start and s.end <= c.end for c in answer.citations), (
+            f"short answer {s.text!r} lies outside every cited quote"
+        )
+        assert s.start < s.end and r.article(s.article_id).text[s.start : s.end] == s.text, (
+            f"short answer {s.text!r} is not {s.article_id}[{s.start}:{s.end}]"
+        )
 
 
 def articles_of(r) -> dict[str, Article]:
@@ -592,6 +602,25 @@ def _abstention_with_citations(a: Answer) -> Answer:
     return dataclasses.replace(a, abstained=True)
 
 
+def with_short(a: Answer, article_id: str, words: str) -> Answer:
+    """`a` with the short answer `words`, found in article `article_id`."""
+    start = ARTICLES[article_id].text.index(words)
+    return dataclasses.replace(a, short=ShortAnswer(article_id, start, start + len(words), words))
+
+
+def _short_not_the_text(a: Answer) -> Answer:
+    good = with_short(a, "b", "Jerusalem").short
+    return dataclasses.replace(a, short=dataclasses.replace(good, text="Jerusalem."))
+
+
+def _short_outside_the_quotes(a: Answer) -> Answer:
+    return with_short(a, "b", "Albania")  # in the article, in no cited quote
+
+
+def _short_in_an_unknown_article(a: Answer) -> Answer:
+    return dataclasses.replace(a, short=dataclasses.replace(with_short(a, "b", "Jerusalem").short, article_id="zz"))
+
+
 BROKEN: dict[str, Callable[[Answer], Answer]] = {
     "wrong-numbering": _renumber,
     "quote-not-the-text": _bad_quote,
@@ -601,6 +630,9 @@ BROKEN: dict[str, Callable[[Answer], Answer]] = {
     "citation-without-marker": _citation_without_marker,
     "two-citations-one-number": _duplicate_number,
     "abstention-with-citations": _abstention_with_citations,
+    "short-answer-not-the-text": _short_not_the_text,
+    "short-answer-outside-the-quotes": _short_outside_the_quotes,
+    "short-answer-unknown-article": _short_in_an_unknown_article,
 }
 
 
@@ -608,6 +640,9 @@ def test_a_good_answer_passes_both_checks() -> None:
     a = good_answer()
     assert invariant_problems(a, ARTICLES) == []
     assert_valid(a, STUB)
+    shortened = with_short(a, "b", "Jerusalem")  # inside the quote of [1]
+    assert invariant_problems(shortened, ARTICLES) == []
+    assert_valid(shortened, STUB)
 
 
 @pytest.mark.parametrize("breakage", list(BROKEN), ids=list(BROKEN))
