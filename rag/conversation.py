@@ -172,10 +172,10 @@ def substitute(frame: str, fragment: str) -> tuple[str, str] | None:
     it stands for; returns (the new question, the phrase it replaced), or
     None when the frame has no phrase to replace ("Why did they?").
 
-    The phrase replaced is, in order of preference, the last one after the
-    same preposition ("And to Kosovo?" replaces "to Albania"), the last of the
-    same kind (a name for a name, a year for a year), the last name or figure,
-    the last phrase.
+    The phrase replaced is, in order of preference, one after the same
+    preposition ("And to Kosovo?" replaces "to Albania"), one of the same kind
+    (a name for a name, a year for a year), any name or figure, any phrase;
+    among several, the last one with as many words as the fragment, else the last.
     """
     words = _WORD.findall(fragment)
     preposition = words[0].lower() if len(words) > 1 and words[0].lower() in _PREPOSITIONS else None
@@ -192,7 +192,10 @@ def substitute(frame: str, fragment: str) -> tuple[str, str] | None:
     ):
         matching = [s for s in slots if wanted(s)]
         if matching:
-            choice = matching[-1]
+            # Of those, a phrase as long as the fragment ("Kosovo" for
+            # "Albania", not "the US-led Board of Peace"); then the last.
+            same_length = [s for s in matching if len(content_words(frame[s[0] : s[1]])) == len(content_words(core))]
+            choice = (same_length or matching)[-1]
             break
     if choice is None:
         return None
@@ -202,6 +205,8 @@ def substitute(frame: str, fragment: str) -> tuple[str, str] | None:
     if preposition and choice[2]:
         start = frame.lower().rindex(choice[2], 0, start)
         return frame[:start] + fragment + frame[end:], replaced
+    if re.match(r"(?i)(the|an?)\s", core) and (m := re.search(r"(?i)\b(the|an?)\s+$", frame[:start])):
+        start = m.start()  # "the inaugural meeting" -> "the second meeting", not "the the second meeting"
     return frame[:start] + core + frame[end:], replaced
 
 
