@@ -175,7 +175,7 @@ def substitute(frame: str, fragment: str) -> tuple[str, str] | None:
     The phrase replaced is, in order of preference, one after the same
     preposition ("And to Kosovo?" replaces "to Albania"), one of the same kind
     (a name for a name, a year for a year), any name or figure, any phrase;
-    among several, the last one with as many words as the fragment, else the last.
+    among several, the last.
     """
     words = _WORD.findall(fragment)
     preposition = words[0].lower() if len(words) > 1 and words[0].lower() in _PREPOSITIONS else None
@@ -192,10 +192,11 @@ def substitute(frame: str, fragment: str) -> tuple[str, str] | None:
     ):
         matching = [s for s in slots if wanted(s)]
         if matching:
-            # Of those, a phrase as long as the fragment ("Kosovo" for
-            # "Albania", not "the US-led Board of Peace"); then the last.
-            same_length = [s for s in matching if len(content_words(frame[s[0] : s[1]])) == len(content_words(core))]
-            choice = (same_length or matching)[-1]
+            # The last: a subject change most often swaps the object ("visit
+            # Serbia" -> "visit Albania"). Preferring a phrase as long as the
+            # fragment was tried: it swapped "Balkan" for "Erdogan" in "Which
+            # Balkan countries has Isaac Herzog visited?".
+            choice = matching[-1]
             break
     if choice is None:
         return None

@@ -153,8 +153,10 @@ def question_frame(question: str) -> QuestionFrame:
                 head = tokens[i + 2] if wh == "how_many" and i + 2 < len(tokens) else ""
             else:
                 wh = {"whom": "who", "whose": "who"}.get(w, w)
-                # "What year", "which river", "what was the name of ...": the first content word after it.
-                for later in tokens[i + 1 : i + 5]:
+                # "What year", "which river", "what was the name of ...": the
+                # first content word after it says what is asked for. (After
+                # "who", "when" ... it is the subject, not the kind of answer.)
+                for later in tokens[i + 1 : i + 5] if wh in ("what", "which") else ():
                     if later not in _STOP and later.isalpha():
                         head = later
                         break
@@ -213,8 +215,9 @@ def candidates(tokens: Sequence[Token], frame: QuestionFrame) -> list[Candidate]
             add(i, end, "num")
             # "between 1910 and 1913", "from 5 to 10": a range is one answer.
             if end + 2 < n and tokens[end + 1].lower in ("and", "to", "-", "–", "or") and _is_number(tokens[end + 2]):
-                begin = i - 1 if i and tokens[i - 1].lower in ("between", "from") else i
-                found.setdefault((begin, end + 2), set()).add("num")
+                add(i, end + 2, "num")
+                if i and tokens[i - 1].lower in ("between", "from"):
+                    found.setdefault((i - 1, end + 2), set()).add("num")  # SQuAD's answers often keep the "between"
             if i and tokens[i - 1].lower in _APPROXIMATELY:
                 found.setdefault((i - 1, end), set()).add("num")  # "over 150,000": the modifier is part of the figure
             for extra in (1, 2):
@@ -498,6 +501,29 @@ def score_candidates(frame: QuestionFrame, views: Sequence[SentenceView], model:
     return scored
 
 
+# The rest carry almost no probability. Choosing by consensus rather than the
+# top candidate raised F1 through the product from 0.353 to 0.359 (EM 0.270 both).
+_CONSENSUS_TOP = 20
+
+
+def _words(s: Scored) -> list[str]:
+    return [t.lower for t in s.view.tokens[s.candidate.first : s.candidate.last + 1] if _is_word(t) and t.lower not in _ARTICLES]
+
+
+def _overlap_f1(a: list[str], b: list[str]) -> float:
+    common = sum(min(a.count(w), b.count(w)) for w in set(a))
+    return 0.0 if not common else 2 * common / (len(a) + len(b))
+
+
+def _consensus(scored: Sequence[Scored]) -> Scored:
+    """The candidate with the highest expected word overlap with the answer,
+    under the scorer's probabilities: of "Governor William Milliken" and
+    "William Milliken", the one most of the probability agrees with."""
+    words = [_words(s) for s in scored]
+    expected = [sum(o.probability * _overlap_f1(w, words[j]) for j, o in enumerate(scored)) for w in words]
+    return scored[max(range(len(scored)), key=lambda i: (expected[i], -i))]
+
+
 def short_answer(
     question: str,
     answer: Answer,
@@ -516,7 +542,7 @@ def short_answer(
     scored = score_candidates(frame, views, model)
     if not scored or scored[0].probability < model.threshold:
         return None
-    best = scored[0]
+    best = _consensus(scored[:_CONSENSUS_TOP])
     start = best.view.tokens[best.candidate.first].start
     end = best.view.tokens[best.candidate.last].end
     text = articles[best.view.article_id].text

@@ -261,13 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--held-out-per-article", type=int, default=60, help="questions sampled from each held-out article (default: 60)")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     args = ap.parse_args(argv)
-    if not args.data.is_file():
-        print(f"error: SQuAD train file {args.data} not found: pass its path with --data", file=sys.stderr)
-        return 2
     for name in ("per_article", "held_out_per_article"):
         if getattr(args, name) < 1:
             print(f"error: --{name.replace('_', '-')} is {getattr(args, name)}: give a positive number", file=sys.stderr)
             return 2
+    if not args.data.is_file():
+        print(f"error: SQuAD train file {args.data} not found: pass its path with --data", file=sys.stderr)
+        return 2
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     started = time.perf_counter()
 

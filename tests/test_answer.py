@@ -690,7 +690,8 @@ def cli(monkeypatch, real_embedder, cli_index) -> Callable[..., int]:
 
 def answer_from_json(data: dict) -> Answer:
     return Answer(**{**data, "citations": [Citation(**c) for c in data["citations"]],
-                     "hits": [Hit(**h) for h in data["hits"]]})
+                     "hits": [Hit(**h) for h in data["hits"]],
+                     "short": ShortAnswer(**data["short"]) if data.get("short") else None})
 
 
 def test_cli_prints_the_answer_and_its_sources(cli, capsys, real_rag, _every_answer_is_valid) -> None:
