@@ -92,6 +92,9 @@ _NUMBER_WORDS = frozenset(
 )
 _SCALES = frozenset("hundred thousand million billion trillion percent %".split())
 _APPROXIMATELY = frozenset("about around over under nearly almost approximately roughly some only least".split())
+# A "sentence" longer than this (a table or a list flattened into one line) is
+# read only this far: the candidates' pairwise comparisons grow with its square.
+_MAX_SENTENCE_TOKENS = 300
 _MAX_SPAN = 10  # tokens; longer SQuAD factoid answers are rare and such spans are rarely right
 
 
@@ -323,7 +326,7 @@ def sentence_views(spans: Iterable[tuple[str, int, int]], articles: Mapping[str,
     for article_id, start, end in spans:
         text = articles[article_id].text
         for s in split_sentences(text[start:end]):
-            tokens = tokenize(text[start + s.start : start + s.end], start + s.start)
+            tokens = tokenize(text[start + s.start : start + s.end], start + s.start)[:_MAX_SENTENCE_TOKENS]
             shared = {_stem(t.text) for t in tokens} & frame.words
             raw.append((article_id, start + s.start, start + s.end, tokens, len(shared) / max(len(frame.words), 1)))
     order = sorted(range(len(raw)), key=lambda k: -raw[k][4])

@@ -11,6 +11,7 @@ import dataclasses
 import gzip
 import json
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,18 @@ def test_hostile_text_keeps_the_offsets() -> None:
     short = short_answer("When was the treaty signed?", answer, {art.id: art}, model)
     assert short is not None and art.text[short.start : short.end] == short.text
     assert invariant_problems(dataclasses.replace(answer, short=short), {art.id: art}) == []
+
+
+def test_a_huge_sentence_is_answered_quickly() -> None:
+    """A flattened table of 20,000 characters in one "sentence": still a span, in well under a second."""
+    sentence = " ".join(f"Station {i} opened in {1900 + i % 100} with {i * 7} seats," for i in range(700)) + " and more."
+    art = article(sentence)
+    answer = answer_quoting(art, sentence)
+    model = dataclasses.replace(load_model(), threshold=0.0)
+    started = time.perf_counter()
+    short = short_answer("When did Station 3 open?", answer, {art.id: art}, model)
+    assert time.perf_counter() - started < 1.0
+    assert short is not None and art.text[short.start : short.end] == short.text
 
 
 def test_a_damaged_weights_file_says_how_to_retrain(tmp_path: Path) -> None:
