@@ -24,7 +24,7 @@ from .errors import (  # noqa: E402
 )
 from .settings import AnswerSettings, IndexSettings, LLMSettings, RetrievalSettings, Settings  # noqa: E402
 from .trace import Trace  # noqa: E402
-from .types import Answer, Article, Chunk, Citation, Delta, Hit, RepairReport  # noqa: E402
+from .types import Answer, Article, Chunk, Citation, Delta, Hit, RepairReport, ShortAnswer  # noqa: E402
 
 __all__ = [
     "RAG",
@@ -39,6 +39,7 @@ __all__ = [
     "Hit",
     "Citation",
     "Answer",
+    "ShortAnswer",
     "Delta",
     "RepairReport",
     "RagError",

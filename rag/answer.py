@@ -186,6 +186,13 @@ def invariant_problems(answer: Answer, articles: Mapping[str, Article]) -> list[
             problems.append(f"citation [{c.n}] points outside the passages considered")
     if answer.abstained and answer.citations:
         problems.append("an abstention carries citations")
+    short = answer.short
+    if short is not None:
+        article = articles.get(short.article_id)
+        if short.start >= short.end or article is None or article.text[short.start : short.end] != short.text:
+            problems.append(f"short answer {short.text!r} is not the article text at {short.start}:{short.end}")
+        if not any(c.article_id == short.article_id and c.start <= short.start and short.end <= c.end for c in answer.citations):
+            problems.append(f"short answer {short.text!r} lies outside every cited quote")
     return problems
 
 

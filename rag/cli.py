@@ -145,8 +145,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return _run_questions(args, "ask", one)
 
 
+def _bold(text: str) -> str:
+    """Bold at a terminal (unless NO_COLOR is set); plain where output is piped or saved."""
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        return f"\033[1m{text}\033[0m"
+    return text
+
+
 def _format_answer(r, answer) -> str:
-    lines = [answer.text]
+    # The short answer first: the words that answer a factoid question, then the sentences that say it.
+    lines = [f"Short answer: {_bold(' '.join(answer.short.text.split()))}", ""] if answer.short else []
+    lines += [answer.text]
     lines += [f"note: {note}" for note in answer.notes]
     if answer.unsupported:  # removed from the answer; shown as inert text, never as part of it
         lines += ["", "Not supported by the passages (removed from the answer):"]

@@ -83,17 +83,174 @@ def is_follow_up(question: str) -> bool:
     return len(content_words(question)) <= 1
 
 
-def contextualise(question: str, history: list[Turn]) -> str:
-    """The text to search for: the question, plus the topic of the previous
-    question when this one is a follow-up."""
-    earlier = [t.content for t in history if t.role == "user" and t.content.strip()]
-    if not earlier or not is_follow_up(question):
-        return question
-    # Walk back through a chain of follow-ups ("And to Kosovo?", "And to
-    # Bosnia?") to the question that set the topic, keeping the words of each.
+# --- elliptical follow-ups: "And Albania?" ---------------------------------------------
+
+# "And Albania?", "What about the 2019 census?", "How about to Kosovo?": an
+# opener, then a short phrase with no verb of its own.
+_ELLIPSIS = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(?P<a>.+?)\s*[?.!]*\s*$|^\s*and\s+(?P<b>.+?)\s*[?.!]*\s*$", re.I | re.S)
+_ELLIPSIS_MAX_WORDS = 6
+# Words that make the rest a clause of its own ("And why did he go?"), not a phrase to slot in.
+_CLAUSE = frozenset(
+    "is are was were be been do does did has have had will would can could should may might must "
+    "what who whom whose which when where why how".split()
+)
+_PREPOSITIONS = frozenset(
+    "in on at to for from by with about into over under after before during since between among against "
+    "near within without toward towards of".split()
+)
+_POSSESSIVE = re.compile(r"[’']s$")
+_SLOT_TOKEN = re.compile(r"[\w’'-]+|[^\w\s]", re.UNICODE)
+
+
+def elliptical_fragment(question: str) -> str | None:
+    """The phrase of an elliptical follow-up ("Albania" of "And Albania?"), or
+    None when the question is not one (it has a clause of its own, or is long)."""
+    m = _ELLIPSIS.match(question)
+    if m is None:
+        return None
+    fragment = (m.group("a") or m.group("b")).strip(" ,;:")
+    words = _WORD.findall(fragment)
+    if not words or len(words) > _ELLIPSIS_MAX_WORDS or any(w.lower() in _CLAUSE for w in words):
+        return None
+    if all(w.lower() in _STOP or w.lower() in _REFERRING for w in words):
+        return None  # "And then?", "And that?": nothing to put in the frame
+    return fragment
+
+
+def _kind(words: list[str]) -> str:
+    """name (capitalised), year, number or phrase: what a slot holds."""
+    content = [w for w in words if w.lower() not in _STOP]
+    if content and all(re.fullmatch(r"1\d{3}s?|20\d\ds?", w) for w in content):
+        return "year"
+    if content and any(w[:1].isdigit() for w in content):
+        return "number"
+    if content and all(w[:1].isupper() for w in content):
+        return "name"
+    return "phrase"
+
+
+def _slots(question: str) -> list[tuple[int, int, str | None, str]]:
+    """The replaceable phrases of a question: (start, end, preposition before, kind).
+
+    A slot is a run of capitalised words or of figures (a name, a year, a
+    number), or failing those a run of content words; the question's first
+    word is capitalised as a sentence start and never a slot by that alone.
+    """
+    tokens = [(m.group(0), m.start(), m.end()) for m in _SLOT_TOKEN.finditer(question)]
+    slots = []
+    i = 0
+    while i < len(tokens):
+        word = tokens[i][0]
+        lower = word.lower()
+        is_entity = (word[:1].isupper() and (i > 0 or lower not in _STOP | _CLAUSE)) or word[:1].isdigit()
+        is_content = word[:1].isalnum() and lower not in _STOP and lower not in _REFERRING
+        if not (is_entity or is_content):
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(tokens):
+            nxt = tokens[j + 1][0]
+            if is_entity and (nxt[:1].isupper() or nxt[:1].isdigit() or nxt.lower() in ("of", "the") and j + 2 < len(tokens) and tokens[j + 2][0][:1].isupper()):
+                j += 1
+            elif not is_entity and nxt[:1].isalnum() and nxt.lower() not in _STOP and nxt.lower() not in _REFERRING and not nxt[:1].isupper():
+                j += 1
+            else:
+                break
+        before = tokens[i - 1][0].lower() if i else None
+        words = [t[0] for t in tokens[i : j + 1]]
+        end = tokens[j][2] - (len(m.group(0)) if (m := _POSSESSIVE.search(tokens[j][0])) else 0)  # "Houston's": the name is "Houston"
+        slots.append((tokens[i][1], end, before if before in _PREPOSITIONS else None, _kind(words) if is_entity else "phrase"))
+        i = j + 1
+    return slots
+
+
+def substitute(frame: str, fragment: str) -> tuple[str, str] | None:
+    """Put `fragment` into the earlier question `frame` in place of the phrase
+    it stands for; returns (the new question, the phrase it replaced), or
+    None when the frame has no phrase to replace ("Why did they?").
+
+    The phrase replaced is, in order of preference, one after the same
+    preposition ("And to Kosovo?" replaces "to Albania"), one of the same kind
+    (a name for a name, a year for a year), any name or figure, any phrase;
+    among several, the last.
+    """
+    words = _WORD.findall(fragment)
+    preposition = words[0].lower() if len(words) > 1 and words[0].lower() in _PREPOSITIONS else None
+    core = fragment[fragment.lower().index(preposition) + len(preposition) :].strip() if preposition else fragment
+    core = _POSSESSIVE.sub("", core)  # "And Detroit's?": the frame keeps its own "'s"
+    kind = _kind(_WORD.findall(core))
+    slots = _slots(frame)
+    choice = None
+    for wanted in (
+        lambda s: preposition is not None and s[2] == preposition,
+        lambda s: s[3] == kind,
+        lambda s: s[3] != "phrase",
+        lambda s: True,
+    ):
+        matching = [s for s in slots if wanted(s)]
+        if matching:
+            # The last: a subject change most often swaps the object ("visit
+            # Serbia" -> "visit Albania"). Preferring a phrase as long as the
+            # fragment was tried: it swapped "Balkan" for "Erdogan" in "Which
+            # Balkan countries has Isaac Herzog visited?".
+            choice = matching[-1]
+            break
+    if choice is None:
+        return None
+    start, end, _, _ = choice
+    replaced = frame[start:end]
+    # The fragment's preposition replaces the slot's own ("about Serbia" -> "to Kosovo").
+    if preposition and choice[2]:
+        start = frame.lower().rindex(choice[2], 0, start)
+        return frame[:start] + fragment + frame[end:], replaced
+    if re.match(r"(?i)(the|an?)\s", core) and (m := re.search(r"(?i)\b(the|an?)\s+$", frame[:start])):
+        start = m.start()  # "the inaugural meeting" -> "the second meeting", not "the the second meeting"
+    return frame[:start] + core + frame[end:], replaced
+
+
+def _resolved(questions: list[str]) -> list[str]:
+    """Each earlier question with its ellipsis filled in from the one before."""
+    out: list[str] = []
+    for q in questions:
+        fragment = elliptical_fragment(q) if out else None
+        filled = substitute(out[-1], fragment) if fragment else None
+        out.append(filled[0] if filled else q)
+    return out
+
+
+def _topic(questions: list[str], drop: frozenset[str] = frozenset()) -> list[str]:
+    """The content words of the latest question and of the follow-ups' chain
+    back to the question that set the topic ("And to Kosovo?", "And to Bosnia?")."""
     topic: list[str] = []
-    for turn in reversed(earlier):
-        topic = content_words(turn) + [w for w in topic if w not in content_words(turn)]
+    for turn in reversed(questions):
+        words = [w for w in content_words(turn) if w.lower() not in drop]
+        topic = words + [w for w in topic if w not in words]
         if not is_follow_up(turn):
             break
+    return topic
+
+
+def contextualise(question: str, history: list[Turn]) -> str:
+    """The text to search for: the question, made to stand alone when it is a follow-up.
+
+    An elliptical follow-up ("And Albania?" after "When did Erdogan visit
+    Serbia?") becomes the earlier question with the new phrase in place of the
+    one it stands for ("When did Erdogan visit Albania?"); other follow-ups get
+    the topic words of the earlier questions appended.
+    """
+    earlier = _resolved([t.content for t in history if t.role == "user" and t.content.strip()])
+    if not earlier or not is_follow_up(question):
+        return question
+    fragment = elliptical_fragment(question)
+    filled = substitute(earlier[-1], fragment) if fragment else None
+    if filled:
+        new, replaced = filled
+        if not is_follow_up(new):
+            return new
+        # "When did he visit Albania?": "he" still needs the topic of the
+        # questions before, without the phrase that was replaced.
+        drop = frozenset(w.lower() for w in _WORD.findall(replaced))
+        topic = [w for w in _topic(earlier[:-1], drop) if w.lower() not in {x.lower() for x in content_words(new)}]
+        return f"{new} {' '.join(topic)}" if topic else new
+    topic = _topic(earlier)
     return f"{question} {' '.join(topic)}" if topic else question

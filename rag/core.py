@@ -23,6 +23,7 @@ from .ingest import Corpus, load_corpus, normalize_id
 from .llm import ChatModel, answer_stream, client_for
 from .questions import check_question, classify
 from .retrieval import Retriever, SearchBackend, backend_class
+from .short import with_short_answer
 from .settings import ANSWER_MODES, Settings
 from .threads import limit_numpy_blas
 from .trace import NO_TRACE, Trace
@@ -219,11 +220,13 @@ class RAG:
                     extractive = extractive_answer(check.text, scored, hits, self._articles, s.answer, notes)
         else:
             extractive = early
+        with trace.stage("short"):
+            extractive = with_short_answer(query, extractive, self._articles)
         if client is None or extractive.abstained:
             # The language model is not asked what the articles cannot answer.
             yield extractive
             return
-        yield from answer_stream(
+        for event in answer_stream(
             client, check.text, turns, hits, extractive,
             follow_up=bool(turns) and query != check.text,
             search=lambda text: self.retriever.search(text, k, articles, s.retrieval.mode),
@@ -233,7 +236,10 @@ class RAG:
             settings=s.llm,
             max_claims=s.answer.sentences,
             notes=notes,
-        )
+        ):
+            # A fallback keeps the extractive answer's short answer; the model's
+            # own answer gets one from the sentences it quotes.
+            yield with_short_answer(query, event, self._articles) if isinstance(event, Answer) and event.short is None else event
 
     def _llm_client(self) -> ChatModel:
         if self._client is None:

@@ -156,6 +156,17 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The exact words of a cited quote that answer a factoid question: `text == article.text[start:end]`."""
+
+    article_id: str
+    start: int
+    end: int
+    text: str
+    confidence: float = 0.0  # the scorer's probability that the span is exactly the answer
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer whose every [n] marker has one Citation quoting the article."""
 
@@ -168,6 +179,7 @@ class Answer:
     # The learned answer stage's probability that the passages answer the
     # question (None with the rules, which give no calibrated probability).
     answerable: float | None = None
+    short: ShortAnswer | None = None  # the span that answers a factoid question (rag.short), when one is confident
 
 
 @dataclass(frozen=True)

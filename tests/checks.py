@@ -53,4 +53,12 @@ def assert_valid(answer: Answer, r) -> None:
         inside = [h for h in answer.hits if h.article_id == c.article_id and h.start <= c.start and c.end <= h.end]
         assert inside, f"citation [{c.n}] {c.article_id}[{c.start}:{c.end}] lies outside every hit"
 
-
+    if answer.short is not None:
+        s = answer.short
+        assert not answer.abstained, "an abstention carries a short answer"
+        assert any(c.article_id == s.article_id and c.start <= s.start and s.end <= c.end for c in answer.citations), (
+            f"short answer {s.text!r} lies outside every cited quote"
+        )
+        assert s.start < s.end and r.article(s.article_id).text[s.start : s.end] == s.text, (
+            f"short answer {s.text!r} is not {s.article_id}[{s.start}:{s.end}]"
+        )

@@ -39,7 +39,7 @@ from rag.core import RAG
 from rag.errors import QueryError, UnknownArticleError
 from rag.settings import Settings
 from rag.evidence import Evidence, EvidenceSet, SentenceIndex, SentenceScorer
-from rag.types import Answer, Article, Citation, Hit, SentenceRecord
+from rag.types import Answer, Article, Citation, Hit, SentenceRecord, ShortAnswer
 
 from .checks import MARKER as _MARKER, assert_valid
 from .conftest import CORPUS, DAMAGED_ID, ROOT
@@ -543,6 +543,25 @@ def _abstention_with_citations(a: Answer) -> Answer:
     return dataclasses.replace(a, abstained=True)
 
 
+def with_short(a: Answer, article_id: str, words: str) -> Answer:
+    """`a` with the short answer `words`, found in article `article_id`."""
+    start = ARTICLES[article_id].text.index(words)
+    return dataclasses.replace(a, short=ShortAnswer(article_id, start, start + len(words), words))
+
+
+def _short_not_the_text(a: Answer) -> Answer:
+    good = with_short(a, "b", "Jerusalem").short
+    return dataclasses.replace(a, short=dataclasses.replace(good, text="Jerusalem."))
+
+
+def _short_outside_the_quotes(a: Answer) -> Answer:
+    return with_short(a, "b", "Albania")  # in the article, in no cited quote
+
+
+def _short_in_an_unknown_article(a: Answer) -> Answer:
+    return dataclasses.replace(a, short=dataclasses.replace(with_short(a, "b", "Jerusalem").short, article_id="zz"))
+
+
 BROKEN: dict[str, Callable[[Answer], Answer]] = {
     "wrong-numbering": _renumber,
     "quote-not-the-text": _bad_quote,
@@ -552,6 +571,9 @@ BROKEN: dict[str, Callable[[Answer], Answer]] = {
     "citation-without-marker": _citation_without_marker,
     "two-citations-one-number": _duplicate_number,
     "abstention-with-citations": _abstention_with_citations,
+    "short-answer-not-the-text": _short_not_the_text,
+    "short-answer-outside-the-quotes": _short_outside_the_quotes,
+    "short-answer-unknown-article": _short_in_an_unknown_article,
 }
 
 
@@ -559,6 +581,9 @@ def test_a_good_answer_passes_both_checks() -> None:
     a = good_answer()
     assert invariant_problems(a, ARTICLES) == []
     assert_valid(a, STUB)
+    shortened = with_short(a, "b", "Jerusalem")  # inside the quote of [1]
+    assert invariant_problems(shortened, ARTICLES) == []
+    assert_valid(shortened, STUB)
 
 
 @pytest.mark.parametrize("breakage", list(BROKEN), ids=list(BROKEN))
@@ -606,7 +631,8 @@ def cli(monkeypatch, real_embedder, cli_index) -> Callable[..., int]:
 
 def answer_from_json(data: dict) -> Answer:
     return Answer(**{**data, "citations": [Citation(**c) for c in data["citations"]],
-                     "hits": [Hit(**h) for h in data["hits"]]})
+                     "hits": [Hit(**h) for h in data["hits"]],
+                     "short": ShortAnswer(**data["short"]) if data.get("short") else None})
 
 
 def test_cli_prints_the_answer_and_its_sources(cli, capsys, real_rag, _every_answer_is_valid) -> None:

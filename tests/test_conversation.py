@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.conversation import Turn, contextualise, is_follow_up, normalise_history
+from rag.conversation import Turn, contextualise, elliptical_fragment, is_follow_up, normalise_history, substitute
 from rag.errors import QueryError
 from rag.questions import answer_type, classify, has_answer_type, looks_english, unknown_names
 
@@ -167,7 +167,8 @@ def test_only_the_latest_user_question_counts() -> None:
         {"role": "assistant", "content": "Anything else about Kosovo exports?"},
         "   ",  # a blank turn is no question
     ])
-    assert contextualise("And to Kosovo?", history) == "And to Kosovo? much Turkey export Albania last year"
+    # "And to Kosovo?" takes the place of "to Albania" in the latest question.
+    assert contextualise("And to Kosovo?", history) == "How much did Turkey export to Kosovo last year?"
 
 
 def test_no_user_question_or_no_topic_leaves_the_question_unchanged() -> None:
@@ -175,6 +176,97 @@ def test_no_user_question_or_no_topic_leaves_the_question_unchanged() -> None:
         "And to Kosovo?"
     )
     assert contextualise("And to Kosovo?", [Turn("user", "Why did they?")]) == "And to Kosovo?"
+
+
+# --- elliptical follow-ups ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "fragment"),
+    [
+        ("And Albania?", "Albania"),
+        ("and albania", "albania"),
+        ("What about the 2019 census?", "the 2019 census"),
+        ("  And what about Montenegro?", "Montenegro"),
+        ("How about to Kosovo?", "to Kosovo"),
+        ("And in 1996?", "in 1996"),
+        ("And the Prime Minister of Croatia?", "the Prime Minister of Croatia"),
+    ],
+)
+def test_elliptical_fragments(question: str, fragment: str) -> None:
+    assert elliptical_fragment(question) == fragment
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "And why did he go there?",  # a clause of its own, not a phrase to slot in
+        "And what did Vucic say?",
+        "And then?",  # nothing to put in
+        "And that?",
+        "When did he visit Serbia?",  # no opener
+        "Andrej Plenkovic?",
+        "And the long list of countries that signed the agreement in the end?",  # too long for a phrase
+    ],
+)
+def test_not_elliptical(question: str) -> None:
+    assert elliptical_fragment(question) is None
+
+
+@pytest.mark.parametrize(
+    ("frame", "fragment", "expected", "replaced"),
+    [
+        # a name for a name
+        ("When did he visit Serbia?", "Albania", "When did he visit Albania?", "Serbia"),
+        ("What is the capital of France?", "the Netherlands", "What is the capital of the Netherlands?", "France"),
+        ("Who founded Houston?", "Detroit", "Who founded Detroit?", "Houston"),
+        # the same preposition picks the phrase, of any kind
+        ("How much did Turkey export to Albania last year?", "to Kosovo",
+         "How much did Turkey export to Kosovo last year?", "Albania"),
+        ("How many people live in Tirana?", "in the countryside", "How many people live in the countryside?", "Tirana"),
+        ("What did Herzog say about Serbia?", "to Kosovo", "What did Herzog say to Kosovo?", "Serbia"),
+        # a year for a year, not for the name beside it
+        ("How many people lived in Houston in 2010?", "2019", "How many people lived in Houston in 2019?", "2010"),
+        # a plain phrase for the last plain phrase
+        ("Why did Serbia halt deliveries of arms to Israel?", "ammunition",
+         "Why did Serbia halt deliveries of ammunition to Israel?", "arms"),
+        # the last of two names of the same kind
+        ("Did Erdogan meet Vucic?", "Rama", "Did Erdogan meet Rama?", "Vucic"),
+        # the subject, a name of four words, rather than the shorter one before it
+        ("Which Balkan countries has Israeli President Isaac Herzog visited?", "Erdogan",
+         "Which Balkan countries has Erdogan visited?", "Israeli President Isaac Herzog"),
+        ("Who chaired the inaugural meeting of the Balkan Peace Platform?", "the second meeting",
+         "Who chaired the second meeting of the Balkan Peace Platform?", "inaugural meeting"),
+    ],
+)
+def test_substitute_puts_the_fragment_in_the_frame(frame, fragment, expected, replaced) -> None:
+    assert substitute(frame, fragment) == (expected, replaced)
+
+
+def test_a_frame_without_a_phrase_to_replace_gives_nothing() -> None:
+    assert substitute("Why?", "Albania") is None
+    assert substitute("Why did they?", "to Kosovo") is None
+
+
+def test_an_elliptical_follow_up_asks_the_earlier_question_about_the_new_entity() -> None:
+    history = [Turn("user", "Who is Erdogan?"), Turn("user", "When did he visit Serbia?")]
+    query = contextualise("And Albania?", history)
+    # The frame with Albania in Serbia's place, and the topic ("he" is Erdogan), without Serbia.
+    assert query == "When did he visit Albania? Erdogan"
+    assert "Serbia" not in query
+
+
+def test_a_chain_of_elliptical_follow_ups_keeps_the_first_frame() -> None:
+    history = normalise_history(["How much did Turkey export to Albania last year?", "And to Kosovo?"])
+    assert contextualise("And Bosnia?", history) == "How much did Turkey export to Bosnia last year?"
+    history = normalise_history(["When did Houston's population pass two million?", "And Detroit's?"])
+    assert contextualise("What about Chicago?", history) == "When did Chicago's population pass two million?"
+
+
+def test_an_elliptical_follow_up_with_a_clause_keeps_the_old_expansion() -> None:
+    assert contextualise("And why did he go?", [Turn("user", "When did Erdogan visit Serbia?")]) == (
+        "And why did he go? Erdogan visit Serbia"
+    )
 
 
 # --- looks_english / classify ---------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""SQuAD exact match and token F1 of `Answer.short` through the product, on the
+evaluation articles 0-19 of the shared split (never trained on).
+
+    python benchmarks/short_answers.py --work /tmp/squad-short [--n 1000] [--no-threshold]
+
+Writes the 20 articles as a corpus folder under --work (once), indexes them
+(once; about 3 minutes of embedding), asks every question with `RAG.ask` and
+scores its short answer with SQuAD's normalisation; a question without a
+short answer counts 0. Until `rag eval` scores eval/squad/ this is the
+measure behind the README's short-answer table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def write_corpus(articles: list[dict], folder: Path) -> list[dict]:
+    """The articles as .txt files plus metadata.json; returns their questions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    meta, questions = {}, []
+    for i, a in enumerate(articles):
+        slug = re.sub(r"[^a-z0-9]+", "-", a["title"].lower()).strip("-")[:40]
+        article_id = f"{i:03d}_{slug}"
+        (folder / f"{article_id}.txt").write_text("\n\n".join(p["context"] for p in a["paragraphs"]) + "\n", encoding="utf-8")
+        meta[article_id] = {"title": a["title"].replace("_", " "), "author": None, "publisher": None, "date": None}
+        questions += [{"question": qa["question"], "answers": qa["answers"]} for p in a["paragraphs"] for qa in p["qas"]]
+    (folder / "metadata.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return questions
+
+
+def main() -> int:
+    from rag.short_train import DEFAULT_DATA
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"the SQuAD train file (default: {DEFAULT_DATA})")
+    ap.add_argument("--work", type=Path, required=True, help="folder for the corpus and its index (kept between runs)")
+    ap.add_argument("--n", type=int, default=0, help="ask only this many questions, chosen by hash (default: all 4,408)")
+    ap.add_argument("--no-threshold", action="store_true", help="give the best span even when it is not confident")
+    args = ap.parse_args()
+    if not args.data.is_file():
+        print(f"error: SQuAD train file {args.data} not found: pass its path with --data", file=sys.stderr)
+        return 2
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from rag.core import RAG
+    from rag.settings import Settings
+    from rag.short import load_model, short_answer
+    from rag.short_train import normalise_answer, split_articles, token_f1
+
+    questions = write_corpus(split_articles(args.data)[:20], args.work / "corpus")
+    if args.n:
+        questions = sorted(questions, key=lambda q: hashlib.sha256(q["question"].encode("utf-8")).hexdigest())[: args.n]
+    r = RAG.load(settings=Settings(corpus_dir=args.work / "corpus", index_dir=args.work / "index"), progress=True)
+    articles = {a.id: a for a in r.articles}
+    model = load_model()
+    if args.no_threshold:
+        model = dataclasses.replace(model, threshold=0.0)
+    em = f1 = shown = holds = 0.0
+    started = time.perf_counter()
+    for i, q in enumerate(questions, 1):
+        answer = r.ask(q["question"])
+        short = short_answer(q["question"], answer, articles, model)
+        quotes = normalise_answer(" ".join(c.quote for c in answer.citations))
+        holds += bool(quotes) and any(normalise_answer(g) in quotes for g in q["answers"])
+        if short is not None:
+            shown += 1
+            em += max(float(normalise_answer(short.text) == normalise_answer(g)) for g in q["answers"])
+            f1 += max(token_f1(short.text, g) for g in q["answers"])
+        if i % 200 == 0:
+            print(f"{i}/{len(questions)}: EM {em / i:.3f}, F1 {f1 / i:.3f}", file=sys.stderr, flush=True)
+    n = len(questions)
+    print(json.dumps({
+        "questions": n, "em": round(em / n, 4), "f1": round(f1 / n, 4), "with_short_answer": round(shown / n, 4),
+        "quotes_hold_gold": round(holds / n, 4), "threshold": model.threshold,
+        "seconds": round(time.perf_counter() - started, 1),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,298 @@
+"""The short answer (rag/short.py) and its retraining command (rag/short_train.py).
+
+Units use hand-made articles and answers with the shipped weights (the
+product's own scorer: nothing to fake); the retraining command runs on a small
+SQuAD-shaped file made here; the last tests ask the real product.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.answer import compose, invariant_problems
+from rag.answer import Claim, Evidence
+from rag.errors import ModelError
+from rag.short import MODEL_PATH, ShortModel, candidates, load_model, question_frame, short_answer, tokenize
+from rag.short_train import main as train_main
+from rag.short_train import normalise_answer, token_f1
+from rag.types import Article, Hit
+
+# --- the question -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "wh", "head"),
+    [
+        ("When was St. John's incorporated as a city?", "when", ""),
+        ("In what year did the city's population pass 200,000?", "what", "year"),
+        ("Which river flows through Houston?", "which", "river"),
+        ("How many people lived in Houston in 2010?", "how_many", "people"),
+        ("Who founded the Federal Bureau of Investigation?", "who", ""),
+        ("The treaty was signed where?", "where", ""),
+        ("Why did Nasser resign?", "why", ""),
+        ("How did the war end?", "how", ""),
+        ("Name the capital of Eritrea.", "other", ""),
+    ],
+)
+def test_question_frame(question: str, wh: str, head: str) -> None:
+    frame = question_frame(question)
+    assert (frame.wh, frame.head) == (wh, head)
+    assert frame.factoid is (wh not in ("why", "how"))
+
+
+# --- candidates --------------------------------------------------------------------------
+
+SENTENCE = (
+    "St. John's was incorporated as a city in 1888 by Governor Samuel de Champlain, and on July 1, 2015 "
+    "its population of 214,285 people made it the 20th largest metropolitan area in Canada."
+)
+
+
+def spans(question: str, text: str = SENTENCE) -> list[str]:
+    tokens = tokenize(text)
+    return [text[tokens[c.first].start : tokens[c.last].end] for c in candidates(tokens, question_frame(question))]
+
+
+def test_candidates_hold_numbers_dates_names_and_phrases() -> None:
+    found = spans("What happened to the city?")
+    for expected in ("1888", "July 1, 2015", "214,285", "214,285 people", "Samuel de Champlain",
+                     "Governor Samuel de Champlain", "20th largest metropolitan area", "Canada"):
+        assert expected in found, f"{expected!r} missing from {found}"
+
+
+def test_no_candidate_starts_or_ends_on_a_stop_word_or_a_mark() -> None:
+    for span in spans("What happened to the city?"):
+        words = span.split()
+        assert words[0].lower() not in ("of", "in", "by", "and", "the", "a", "was", "its"), span
+        assert words[-1].lower() not in ("of", "in", "by", "and", "the", "a", "was"), span
+        assert span[-1] not in ",.;:", span
+
+
+def test_a_span_of_only_question_words_is_no_candidate() -> None:
+    # "Canada" and "St. John's" are what the question is about, not its answer.
+    found = spans("When did St. John's become the 20th largest metropolitan area in Canada?")
+    assert "Canada" not in found and "St. John's" not in found
+    assert "1888" in found
+
+
+def test_a_range_and_a_month_named_may_are_candidates() -> None:
+    text = "The uprising lasted from 1910 to 1913 and the treaty was signed in May 1915."
+    found = spans("When was the treaty signed?", text)
+    assert "1910 to 1913" in found and "May 1915" in found
+
+
+# --- short_answer on hand-made answers ------------------------------------------------------
+
+
+def article(text: str, article_id: str = "a") -> Article:
+    return Article(id=article_id, title="T", author=None, publisher=None, date=None, source=f"{article_id}.txt", text=text)
+
+
+def answer_quoting(art: Article, *sentences: str):
+    hits = [Hit(art.id, art.title, art.text, 1.0, 0, len(art.text), f"{art.id}#0")]
+    claims = []
+    for s in sentences:
+        start = art.text.index(s)
+        claims.append(Claim(s, Evidence(art.id, start, start + len(s), 0.9, 0.9, 0.9, 0)))
+    return compose(claims, hits, {art.id: art})
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        ("When was St. John's incorporated as a city?", "St. John's was incorporated as a city in 1888.", "1888"),
+        ("Who founded Quebec City?", "Quebec City was founded by Samuel de Champlain in 1608.", "Samuel de Champlain"),
+        ("How many people lived in Houston in 2010?",
+         "In 2010, Houston had a population of 2,099,451 residents, up from 1.95 million.", "2,099,451"),
+        ("In what year did Kosovo declare independence?",
+         "Kosovo’s 2008 declaration of independence remains unrecognized by Serbia.", "2008"),
+    ],
+)
+def test_the_short_answer_is_the_span_asked_for(question: str, sentence: str, expected: str) -> None:
+    art = article(f"Some other words here. {sentence} And a sentence after it.")
+    answer = answer_quoting(art, sentence)
+    short = short_answer(question, answer, {art.id: art})
+    assert short is not None and short.text == expected, short
+    assert art.text[short.start : short.end] == short.text
+    assert 0 < short.confidence <= 1
+    assert invariant_problems(dataclasses.replace(answer, short=short), {art.id: art}) == []
+
+
+def test_no_short_answer_for_why_and_how_questions_or_abstentions() -> None:
+    sentence = "St. John's was incorporated as a city in 1888."
+    art = article(sentence)
+    answer = answer_quoting(art, sentence)
+    arts = {art.id: art}
+    assert short_answer("Why was St. John's incorporated?", answer, arts) is None
+    assert short_answer("How was St. John's incorporated?", answer, arts) is None
+    abstained = dataclasses.replace(answer, abstained=True, citations=[], text="The articles do not answer this question.")
+    assert short_answer("When was St. John's incorporated?", abstained, arts) is None
+
+
+def test_no_short_answer_below_the_threshold() -> None:
+    sentence = "St. John's was incorporated as a city in 1888."
+    art = article(sentence)
+    shipped = load_model()
+    strict = dataclasses.replace(shipped, threshold=1.0)
+    assert short_answer("When was St. John's incorporated?", answer_quoting(art, sentence), {art.id: art}, strict) is None
+
+
+def test_hostile_text_keeps_the_offsets() -> None:
+    """Odd white space, marks and scripts in the article: the span is still exactly the article text."""
+    sentence = "Der\u00a0Vertrag  wurde\tam 3.\u200b Mai 1915 in  Wien \u202eunterzeichnet, mit 1,200 Gästen [4]."
+    art = article(f"\ufeff{sentence}")
+    answer = answer_quoting(art, sentence)
+    model = dataclasses.replace(load_model(), threshold=0.0)  # always give the best span
+    short = short_answer("When was the treaty signed?", answer, {art.id: art}, model)
+    assert short is not None and art.text[short.start : short.end] == short.text
+    assert invariant_problems(dataclasses.replace(answer, short=short), {art.id: art}) == []
+
+
+def test_a_huge_sentence_is_answered_quickly() -> None:
+    """A flattened table of 20,000 characters in one "sentence": still a span, in well under a second."""
+    sentence = " ".join(f"Station {i} opened in {1900 + i % 100} with {i * 7} seats," for i in range(700)) + " and more."
+    art = article(sentence)
+    answer = answer_quoting(art, sentence)
+    model = dataclasses.replace(load_model(), threshold=0.0)
+    started = time.perf_counter()
+    short = short_answer("When did Station 3 open?", answer, {art.id: art}, model)
+    assert time.perf_counter() - started < 1.0
+    assert short is not None and art.text[short.start : short.end] == short.text
+
+
+def test_a_damaged_weights_file_says_how_to_retrain(tmp_path: Path) -> None:
+    bad = tmp_path / "short_answer.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelError, match=r"short_answer\.json.*python -m rag\.short_train"):
+        load_model(bad)
+    with pytest.raises(ModelError, match="retrain"):
+        load_model(tmp_path / "missing.json")
+
+
+# --- the shipped weights -----------------------------------------------------------------------
+
+
+def test_the_shipped_weights_are_small_plain_json_with_a_manifest() -> None:
+    assert MODEL_PATH.stat().st_size < 2_000_000
+    data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    manifest = data["manifest"]
+    assert len(manifest["data"]["sha256"]) == 64
+    assert manifest["data"]["train_articles"].startswith("40-")  # never the evaluation articles 0-39
+    assert manifest["features"]["count"] == len(data["weights"]) > 100
+    metrics = manifest["held_out_metrics"]
+    assert 0 < metrics["em"] <= metrics["f1"] <= 1 and 0 < data["threshold"] < 1
+    assert all(math.isfinite(w) for w in data["weights"].values())
+    model = load_model()
+    assert isinstance(model, ShortModel) and model.threshold == data["threshold"]
+
+
+# --- SQuAD normalisation ---------------------------------------------------------------------
+
+
+def test_squad_normalisation_and_token_f1() -> None:
+    assert normalise_answer("The  Eastern Tip.") == "eastern tip"
+    assert normalise_answer("an (official) U.S. ban") == "official us ban"
+    assert token_f1("the eastern tip", "Eastern tip of the peninsula") == pytest.approx(2 * 1 * 0.5 / 1.5)
+    assert token_f1("Halifax", "Canada") == 0.0
+
+
+# --- the retraining command -----------------------------------------------------------------------
+
+
+def tiny_squad(path: Path, n: int = 440) -> Path:
+    """A SQuAD-shaped file of `n` one-paragraph articles with factoid questions."""
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for i in range(n):
+            context = (
+                f"Town{i} lies on the river Ar{i}. Town{i} was founded in {1700 + i} by Governor Karl Mer{i}. "
+                f"Today it has a population of {1000 + 7 * i:,} people and a large market."
+            )
+            qas = [
+                {"question": f"When was Town{i} founded?", "answers": [str(1700 + i)]},
+                {"question": f"Who founded Town{i}?", "answers": [f"Governor Karl Mer{i}"]},
+                {"question": f"How many people live in Town{i}?", "answers": [f"{1000 + 7 * i:,}"]},
+            ]
+            f.write(json.dumps({"title": f"Town{i}", "paragraphs": [{"context": context, "qas": qas}]}) + "\n")
+    return path
+
+
+def test_retraining_is_deterministic_and_writes_a_manifest(tmp_path: Path) -> None:
+    data = tiny_squad(tmp_path / "squad.jsonl.gz")
+    outs = []
+    for run in ("one", "two"):
+        out = tmp_path / f"{run}.json"
+        assert train_main(["--data", str(data), "--out", str(out), "--per-article", "3",
+                           "--held-out-per-article", "3", "-q"]) == 0
+        outs.append(json.loads(out.read_text(encoding="utf-8")))
+    for key in ("weights", "bias", "threshold"):
+        assert outs[0][key] == outs[1][key]
+    manifest = outs[0]["manifest"]
+    assert manifest["held_out_metrics"] == outs[1]["manifest"]["held_out_metrics"]
+    assert manifest["data"]["train_questions"] == 340 * 3 and manifest["held_out_metrics"]["questions"] == 60 * 3
+    # The pattern is easy: the held-out towns are answered.
+    assert manifest["held_out_metrics"]["em_if_always_shown"] > 0.6
+    model = load_model(tmp_path / "one.json")
+    art = article("Town999 was founded in 1650 by Governor Karl Mer999. It has a population of 5,000 people.")
+    answer = answer_quoting(art, "Town999 was founded in 1650 by Governor Karl Mer999.")
+    assert short_answer("When was Town999 founded?", answer, {art.id: art}, dataclasses.replace(model, threshold=0)).text == "1650"
+
+
+def test_retraining_help_and_bad_arguments(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        train_main(["--help"])
+    assert e.value.code == 0
+    assert "articles 40+" in capsys.readouterr().out
+    missing = tmp_path / "nope.jsonl.gz"
+    assert train_main(["--data", str(missing), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(missing) in err and "--data" in err and len(err.splitlines()) == 1
+    assert train_main(["--data", str(tiny_squad(tmp_path / "s.jsonl.gz", n=5)), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds 5 articles" in err and "440" in err
+    assert train_main(["--data", str(missing), "--per-article", "0", "-q"]) == 2
+    assert "--per-article is 0" in capsys.readouterr().err
+
+
+# --- through the product ------------------------------------------------------------------------
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("When did Albania establish diplomatic relations with Israel?", "1991"),
+        ("In what year did Kosovo declare independence?", "2008"),
+        ("Who chaired the inaugural meeting of the Balkan Peace Platform?", "Hakan Fidan"),
+    ],
+)
+def test_ask_gives_the_short_answer_inside_a_citation(real_rag, question: str, expected: str) -> None:
+    answer = real_rag.ask(question)
+    assert answer.short is not None and expected in answer.short.text
+    assert invariant_problems(answer, {a.id: a for a in real_rag.articles}) == []
+
+
+@pytest.mark.model
+def test_cli_shows_the_short_answer_first_and_in_json(tmp_path, capsys) -> None:
+    from rag.cli import main
+
+    from .conftest import CORPUS
+
+    question = "When did Albania establish diplomatic relations with Israel?"
+    index = ["--corpus", str(CORPUS), "--index", str(tmp_path / "ix"), "-q"]
+    assert main(["ask", question, *index]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Short answer: 1991\n")  # not a terminal: no bold escape codes
+    assert out.index("Short answer") < out.index("[1]") < out.index("Sources:")
+    assert main(["ask", question, "--json", *index]) == 0
+    data = json.loads(capsys.readouterr().out)
+    short = data["short"]
+    assert short["text"] == "1991" and short["article_id"] == data["citations"][0]["article_id"]
+    quote = data["citations"][0]
+    assert quote["start"] <= short["start"] < short["end"] <= quote["end"]
