@@ -26,6 +26,8 @@ from pathlib import Path
 # Set before gradio is imported anywhere in this process, whatever the caller's environment says.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
+from rag.cli import add_backend_options, backend_overrides  # noqa: E402 - light: argparse and rag's settings
+
 # RAG.ask is thread-safe, but the embedder runs one model call at a time and
 # this machine has 2 cores: more parallel workers would only queue inside the
 # model and make every answer wait longer. Four keeps a streaming LLM answer
@@ -133,6 +135,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
         help=f"largest document that can be added from the page, in MB (default {DEFAULT_MAX_UPLOAD_MB})",
     )
+    add_backend_options(p)
     args = p.parse_args(argv)
     if not 0 < args.max_upload_mb <= 1024:
         p.error(f"--max-upload-mb {args.max_upload_mb:g} is out of range: give a size between 0 and 1024 MB")
@@ -602,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import rag
 
-    settings = rag.Settings.from_env(corpus_dir=args.corpus, index_dir=args.index)
+    settings = rag.Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, **backend_overrides(args))
     print(f"loading the articles from {args.corpus} and the index in {args.index} …", flush=True)
     try:
         r = rag.RAG.load(settings=settings, progress=True)

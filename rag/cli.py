@@ -50,11 +50,24 @@ def _json(data: object) -> str:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {"index_type": args.index_type} if getattr(args, "index_type", None) else {}
-    overrides.update(_backend_overrides(args))
+    overrides.update(backend_overrides(args))
     return Settings.from_env(corpus_dir=Path(args.corpus), index_dir=Path(args.index), **overrides)
 
 
-def _backend_overrides(args: argparse.Namespace) -> dict:
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """--backend, --dsn, --replica, --pg-schema: for the CLI and the app alike."""
+    parser.add_argument("--backend", choices=("local", "postgres"), default="local", help=(
+        "where the index lives: local (the --index folder, default) or postgres (a PostgreSQL + pgvector server "
+        "that many app servers share; see README, PostgreSQL backend)"))
+    parser.add_argument("--dsn", metavar="DSN", help="with --backend postgres: the primary server, e.g. "
+                        "postgresql://rag:PASSWORD@db:5432/rag (or RAG_PG_DSN)")
+    parser.add_argument("--replica", action="append", metavar="DSN", help="with --backend postgres: a read replica "
+                        "(repeat for several; or RAG_PG_REPLICAS, comma-separated)")
+    parser.add_argument("--pg-schema", metavar="NAME", help="with --backend postgres: the PostgreSQL schema holding "
+                        "this corpus's index (default: rag)")
+
+
+def backend_overrides(args: argparse.Namespace) -> dict:
     """--backend postgres --dsn ... as settings (Settings.backend, Settings.postgres);
     RAG_PG_DSN and RAG_PG_REPLICAS fill in what the options leave out."""
     if getattr(args, "backend", "local") != "postgres":
@@ -329,15 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--corpus", default="corpus", metavar="DIR", help="folder of articles (default: ./corpus)")
     common.add_argument("--index", default="index", metavar="DIR", help="folder of the index (default: ./index)")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or warnings")
-    common.add_argument("--backend", choices=("local", "postgres"), default="local", help=(
-        "where the index lives: local (the --index folder, default) or postgres (a PostgreSQL + pgvector server "
-        "that many app servers share; see README, PostgreSQL backend)"))
-    common.add_argument("--dsn", metavar="DSN", help="with --backend postgres: the primary server, e.g. "
-                        "postgresql://rag:PASSWORD@db:5432/rag (or RAG_PG_DSN)")
-    common.add_argument("--replica", action="append", metavar="DSN", help="with --backend postgres: a read replica "
-                        "(repeat for several; or RAG_PG_REPLICAS, comma-separated)")
-    common.add_argument("--pg-schema", metavar="NAME", help="with --backend postgres: the PostgreSQL schema holding "
-                        "this corpus's index (default: rag)")
+    add_backend_options(common)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[common], help="build or refresh the index", description=(

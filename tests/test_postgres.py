@@ -627,3 +627,22 @@ def test_cli_index_then_ask_in_another_process_on_postgres(pg_server, tmp_path) 
     after = rag("ask", "When did the harbour of Kotor reopen to cruise ships?", "--json", "-q", *common)
     assert after.returncode == 0, after.stderr
     assert "2031" in json.loads(after.stdout)["text"]
+
+
+def test_two_app_servers_on_one_database_give_the_same_answers(pg_server, tmp_path) -> None:
+    """The chat app started twice with --backend postgres on one database (as
+    several app servers would be): both answer /ask alike, from the database."""
+    from gradio_client import Client
+
+    from .appserver import running
+
+    args = ("--backend", "postgres", "--dsn", pg_server.dsn, "--pg-schema", "rag_app")
+    question = "Why did Vucic halt arms deliveries to Israel?"
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    with running(tmp_path / "one", args=args) as one, running(tmp_path / "two", args=args) as two:
+        answers = [Client(s.url, verbose=False).predict(question, api_name="/ask") for s in (one, two)]
+    assert not (tmp_path / "one" / "index").exists() and not (tmp_path / "two" / "index").exists()
+    first, second = answers
+    assert not first.get("error") and not first["abstained"] and "[1]" in first["text"] and first["citations"]
+    assert (first["text"], first["citations"]) == (second["text"], second["citations"])
