@@ -30,7 +30,7 @@ How it measures:
   * Where a warm ask's time goes: the same N queries run once more through
     RAG.ask with a Trace (rag/trace.py), which the product's stages report
     into (question checks, query embedding, FAISS, BM25, fusion, building
-    hits, the answer's screen, sentence scoring, select + compose).
+    hits, the answer's screen, sentence scoring, select + compose, the short answer).
     A stage a query skips (an early abstention) counts 0 ms for it; a share
     is the stage's summed time over the summed total.
   * Threads: torch's, FAISS's OpenMP and every BLAS/OpenMP pool that
@@ -116,10 +116,11 @@ PROFILE_STAGES = (
     ("screen", "answer: language and unknown-name checks"),
     ("evidence", "answer: sentence scoring"),
     ("answer", "answer: select + compose"),
+    ("short", "answer: the short answer"),
 )
 STAGE_KEYS = tuple(key for key, _ in PROFILE_STAGES)
 RETRIEVAL_STAGES = ("embed", "dense", "bm25", "fusion", "hits")
-ANSWER_STAGES = ("screen", "evidence", "answer")
+ANSWER_STAGES = ("screen", "evidence", "answer", "short")
 # Variables that set thread pools when a library starts; recorded when set.
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TOKENIZERS_PARALLELISM")
