@@ -5,7 +5,7 @@
 #
 #   bash scripts/setup.sh          the product only (run.sh): about 6 minutes the first time
 #   bash scripts/setup.sh test     the product and the test tools (test.sh), with llama.cpp
-#                                  compiled for the LLM tests: about 20 minutes the first time
+#                                  compiled for the LLM tests: about 10 minutes the first time
 #
 # (SETUP_PART=product|test does the same as the argument.) Safe to run again:
 # each part is installed again only when its requirements in pyproject.toml
@@ -27,8 +27,8 @@ fi
 
 # The durations printed are as measured here for the product (6 min 12 s in
 # all on 2 shared cores, from local wheel files; a download adds its time)
-# and the test tools (42 s), and as reported for the llama.cpp compile (9 s
-# here, where pip had kept the wheel it built before).
+# and the test tools (42 s), and for the llama.cpp compile (3 min 55 s on 2
+# idle cores, 27 minutes on shared ones; seconds once its wheel is kept).
 # torch first, pinned: this version is the CPU wheel here; an unpinned torch
 # pulls several GB of CUDA packages that a CPU machine cannot use.
 TORCH=torch==2.13.0
@@ -97,7 +97,7 @@ if [ "$part" = test ]; then
                 .venv/bin/pip install --quiet "${compiled[@]}"
             else
                 # Not --quiet: pip's spinner on "Building wheel" shows it is still working.
-                step "compiling llama.cpp for the LLM tests (${compiled[*]}): about 15 minutes on 2 cores the first time, seconds when pip kept the wheel it built"
+                step "compiling llama.cpp for the LLM tests (${compiled[*]}): about 4 minutes on 2 idle cores the first time, seconds when the wheel it built is kept"
                 # A portable build (AVX2, no -march=native): built natively on a
                 # CPU that reports AMX, ggml's AMX matrix code crashed with a
                 # segmentation fault on the first token (seen here, 0.3.36).
