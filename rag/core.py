@@ -8,7 +8,6 @@ checks (rag/llm.py, rag/verify.py).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -73,15 +72,7 @@ class RAG:
         backend, dsn: where the index lives ("local", or "postgres" at the
         PostgreSQL server `dsn`), in place of the settings' own.
         """
-        settings = settings or Settings()
-        if corpus_dir is not None:
-            settings = settings.replace(corpus_dir=Path(corpus_dir))
-        if index_dir is not None:
-            settings = settings.replace(index_dir=Path(index_dir))
-        if backend is not None:
-            settings = settings.replace(backend=backend)
-        if dsn is not None:
-            settings = settings.replace(postgres={**_as_dict(settings.index.postgres), "dsn": dsn})
+        settings = (settings or Settings()).located(corpus_dir, index_dir, backend, dsn)
         kind = backend_class(settings.index.backend)
         # Files unchanged since the index was built are not repaired again:
         # at about a second per MB, repair would dominate starting a large corpus.
@@ -246,9 +237,3 @@ class RAG:
             self._client = client_for(self.settings.llm)
         return self._client
 
-
-def _as_dict(config) -> dict:
-    """A postgres config given as a dataclass or a dict, as a dict."""
-    if config is None:
-        return {}
-    return dict(config) if isinstance(config, dict) else dataclasses.asdict(config)

@@ -337,6 +337,24 @@ class Settings:
                 flat[name] = value
         return Settings(**groups, **flat)
 
+    def located(
+        self, corpus_dir: str | Path | None = None, index_dir: str | Path | None = None,
+        backend: str | None = None, dsn: str | None = None,
+    ) -> "Settings":
+        """A copy with the given folders, backend and PostgreSQL DSN (None keeps each)."""
+        changes: dict[str, Any] = {}
+        if corpus_dir is not None:
+            changes["corpus_dir"] = Path(corpus_dir)
+        if index_dir is not None:
+            changes["index_dir"] = Path(index_dir)
+        if backend is not None:
+            changes["backend"] = backend
+        if dsn is not None:
+            config = self.index.postgres
+            given = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config or {})
+            changes["postgres"] = {**given, "dsn": dsn}
+        return self.replace(**changes) if changes else self
+
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in GROUPS}
 
