@@ -44,7 +44,7 @@ from .embedding import Embedder
 from .errors import SettingsError, StoreError
 from .indexer import BuildSummary, article_key, embedded_units
 from .ingest import Corpus
-from .settings import RetrievalSettings, Settings
+from .settings import RetrievalSettings, Settings, env_number
 from .sparse import TOKENIZER_ID, tokenize
 from .types import Article, ChunkRecord, SentenceRecord
 
@@ -139,10 +139,7 @@ class PostgresConfig:
         if environ.get("RAG_PG_SCHEMA"):
             values["schema"] = environ["RAG_PG_SCHEMA"]
         if environ.get("RAG_PG_EF_SEARCH"):
-            try:
-                values["ef_search"] = int(environ["RAG_PG_EF_SEARCH"])
-            except ValueError:
-                raise SettingsError(f"RAG_PG_EF_SEARCH={environ['RAG_PG_EF_SEARCH']!r} is not a whole number") from None
+            values["ef_search"] = env_number(environ, "RAG_PG_EF_SEARCH", int, "a whole number")
         values.update(overrides)
         if not values.get("dsn"):
             raise SettingsError("the postgres backend needs a DSN: pass --dsn postgresql://user:password@host:5432/db (or set RAG_PG_DSN)")
@@ -716,7 +713,6 @@ class _Builder:
 
     def _refresh(self, conn, meta: dict[str, Any] | None, stored: dict[str, str], reason: str, rebuild: bool,
                  started: float) -> BuildSummary:
-        schema = self.schema
         embedder = self.embedder
         same_shape = (meta is not None and meta["schema_version"] == SCHEMA_VERSION and meta["dimension"] == embedder.dimension)
         same_model = same_shape and meta["model"] == embedder.name

@@ -298,10 +298,7 @@ class Settings:
         if env.get("RAG_LLM_API_KEY") or env.get("OPENAI_API_KEY"):
             values["llm_api_key"] = env.get("RAG_LLM_API_KEY") or env.get("OPENAI_API_KEY")
         if env.get("RAG_LLM_TIMEOUT"):
-            try:
-                values["llm_timeout"] = float(env["RAG_LLM_TIMEOUT"])
-            except ValueError:
-                raise SettingsError(f"RAG_LLM_TIMEOUT={env['RAG_LLM_TIMEOUT']!r} is not a number of seconds") from None
+            values["llm_timeout"] = env_number(env, "RAG_LLM_TIMEOUT", float, "a number of seconds")
         if env.get("RAG_INDEX_TYPE"):
             values["index_type"] = env["RAG_INDEX_TYPE"]
         if env.get("RAG_ANSWER_MODE"):
@@ -311,10 +308,7 @@ class Settings:
         if env.get("RAG_ANSWER_STAGE"):
             values["answer_stage"] = env["RAG_ANSWER_STAGE"]
         if env.get("RAG_MAX_FILE_MB"):
-            try:
-                values["max_file_mb"] = float(env["RAG_MAX_FILE_MB"])
-            except ValueError:
-                raise SettingsError(f"RAG_MAX_FILE_MB={env['RAG_MAX_FILE_MB']!r} is not a number of megabytes") from None
+            values["max_file_mb"] = env_number(env, "RAG_MAX_FILE_MB", float, "a number of megabytes")
         values["cache_dir"] = user_cache_dir(env)
         return cls.from_dict({**values, **overrides})
 
@@ -357,6 +351,14 @@ class Settings:
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in GROUPS}
+
+
+def env_number(env: Mapping[str, str], name: str, kind: type, what: str) -> Any:
+    """The variable `name` read as `kind` (int or float); SettingsError saying what it should be."""
+    try:
+        return kind(env[name])
+    except ValueError:
+        raise SettingsError(f"{name}={env[name]!r} is not {what}") from None
 
 
 def _flat_name(group: str, field_name: str) -> str:

@@ -85,12 +85,7 @@ class PgServer:
     def start(cls, folder: Path, extra: str = "") -> "PgServer":
         """initdb, start, and create the `rag` role (a superuser) and database with pgvector."""
         ensure_user()
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.chown(folder, USER)
-        data, socket_dir = folder / "data", folder / "run"
-        socket_dir.mkdir(exist_ok=True)
-        shutil.chown(socket_dir, USER)
+        folder, data, socket_dir = _server_folders(folder)
         pwfile = folder / "pw"
         pwfile.write_text(PASSWORD + "\n")
         shutil.chown(pwfile, USER)
@@ -117,12 +112,7 @@ class PgServer:
 
     def start_replica(self, folder: Path) -> "PgServer":
         """A streaming replica of this server: pg_basebackup -R -X stream -c fast, then start."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.chown(folder, USER)
-        data, socket_dir = folder / "data", folder / "run"
-        socket_dir.mkdir(exist_ok=True)
-        shutil.chown(socket_dir, USER)
+        folder, data, socket_dir = _server_folders(folder)
         _as_postgres([str(binaries() / "pg_basebackup"), "-D", str(data), "-R", "-X", "stream", "-c", "fast",
                       "-h", "127.0.0.1", "-p", str(self.port), "-U", USER],
                      env={**os.environ, "PGPASSWORD": PASSWORD})
@@ -166,3 +156,15 @@ class PgServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _server_folders(folder: Path) -> tuple[Path, Path, Path]:
+    """A server's folder and socket folder, owned by the postgres user (it
+    refuses to run as root), and where its data folder goes."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.chown(folder, USER)
+    socket_dir = folder / "run"
+    socket_dir.mkdir(exist_ok=True)
+    shutil.chown(socket_dir, USER)
+    return folder, folder / "data", socket_dir
