@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from .evidence import Evidence, EvidenceSet
 from .questions import QuestionCheck, answer_type, has_answer_type, unknown_names
 from .sentences import FOOTNOTE
+from .sparse import tokenize
 from .settings import AnswerSettings
 from .types import Answer, Article, Citation, Hit
 
@@ -66,20 +67,47 @@ def select(
     max_sentences: int,
     margin: float,
     duplicate_similarity: float,
+    other_article_margin: float | None = None,
 ) -> list[Evidence]:
-    """The best sentence, plus up to `max_sentences - 1` others that score
-    within `margin` of it and say something the chosen ones do not.
-    `evidence` is `scored.items` or a reordering of it."""
+    """The best sentence, plus up to `max_sentences - 1` others that say
+    something the chosen ones do not and score within `margin` of it (within
+    `other_article_margin` when they come from another article; None: the
+    same margin). `evidence` is `scored.items` or a reordering of it."""
     if not evidence:
         return []
-    chosen = [evidence[0]]
+    lead = evidence[0]
+    other = margin if other_article_margin is None else other_article_margin
+    chosen = [lead]
     for e in evidence[1:]:
-        if len(chosen) >= max_sentences or e.score < evidence[0].score - margin:
+        if len(chosen) >= max_sentences or e.score < lead.score - max(margin, other):
             break
+        if e.score < lead.score - (margin if e.article_id == lead.article_id else other):
+            continue
         if any(scored.similarity(e, c) >= duplicate_similarity for c in chosen):
             continue  # near-duplicate: the same point in other words
         chosen.append(e)
     return order_readably(chosen)
+
+
+# A sentence that holds at least this share of the question's (IDF-weighted)
+# words, and whose own words are mostly the question's, restates it: "Xavier
+# converted Japanese to Christianity" for "How did Anjiro think the Japanese
+# would accept Christianity?". The learned stage's `restates` feature is the
+# same test.
+RESTATES_LEXICAL = 0.5
+RESTATES_NOVEL_SHARE = 0.35
+
+
+def restates(lexical: float, question_words: frozenset[str] | set[str], sentence_words: frozenset[str] | set[str]) -> bool:
+    """Whether a sentence only restates the question (see RESTATES_LEXICAL)."""
+    novel_share = len(sentence_words - question_words) / len(sentence_words) if sentence_words else 0.0
+    return lexical >= RESTATES_LEXICAL and novel_share < RESTATES_NOVEL_SHARE
+
+
+def following(e: Evidence, evidence: Sequence[Evidence], text: str) -> Evidence | None:
+    """The sentence right after `e` in its article, when the passages hold it."""
+    after = [x for x in evidence if x.article_id == e.article_id and x.start >= e.end and not text[e.end : x.start].strip()]
+    return min(after, key=lambda x: x.start) if after else None
 
 
 def order_readably(chosen: Sequence[Evidence]) -> list[Evidence]:
@@ -240,5 +268,13 @@ def extractive_answer(
         evidence = [typed[0], *(e for e in evidence if e is not typed[0])]
     if not evidence or evidence[0].score < settings.abstain_below:
         return abstain(hits, notes=notes)
-    chosen = select(evidence, scored, settings.sentences, settings.margin, settings.duplicate_similarity)
+    chosen = select(evidence, scored, settings.sentences, settings.margin, settings.duplicate_similarity,
+                    settings.other_article_margin)
+    lead = evidence[0]
+    if restates(lead.lexical, frozenset(tokenize([question])[0]), frozenset(tokenize([articles[lead.article_id].text[lead.start : lead.end]])[0])):
+        # A restatement is never the answer on its own: the answer (the
+        # reason, the number) is most often in the sentence that follows it.
+        nxt = following(lead, scored.items, articles[lead.article_id].text)
+        if nxt is not None and nxt not in chosen:
+            chosen = order_readably([*chosen, nxt])
     return compose(extractive_claims(chosen, articles, hits), hits, articles, notes)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer import abstain, compose, extractive_claims, missing_type_text, order_readably, unknown_names_text
+from .answer import abstain, compose, extractive_claims, missing_type_text, order_readably, restates, unknown_names_text
 from .evidence import Evidence, SentenceIndex, SentenceScorer
 from .errors import RagError
 from .questions import answer_type, has_answer_type, unknown_names
@@ -318,7 +318,7 @@ def ranker_features(
             "novel_share": novel_share,
             "novel_log": math.log1p(len(novel)),
             # Holds most of the question and little else: a restatement.
-            "restates": float(e.lexical >= 0.5 and novel_share < 0.35),
+            "restates": float(restates(e.lexical, q_words, words)),
             "type_asked": float(bool(kind)),
             "type_match": float(typed),
             "type_missing": float(bool(kind) and not typed),

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.answer import (
@@ -499,6 +500,61 @@ def test_select_keeps_close_distinct_sentences_in_reading_order() -> None:
     assert [(e.article_id, e.row) for e in chosen] == [("b", 3), ("a", 0), ("a", 1)]
     assert select(ev, scored, max_sentences=1, margin=0.05, duplicate_similarity=0.85) == [ev[0]]
     assert select([], scored, 3, 0.05, 0.85) == []
+
+
+def test_select_holds_other_articles_to_their_own_margin() -> None:
+    records = [SentenceRecord("a", *span("a", s), embed_hash=str(i)) for i, s in enumerate((HALTED, ATTACKED))]
+    records.append(SentenceRecord("b", *span("b", EMBASSY), embed_hash="2"))
+    scored = EvidenceSet([], SentenceIndex(records, [[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]], ARTICLES).vectors)
+    ev = [
+        Evidence("a", *span("a", HALTED), 0.90, 0.9, 0.9, 0),
+        Evidence("b", *span("b", EMBASSY), 0.87, 0.9, 0.9, 2),  # 0.03 below, from another article
+        Evidence("a", *span("a", ATTACKED), 0.85, 0.9, 0.9, 1),  # 0.05 below, from the lead's article
+    ]
+    # One margin for both: the other article's sentence is in, the farther own one out.
+    assert [e.row for e in select(ev, scored, 3, 0.04, 0.85)] == [0, 2]
+    # A narrower margin for other articles: the own article's sentence is in, the other one out.
+    assert [e.row for e in select(ev, scored, 3, 0.06, 0.85, other_article_margin=0.02)] == [0, 1]
+    assert [e.row for e in select(ev, scored, 3, 0.06, 0.85, other_article_margin=0.04)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("lexical", "sentence", "expected"),
+    [
+        (0.8, {"vucic", "halt", "arm"}, True),  # nothing but the question's words
+        (0.8, {"vucic", "halt", "arm", "israel", "attack", "iran"}, False),  # half of it is new: an answer
+        (0.3, {"vucic"}, False),  # too little of the question to restate it
+    ],
+)
+def test_restates_needs_most_of_the_question_and_little_else(lexical, sentence, expected) -> None:
+    from rag.answer import restates
+
+    assert restates(lexical, {"vucic", "halt", "arm", "deliveri"}, sentence) is expected
+
+
+def test_a_lead_sentence_that_restates_the_question_brings_the_next_one() -> None:
+    from rag.answer import extractive_answer
+    from rag.settings import AnswerSettings
+
+    lead = Evidence("a", *span("a", HALTED), 0.90, 0.9, 0.9, 0)
+    ev = [lead, Evidence("a", *span("a", ATTACKED), 0.50, 0.5, 0.1, 1)]
+    scored = EvidenceSet(ev, np.eye(2, dtype=np.float32))
+    one = AnswerSettings(sentences=1, abstain_below=0.3)
+    restating = extractive_answer("Why did Serbia halt arms deliveries?", scored, HITS, ARTICLES, one)
+    assert [c.quote for c in restating.citations] == [f"{HALTED} {ATTACKED}"]  # adjacent: one quote
+    answering = extractive_answer("What did Serbia halt?", scored, HITS, ARTICLES, one)
+    assert [c.quote for c in answering.citations] == [HALTED]  # half of it is new: the lead answers
+
+
+def test_following_is_the_next_sentence_of_the_same_article_only() -> None:
+    from rag.answer import following
+
+    ev = [evidence("a", ATTACKED, row=1), evidence("b", EMBASSY, row=2), evidence("a", HALTED, row=0)]
+    text = ARTICLES["a"].text
+    first, second = sorted((ev[0], ev[2]), key=lambda e: e.start)
+    assert following(first, ev, text) == second
+    assert following(second, ev, text) is None  # the last sentence: nothing follows in the passages
+    assert following(ev[1], ev, ARTICLES["b"].text) is None
 
 
 # --- invariant_problems and assert_valid catch broken answers ------------------------------
