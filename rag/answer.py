@@ -271,10 +271,14 @@ def extractive_answer(
     chosen = select(evidence, scored, settings.sentences, settings.margin, settings.duplicate_similarity,
                     settings.other_article_margin)
     lead = evidence[0]
-    if restates(lead.lexical, frozenset(tokenize([question])[0]), frozenset(tokenize([articles[lead.article_id].text[lead.start : lead.end]])[0])):
-        # A restatement is never the answer on its own: the answer (the
-        # reason, the number) is most often in the sentence that follows it.
-        nxt = following(lead, scored.items, articles[lead.article_id].text)
-        if nxt is not None and nxt not in chosen:
-            chosen = order_readably([*chosen, nxt])
+    text = articles[lead.article_id].text
+    nxt = following(lead, scored.items, text)
+    if nxt is not None and nxt not in chosen and (
+        # The answer often sits in the sentence after the best match (a list
+        # of countries, the reason, the year): it joins at a wider margin.
+        nxt.score >= lead.score - settings.neighbour_margin
+        # A restatement is never the answer on its own.
+        or restates(lead.lexical, frozenset(tokenize([question])[0]), frozenset(tokenize([text[lead.start : lead.end]])[0]))
+    ):
+        chosen = order_readably([*chosen, nxt])
     return compose(extractive_claims(chosen, articles, hits), hits, articles, notes)

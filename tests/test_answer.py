@@ -546,6 +546,19 @@ def test_a_lead_sentence_that_restates_the_question_brings_the_next_one() -> Non
     assert [c.quote for c in answering.citations] == [HALTED]  # half of it is new: the lead answers
 
 
+def test_the_sentence_after_the_lead_joins_within_the_neighbour_margin() -> None:
+    from rag.answer import extractive_answer
+    from rag.settings import AnswerSettings
+
+    ev = [Evidence("a", *span("a", HALTED), 0.90, 0.9, 0.2, 0), Evidence("a", *span("a", ATTACKED), 0.75, 0.7, 0.1, 1)]
+    scored = EvidenceSet(ev, np.eye(2, dtype=np.float32))
+    question = "What did Serbia halt?"  # the lead does not restate it
+    near = extractive_answer(question, scored, HITS, ARTICLES, AnswerSettings(sentences=1, neighbour_margin=0.2))
+    assert [c.quote for c in near.citations] == [f"{HALTED} {ATTACKED}"]
+    far = extractive_answer(question, scored, HITS, ARTICLES, AnswerSettings(sentences=1, neighbour_margin=0.1))
+    assert [c.quote for c in far.citations] == [HALTED]
+
+
 def test_following_is_the_next_sentence_of_the_same_article_only() -> None:
     from rag.answer import following
 
