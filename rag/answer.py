@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .evidence import Evidence, EvidenceSet
-from .questions import QuestionCheck, answer_type, has_answer_type, unknown_names
+from .questions import Name, QuestionCheck, answer_type, has_answer_type, question_names, unknown_names
 from .sentences import FOOTNOTE
 from .sparse import tokenize
 from .settings import AnswerSettings
@@ -102,6 +102,32 @@ def restates(lexical: float, question_words: frozenset[str] | set[str], sentence
     """Whether a sentence only restates the question (see RESTATES_LEXICAL)."""
     novel_share = len(sentence_words - question_words) / len(sentence_words) if sentence_words else 0.0
     return lexical >= RESTATES_LEXICAL and novel_share < RESTATES_NOVEL_SHARE
+
+
+# How far before a sentence its subject may have been named ("Nasser ... He died in 1970").
+NAME_CONTEXT_CHARS = 200
+
+
+def _words_of(name: Name) -> frozenset[str]:
+    return frozenset(tokenize([" ".join(name.words)])[0])
+
+
+def speaks_of_others(names: Sequence[Name], text: str, start: int, end: int) -> bool:
+    """Whether the sentence text[start:end] lacks a name of the question (in it
+    or just before it; a name also counts by its initials, "UIP" for "United
+    International Pictures") and names something the question does not: it is
+    about a neighbouring subject, not the one asked about."""
+    seen = set(tokenize([text[max(0, start - NAME_CONTEXT_CHARS) : end]])[0])
+
+    def present(name: Name) -> bool:
+        initials = "".join(w[0] for w in name.words).lower() if len(name.words) > 1 else None
+        return _words_of(name) <= seen or initials in seen
+
+    if all(present(n) for n in names):
+        return False
+    asked = frozenset().union(*(_words_of(n) for n in names))
+    own = frozenset().union(*(_words_of(n) for n in question_names(text[start:end])))
+    return bool(own - asked)
 
 
 def following(e: Evidence, evidence: Sequence[Evidence], text: str) -> Evidence | None:
@@ -263,6 +289,11 @@ def extractive_answer(
         # Lead with the best sentence that holds what the question asks for
         # (a date, a number); without one, the articles do not say.
         typed = [e for e in evidence if has_answer_type(articles[e.article_id].text[e.start : e.end], kind)]
+        # ... and that speaks of what the question names: "How much did
+        # exports to Serbia amount to?" is not answered by the figures for
+        # Albania and Kosovo.
+        names = question_names(question)
+        typed = [e for e in typed if not speaks_of_others(names, articles[e.article_id].text, e.start, e.end)]
         if not typed or typed[0].score < settings.abstain_below:
             return abstain(hits, missing_type_text(kind), notes)
         evidence = [typed[0], *(e for e in evidence if e is not typed[0])]

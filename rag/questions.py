@@ -116,14 +116,18 @@ _SENTENCE_STARTS = re.compile(r"(?:^|[.!?:;]\s+)[\"“‘'(]*", re.UNICODE)
 _POSSESSIVE = re.compile(r"[’']s$")
 
 
-def unknown_names(question: str, knows: Callable[[str], bool]) -> list[str]:
-    """Capitalised names in the question with a word the corpus never uses.
+@dataclass(frozen=True)
+class Name:
+    """A capitalised name of a question: as written ("Bank of England",
+    possessive dropped) and its content words (["Bank", "England"])."""
 
-    A question about Greece or FIFA cannot be answered from articles that never
-    name them, however close the nearest passage scores. `knows(word)` says
-    whether the corpus uses a word (after the index's folding and stemming).
-    Capitalised question words and stop words never count as names.
-    """
+    written: str
+    words: tuple[str, ...]
+
+
+def question_names(question: str) -> list[Name]:
+    """The capitalised names of a question. Capitalised question words,
+    sentence starts and stop words never count as names."""
     starts = {m.end() for m in _SENTENCE_STARTS.finditer(question)}
     names = []
     for match in _NAME.finditer(question):
@@ -141,9 +145,19 @@ def unknown_names(question: str, knows: Callable[[str], bool]) -> list[str]:
             and stripped.lower() not in _ENGLISH
             and stripped.lower() not in ("of", "the")
         ]
-        if content and any(not knows(w) for w in content):
-            names.append(" ".join(_POSSESSIVE.sub("", w) for w in words))  # as written, "of" included
+        if content:
+            names.append(Name(" ".join(_POSSESSIVE.sub("", w) for w in words), tuple(content)))
     return names
+
+
+def unknown_names(question: str, knows: Callable[[str], bool]) -> list[str]:
+    """Capitalised names in the question with a word the corpus never uses.
+
+    A question about Greece or FIFA cannot be answered from articles that never
+    name them, however close the nearest passage scores. `knows(word)` says
+    whether the corpus uses a word (after the index's folding and stemming).
+    """
+    return [n.written for n in question_names(question) if any(not knows(w) for w in n.words)]
 
 
 # --- what kind of answer a question asks for ---------------------------------------
@@ -170,13 +184,18 @@ _NUMBER_WORDS = (
 _HAS_QUANTITY = re.compile(rf"(?<![\d.])(?!{_YEAR})\d[\d,.]*|%|\b({_NUMBER_WORDS})\b", re.I)
 
 
+# "When Napoleon entered Moscow, whom did he expect an offer from?": a clause
+# of time, then the question it qualifies; the question asks who, not when.
+_WHEN_CLAUSE = re.compile(r"^\s*when\b[^,?]*,.*\b(who|whom|whose|what|which|where|why|how)\b", re.I)
+
+
 def answer_type(question: str) -> str | None:
     """"month", "time" or "quantity" when the question asks for one; else None."""
     if _ASKS_MONTH.search(question):
         return "month"
     if _ASKS_QUANTITY.search(question):
         return "quantity"
-    if _ASKS_TIME.search(question):
+    if _ASKS_TIME.search(question) and not _WHEN_CLAUSE.search(question):
         return "time"
     return None
 

@@ -559,6 +559,44 @@ def test_the_sentence_after_the_lead_joins_within_the_neighbour_margin() -> None
     assert [c.quote for c in far.citations] == [HALTED]
 
 
+@pytest.mark.parametrize(
+    ("question", "text", "others"),
+    [
+        # The figures are for other countries than the one asked about.
+        ("How much did exports to Serbia amount to?", "Exports to Albania stood at $919 million.", True),
+        ("How much did exports to Serbia amount to?", "Exports to Serbia stood at $919 million.", False),
+        # Named just before the sentence: "he" is still Nasser.
+        ("When did Nasser die?", "Nasser fell ill. He died in Cairo in 1970.", False),
+        ("When did Nasser die?", "Sadat fell ill. He died in Cairo in 1970.", True),
+        # No other name in the sentence: a pronoun's sentence is not ruled out.
+        ("When did Napoleon Bonaparte's empire collapse?", "The empire collapsed in 1815.", False),
+        # A name by its initials.
+        ("When did United International Pictures start in Paris?", "UIP began in Paris in 1981.", False),
+        ("When did the platform meet?", "Albania hosted it in 2023.", False),  # the question names nothing
+    ],
+)
+def test_speaks_of_others_when_a_question_name_is_missing(question, text, others) -> None:
+    from rag.answer import speaks_of_others
+    from rag.questions import question_names
+
+    start = text.rindex(". ") + 2 if ". " in text else 0
+    assert speaks_of_others(question_names(question), text, start, len(text)) is others
+
+
+def test_a_number_for_another_subject_does_not_answer() -> None:
+    from rag.answer import extractive_answer
+    from rag.settings import AnswerSettings
+
+    text = "Exports to Albania stood at $919 million. Trade with Serbia grew fast."
+    articles = {"t": make_article("t", text)}
+    first = Evidence("t", 0, text.index(" Trade"), 0.9, 0.9, 0.5, 0)
+    second = Evidence("t", text.index("Trade"), len(text), 0.8, 0.8, 0.5, 1)
+    scored = EvidenceSet([first, second], np.eye(2, dtype=np.float32))
+    hit = Hit("t", "T", text, 1.0, 0, len(text), "t#0")
+    a = extractive_answer("How much did exports to Serbia amount to?", scored, [hit], articles, AnswerSettings())
+    assert a.abstained and "number" in a.text
+
+
 def test_following_is_the_next_sentence_of_the_same_article_only() -> None:
     from rag.answer import following
 

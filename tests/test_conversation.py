@@ -412,6 +412,10 @@ def test_a_sentence_initial_word_is_never_a_name(question: str) -> None:
         ("Who chaired the Balkan Peace Platform?", None),
         ("Where was the meeting held?", None),
         ("Did Erdogan visit Serbia when he was prime minister?", None),  # "when" not asking
+        # A clause of time, then the question it qualifies: it asks who or which, not when.
+        ("When Napoleon entered Moscow, he expected an offer of peace from whom?", None),
+        ("When the river leaves the lake, which way does it flow?", None),
+        ("When, exactly, did Erdogan visit Serbia?", "time"),  # a comma, but no other question word
     ],
 )
 def test_answer_type(question: str, kind: str | None) -> None:
