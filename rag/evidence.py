@@ -13,7 +13,6 @@ fetches the sentences of the hits' spans instead.
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .records import RecordTable, rows_by
 from .sparse import tokenize
 from .types import Article, Hit, SentenceRecord
 
@@ -136,6 +136,28 @@ class SentenceScorer:
         return EvidenceSet(evidence, vectors)
 
 
+class _StartsAndRows(Mapping[str, list[tuple[int, int]]]):
+    """Article id -> its sentences' (start, row), sorted: the answer stage's
+    view (rag/answerability.py), made for an article when first asked for."""
+
+    def __init__(self, spans: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        self._spans = spans
+        self._made: dict[str, list[tuple[int, int]]] = {}
+
+    def __getitem__(self, article_id: str) -> list[tuple[int, int]]:
+        made = self._made.get(article_id)
+        if made is None:
+            starts, _, rows = self._spans[article_id]
+            made = self._made[article_id] = list(zip(starts.tolist(), rows.tolist()))
+        return made
+
+    def __iter__(self):
+        return iter(self._spans)
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+
 class SentenceIndex:
     """The indexed sentences of every article in memory, with their vectors:
     the local backend's SentenceSource."""
@@ -147,13 +169,21 @@ class SentenceIndex:
         articles: Mapping[str, Article],
         document_frequency: Mapping[str, int] | None = None,
     ) -> None:
-        self.records = list(records)
+        # A loaded index's records are columns (rag/records.py): kept as they
+        # are, so that a million-chunk index does not make every record at load.
+        self.records = records if isinstance(records, RecordTable) else list(records)
         self.vectors = np.asarray(vectors, dtype=np.float32)
-        self._by_article: dict[str, list[tuple[int, int]]] = {}
-        for row, r in enumerate(self.records):
-            self._by_article.setdefault(r.article_id, []).append((r.start, row))
-        for rows in self._by_article.values():
-            rows.sort()
+        if isinstance(self.records, RecordTable):
+            starts, ends = self.records.int_column("start"), self.records.int_column("end")
+        else:
+            starts = np.fromiter((r.start for r in self.records), dtype=np.int64, count=len(self.records))
+            ends = np.fromiter((r.end for r in self.records), dtype=np.int64, count=len(self.records))
+        # Per article: its sentences' rows sorted by start, with those starts and ends.
+        self._spans: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for article_id, rows in rows_by(self.records, "article_id").items():
+            rows = rows[np.argsort(starts[rows], kind="stable")]
+            self._spans[article_id] = (starts[rows], ends[rows], rows)
+        self._by_article = _StartsAndRows(self._spans)
         # An index from before the table was stored gets it computed now.
         if document_frequency is None:
             document_frequency = sentence_document_frequency(
@@ -162,15 +192,12 @@ class SentenceIndex:
         self._df = document_frequency
 
     def rows_within(self, article_id: str, start: int, end: int) -> list[int]:
-        rows = self._by_article.get(article_id, [])
-        i = bisect.bisect_left(rows, (start, -1))
-        out = []
-        while i < len(rows) and rows[i][0] < end:
-            row = rows[i][1]
-            if self.records[row].end <= end:
-                out.append(row)
-            i += 1
-        return out
+        found = self._spans.get(article_id)
+        if found is None:
+            return []
+        starts, ends, rows = found
+        a, b = np.searchsorted(starts, start, "left"), np.searchsorted(starts, end, "left")
+        return [int(r) for r, e in zip(rows[a:b], ends[a:b]) if e <= end]
 
     def sentences_within(self, spans: Sequence[Span]) -> SentenceBatch:
         rows = list(dict.fromkeys(r for a, s, e in spans for r in self.rows_within(a, s, e)))

@@ -24,6 +24,7 @@ from .evidence import SentenceBatch, SentenceIndex, Span
 from .fusion import rrf, weighted
 from .indexer import BuildSummary, refresh, staleness
 from .ingest import Corpus, FileRead, normalize_id
+from .records import rows_by
 from .settings import BACKENDS, MODES, RetrievalSettings, Settings
 from .store import IndexStore, StoredIndex
 from .trace import NO_TRACE, Trace
@@ -106,10 +107,7 @@ class LocalBackend:
         self.retrieval = retrieval or RetrievalSettings()
         self.summary = summary
         self.n_chunks = len(stored.chunks)
-        rows: dict[str, list[int]] = {}
-        for row, chunk in enumerate(stored.chunks):
-            rows.setdefault(chunk.article_id, []).append(row)
-        self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
+        self._rows_by_article = rows_by(stored.chunks, "article_id")  # on the columns when loaded: no loop
         self.sentences = SentenceIndex(stored.sentences, stored.sentence_vectors, articles, stored.sentence_df)
 
     @classmethod

@@ -459,10 +459,10 @@ def _write(name: str, data: bytes):
 DAMAGES = [
     pytest.param(_damage_file(_flip_middle, lambda b: b / "dense.faiss"), id="dense.faiss-overwritten"),
     pytest.param(_damage_file(_flip_middle, lambda b: b / "vectors.npy"), id="vectors.npy-overwritten"),
-    pytest.param(_damage_file(_truncate, lambda b: b / "chunks.jsonl"), id="chunks.jsonl-truncated"),
+    pytest.param(_damage_file(_truncate, lambda b: b / "chunks.npz"), id="chunks.npz-truncated"),
     pytest.param(_damage_file(_truncate, _first_bm25_file), id="bm25-file-truncated"),
     pytest.param(_damage_file(Path.unlink, lambda b: b / "dense.faiss"), id="dense.faiss-deleted"),
-    pytest.param(_damage_file(Path.unlink, lambda b: b / "chunks.jsonl"), id="chunks.jsonl-deleted"),
+    pytest.param(_damage_file(Path.unlink, lambda b: b / "chunks.npz"), id="chunks.npz-deleted"),
     pytest.param(_damage_file(Path.unlink, _first_bm25_file), id="bm25-file-deleted"),
     pytest.param(_write("manifest.json", b"this is { not json"), id="manifest-garbage-text"),
     pytest.param(_write("manifest.json", b""), id="manifest-empty"),

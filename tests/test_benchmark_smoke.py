@@ -178,3 +178,20 @@ def test_quick_scale_run_writes_its_figures(tmp_path: Path) -> None:
     derived = next(d for d in data["datasets"] if d["vectors"] == "derived")
     assert {f["share"] for i in derived["indexes"] for f in i.get("filtered", [])} == {0.01, 0.30}
     assert [x["mmap"] for x in derived["bm25"]["load"]] == [True, False]
+
+
+def test_quick_bm25_scale_run_writes_its_figures(tmp_path: Path) -> None:
+    """benchmarks/bm25_scale.py end to end on 5,000 chunks (no model): both BM25 methods, both record layouts."""
+    out = tmp_path / "bm25_scale.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bm25_scale.py"), "--quick", "--json", str(out), "--cache", str(tmp_path / "cache")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (size,) = json.loads(out.read_text())["sizes"]
+    assert size["n"] == 5000
+    assert set(size["bm25"]["latency"]) == {"exhaustive", "maxscore"}
+    assert all(positive(v["p95_ms"]) for v in size["bm25"]["latency"].values())
+    assert size["bm25"]["recall_at_10"] == 1.0  # MaxScore is exact: no lost row
+    assert size["records"]["chunks"] == 5000 and size["records"]["sentences"] > 5000
+    assert [ld["layout"] for ld in size["load"]] == ["jsonl", "npz"] and all(positive(ld["read_seconds"]) for ld in size["load"])

@@ -27,8 +27,10 @@ from rag.errors import UnknownArticleError
 from rag.indexer import article_key, context_text
 from rag.ingest import load_corpus
 from rag.settings import Settings
+from rag.records import RecordTable
 from rag.sparse import SparseIndex
 from rag.store import FORMAT_VERSION, LOCK, MANIFEST, POINTER, IndexStore, StoredIndex
+from rag.types import ChunkRecord, SentenceRecord
 
 from .conftest import ARTICLE_IDS
 
@@ -344,7 +346,7 @@ def test_crash_mid_build_keeps_the_previous_index(
 
     def crash(self, folder: Path) -> None:
         assert folder.is_dir() and folder.name.startswith(".build-") and folder.name.endswith(".partial")
-        assert (folder / "chunks.jsonl").is_file()  # the build was under way
+        assert (folder / "chunks.npz").is_file()  # the build was under way
         staging_seen.append(folder)
         raise Crash("disk full")
 
@@ -435,9 +437,9 @@ def test_manifest_records_model_chunking_articles_and_file_checksums(
     assert set(m["chunking"]) == {"chunk_tokens", "overlap_tokens", "tokenizer"}
     assert m["chunking"]["chunk_tokens"] == Settings().index.chunk_tokens
 
-    lines = [json.loads(line) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    assert m["n_chunks"] == len(lines) == r.summary.chunks
-    per_article = Counter(line["article_id"] for line in lines)
+    chunks = RecordTable.load(build / "chunks.npz", ChunkRecord)
+    assert m["n_chunks"] == len(chunks) == r.summary.chunks
+    per_article = Counter(c.article_id for c in chunks)
     corpus = load_corpus(corpus_copy)
     assert set(m["articles"]) == set(ARTICLE_IDS)
     for article in corpus.articles:
@@ -448,8 +450,8 @@ def test_manifest_records_model_chunking_articles_and_file_checksums(
 
     on_disk = sorted(p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file() and p.name != MANIFEST)
     assert sorted(m["files"]) == on_disk
-    assert {"chunks.jsonl", "vectors.npy", "dense.faiss", "sentences.jsonl", "sentence_vectors.npy"} <= set(on_disk)
-    assert m["n_sentences"] == len((build / "sentences.jsonl").read_text(encoding="utf-8").splitlines()) > m["n_chunks"]
+    assert {"chunks.npz", "vectors.npy", "dense.faiss", "sentences.npz", "sentence_vectors.npy"} <= set(on_disk)
+    assert m["n_sentences"] == len(RecordTable.load(build / "sentences.npz", SentenceRecord)) > m["n_chunks"]
     assert any(name.startswith("bm25/") for name in on_disk)
     for rel, digest in m["files"].items():
         assert re.fullmatch(r"[0-9a-f]{64}", digest)
