@@ -29,7 +29,7 @@ ANSWER_STAGES = ("rules", "learned")  # extractive answers: hand-set rules or th
 FUSIONS = ("rrf", "weighted")
 # The dense index kinds (rag/dense.py explains them); "auto" picks by size.
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
-EMBED_BACKENDS = ("onnx", "torch")
+EMBED_BACKENDS = ("onnx", "onnx-int8", "torch")
 BACKENDS = ("local", "postgres")  # rag/retrieval.py: where chunks are stored and searched
 
 
