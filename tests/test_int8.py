@@ -8,6 +8,7 @@ padding and must come back in input order.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,18 @@ def test_the_manifest_records_int8_and_a_switch_rebuilds_without_reusing_vectors
     assert back.calls == 0, "the float vectors were kept in the cache under the float name"
 
 
+def test_chunks_and_sentences_are_embedded_in_one_call(corpus_copy: Path, tmp_path: Path) -> None:
+    sizes: list[int] = []
+
+    class Recording(HashEmbedder):
+        def embed(self, texts, *, progress=False):
+            sizes.append(len(texts))
+            return super().embed(texts, progress=progress)
+
+    s = RAG.load(corpus_copy, tmp_path / "index", embedder=Recording(dimension=64)).summary
+    assert s.sentences_embedded > 0 and sizes == [s.chunks + s.sentences_embedded]
+
+
 class _Encoding:
     def __init__(self, ids: list[int]) -> None:
         self.ids = ids
@@ -143,9 +156,14 @@ def test_real_model_batches_equal_one_text_at_a_time(real_embedder) -> None:
 
 
 @pytest.mark.model
-def test_int8_vectors_stay_close_to_the_float_ones(real_embedder) -> None:
-    int8 = OnnxEmbedder(cache_dir=real_embedder.cache_dir, int8=True)  # quantises the float export of this run
+def test_int8_vectors_stay_close_to_the_float_ones(real_embedder, tmp_path: Path) -> None:
+    real_embedder.embed(["export"])  # the float file of this run, copied so that this test's files are its own
+    int8 = OnnxEmbedder(cache_dir=tmp_path, int8=True)
+    int8.float_path.parent.mkdir(parents=True)
+    shutil.copy(real_embedder.onnx_path, int8.float_path)
     assert int8.backend == "onnx-int8" and int8.onnx_path.is_file()
+    assert sorted(p.name for p in int8.onnx_path.parent.iterdir()) == sorted([int8.float_path.name, int8.onnx_path.name]), \
+        "no scratch files are left behind"
     assert int8.onnx_path.stat().st_size < real_embedder.onnx_path.stat().st_size / 1.3
     cosine = (int8.embed(PROBES) * real_embedder.embed(PROBES)).sum(axis=1)
     assert cosine.min() >= INT8_AGREEMENT, cosine
