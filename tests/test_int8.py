@@ -17,6 +17,7 @@ import pytest
 import rag.embedding
 from rag import RAG
 from rag.embedding import INT8_AGREEMENT, HashEmbedder, OnnxEmbedder, _OnnxRunner, make_embedder
+from rag.errors import ModelError
 from rag.settings import Settings
 
 PROBES = [
@@ -36,6 +37,20 @@ def test_int8_has_a_model_name_and_file_of_its_own(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*.onnx")), "nothing is exported or quantised before use"
     assert Settings(embed_backend="onnx-int8").index.embed_backend == "onnx-int8"
     assert Settings.from_env({"RAG_EMBED_BACKEND": "onnx-int8"}).index.embed_backend == "onnx-int8"
+
+
+def test_an_int8_model_that_cannot_be_made_says_how_to_go_back(tmp_path: Path, monkeypatch) -> None:
+    def refuse(source, target, runner_for):
+        raise rag.embedding.OnnxUnavailable("the int8 model disagrees with the float one (cosine 0.9500 < 0.99)")
+
+    monkeypatch.setattr(rag.embedding, "quantize_int8", refuse)
+    int8 = OnnxEmbedder(cache_dir=tmp_path, int8=True)
+    int8.float_path.parent.mkdir(parents=True)
+    int8.float_path.write_bytes(b"stands for the float export, which is not read here")
+    with pytest.raises(ModelError, match=r"disagrees with the float one \(cosine 0.9500 < 0.99\); the int8 model cannot be "
+                       r"used: set embed_backend to 'onnx' \(RAG_EMBED_BACKEND=onnx\)"):
+        int8.embed(["a question"])
+    assert not int8.onnx_path.exists()
 
 
 class Named(HashEmbedder):
