@@ -29,7 +29,7 @@ ANSWER_STAGES = ("rules", "learned")  # extractive answers: hand-set rules or th
 FUSIONS = ("rrf", "weighted")
 # The dense index kinds (rag/dense.py explains them); "auto" picks by size.
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
-EMBED_BACKENDS = ("onnx", "torch")
+EMBED_BACKENDS = ("onnx", "onnx-int8", "torch")
 BACKENDS = ("local", "postgres")  # rag/retrieval.py: where chunks are stored and searched
 
 
@@ -66,7 +66,12 @@ class IndexSettings:
     # embeds in about a third of the time) or "torch". Both give the same
     # vectors, so switching needs no re-indexing. ONNX Runtime reads a file
     # exported once from the model into cache_dir/onnx/; when that cannot be
-    # made the embedder warns and runs on torch.
+    # made the embedder warns and runs on torch. "onnx-int8" runs an int8
+    # copy of that file: questions in about half the time and builds about
+    # twice as fast, but its vectors are not the float ones (cosine >= 0.99),
+    # so it is another model to the index (switching re-embeds), and it lost
+    # 0.016 passage-answer@1 on SQuAD, so it is not the default (README,
+    # Embedding backends).
     embed_backend: str = "onnx"
     # Outside the index folder, which is rebuilt and replaced whole: the
     # export depends on the model only and serves every index.
@@ -299,7 +304,7 @@ class Settings:
         RAG_LLM_BASE_URL, RAG_LLM_MODEL, RAG_LLM_API_KEY (or OPENAI_API_KEY),
         RAG_LLM_TIMEOUT (seconds), RAG_ANSWER_MODE (extractive | llm; default
         llm when a model is configured); RAG_INDEX_TYPE (auto | flat | hnsw |
-        ivf) for the vector index; RAG_EMBED_BACKEND (onnx | torch);
+        ivf) for the vector index; RAG_EMBED_BACKEND (onnx | onnx-int8 | torch);
         RAG_MAX_FILE_MB (the per-file size limit of the corpus);
         RAG_ANSWER_STAGE (rules | learned); and
         XDG_CACHE_HOME (where the ONNX export of the model is kept).

@@ -189,6 +189,7 @@ def test_a_long_build_is_announced_with_an_estimate(
     corpus_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warnings_of
 ) -> None:
     monkeypatch.setattr(rag.indexer, "LONG_BUILD_SECONDS", 0.5)  # the real threshold is a minute
+    monkeypatch.setattr(rag.indexer, "PROBE_ABOVE", 100)  # the real one is 1,000 texts; corpus/ has about 300
     started = time.perf_counter()
     r = RAG.load(corpus_copy, tmp_path / "index", embedder=SlowEmbedder(dimension=64))
     took = time.perf_counter() - started
@@ -205,6 +206,7 @@ def test_a_long_build_is_announced_with_an_estimate(
 
 def test_a_short_build_is_not_announced(corpus_copy: Path, tmp_path: Path, monkeypatch, warnings_of) -> None:
     monkeypatch.setattr(rag.indexer, "LONG_BUILD_SECONDS", 0.5)
+    monkeypatch.setattr(rag.indexer, "PROBE_ABOVE", 100)
     RAG.load(corpus_copy, tmp_path / "index", embedder=HashEmbedder(dimension=64))
     assert not [w for w in warnings_of() if w.startswith("embedding ")]
 

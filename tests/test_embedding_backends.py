@@ -123,9 +123,9 @@ def test_the_backend_is_a_setting(tmp_path: Path) -> None:
     env = {"RAG_EMBED_BACKEND": "torch", "XDG_CACHE_HOME": str(tmp_path)}
     s = Settings.from_env(env)
     assert s.index.embed_backend == "torch" and s.index.cache_dir == tmp_path / "rag"
-    with pytest.raises(SettingsError, match="embed_backend must be one of onnx, torch"):
+    with pytest.raises(SettingsError, match="embed_backend must be one of onnx, onnx-int8, torch"):
         Settings.from_env({"RAG_EMBED_BACKEND": "tensorflow"})
-    with pytest.raises(ModelError, match="backend 'tensorflow' is unknown: use one of onnx, torch"):
+    with pytest.raises(ModelError, match="backend 'tensorflow' is unknown: use one of onnx, onnx-int8, torch"):
         make_embedder(backend="tensorflow")
     assert type(make_embedder(backend="torch")).__name__ == "SentenceTransformerEmbedder"
     onnx = make_embedder(backend="onnx", cache_dir=tmp_path)

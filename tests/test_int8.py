@@ -1,0 +1,185 @@
+"""The int8 model (embed_backend "onnx-int8") and how batches are embedded.
+
+int8 vectors are close to the float ones but not equal, so an index records
+which it holds and never mixes them; batches are sorted by length for less
+padding and must come back in input order.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rag.embedding
+from rag import RAG
+from rag.embedding import INT8_AGREEMENT, HashEmbedder, OnnxEmbedder, _OnnxRunner, make_embedder
+from rag.errors import ModelError
+from rag.settings import Settings
+
+PROBES = [
+    "Why did Vucic halt arms deliveries to Israel?",
+    "Serbia",
+    "Türkiye and Serbia held a high-level dialogue on trade, energy and the security of the Western Balkans. " * 3,
+    "Ankara and Belgrade signed agreements on defence industry cooperation and infrastructure. " * 40,
+    "Netanyahu received a delegation from Republika Srpska.",
+]
+
+
+def test_int8_has_a_model_name_and_file_of_its_own(tmp_path: Path) -> None:
+    float_model = make_embedder(backend="onnx", cache_dir=tmp_path)
+    int8 = make_embedder(backend="onnx-int8", cache_dir=tmp_path)
+    assert int8.name == f"{float_model.name}+int8"
+    assert int8.onnx_path != float_model.onnx_path and int8.onnx_path.parent == float_model.onnx_path.parent
+    assert not list(tmp_path.rglob("*.onnx")), "nothing is exported or quantised before use"
+    assert Settings(embed_backend="onnx-int8").index.embed_backend == "onnx-int8"
+    assert Settings.from_env({"RAG_EMBED_BACKEND": "onnx-int8"}).index.embed_backend == "onnx-int8"
+
+
+def test_an_int8_model_that_cannot_be_made_says_how_to_go_back(tmp_path: Path, monkeypatch) -> None:
+    def refuse(source, target, runner_for):
+        raise rag.embedding.OnnxUnavailable("the int8 model disagrees with the float one (cosine 0.9500 < 0.99)")
+
+    monkeypatch.setattr(rag.embedding, "quantize_int8", refuse)
+    int8 = OnnxEmbedder(cache_dir=tmp_path, int8=True)
+    int8.float_path.parent.mkdir(parents=True)
+    int8.float_path.write_bytes(b"stands for the float export, which is not read here")
+    with pytest.raises(ModelError, match=r"disagrees with the float one \(cosine 0.9500 < 0.99\); the int8 model cannot be "
+                       r"used: set embed_backend to 'onnx' \(RAG_EMBED_BACKEND=onnx\)"):
+        int8.embed(["a question"])
+    assert not int8.onnx_path.exists()
+
+
+class Named(HashEmbedder):
+    """The fake model under a real embedder's name: what the manifest and the
+    vector reuse key on, without loading the model."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(dimension=64)
+        self.name = name
+        self.calls = 0
+
+    def embed(self, texts, *, progress=False):
+        self.calls += len(texts)
+        return super().embed(texts, progress=progress)
+
+
+def test_the_manifest_records_int8_and_a_switch_rebuilds_without_reusing_vectors(corpus_copy: Path, tmp_path: Path, caplog) -> None:
+    float_name = make_embedder(backend="onnx", cache_dir=tmp_path).name
+    int8_name = make_embedder(backend="onnx-int8", cache_dir=tmp_path).name
+    index = tmp_path / "index"
+    built = RAG.load(corpus_copy, index, embedder=Named(float_name))
+    assert built.backend.stored.manifest.model == float_name
+
+    int8 = Named(int8_name)
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        switched = RAG.load(corpus_copy, index, embedder=int8)
+    manifest = switched.backend.stored.manifest
+    assert manifest.model == int8_name and manifest.model.endswith("+int8")
+    s = switched.summary
+    # The same message as any change of model, naming both.
+    assert s.rebuilt and s.reason == (
+        f"index was built with model {float_name} (64 dims), settings use {int8_name} (64 dims)"
+    )
+    assert s.reused == 0 and s.embedded == s.chunks and int8.calls == s.chunks + s.sentences_embedded
+    assert f"{s.reason}: the old model's vectors cannot be reused" in caplog.text
+
+    # And back: the float vectors come from the embedding cache, never the int8 ones.
+    back = Named(float_name)
+    again = RAG.load(corpus_copy, index, embedder=back)
+    assert again.summary.rebuilt and again.backend.stored.manifest.model == float_name
+    assert back.calls == 0, "the float vectors were kept in the cache under the float name"
+
+
+def test_chunks_and_sentences_are_embedded_in_one_call(corpus_copy: Path, tmp_path: Path) -> None:
+    sizes: list[int] = []
+
+    class Recording(HashEmbedder):
+        def embed(self, texts, *, progress=False):
+            sizes.append(len(texts))
+            return super().embed(texts, progress=progress)
+
+    s = RAG.load(corpus_copy, tmp_path / "index", embedder=Recording(dimension=64)).summary
+    assert s.sentences_embedded > 0 and sizes == [s.chunks + s.sentences_embedded]
+
+
+class _Encoding:
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+        self.attention_mask = [1] * len(ids)
+        self.type_ids = [0] * len(ids)
+
+
+class _WordTokenizer:
+    def encode_batch(self, texts):
+        return [_Encoding([101, *(len(w) + 1000 for w in t.split()), 102]) for t in texts]
+
+
+class _Inputs:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _SumSession:
+    """A graph stand-in: each row's vector says which text it was (its masked
+    ids' sum and count), so a row out of place shows."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.calls = 0
+
+    def get_inputs(self):
+        return [_Inputs("input_ids"), _Inputs("attention_mask"), _Inputs("token_type_ids")]
+
+    def run(self, _, feed):
+        self.calls += 1
+        ids, mask = feed["input_ids"], feed["attention_mask"]
+        out = np.zeros((len(ids), 3), dtype=np.float32)
+        out[:, 0] = (ids * mask).sum(axis=1)
+        out[:, 1] = mask.sum(axis=1)
+        out[:, 2] = ids.shape[1]  # the padded width of the batch
+        return [out]
+
+
+def test_sorted_batches_come_back_in_input_order(monkeypatch) -> None:
+    sessions: dict[int, _SumSession] = {}
+    monkeypatch.setattr(rag.embedding, "_open_session", lambda path, threads: sessions.setdefault(threads, _SumSession(threads)))
+    rng = np.random.default_rng(7)
+    texts = [" ".join("w" * int(rng.integers(1, 9)) for _ in range(int(rng.integers(1, 40)))) for _ in range(23)]
+    runner = _OnnxRunner(Path("unused.onnx"), _WordTokenizer(), batch_size=3, dimension=3)
+
+    together = runner.run(texts, threads=2)
+    alone = np.concatenate([runner.run([t], threads=1) for t in texts])
+    assert np.array_equal(together[:, :2], alone[:, :2]), "every row is its own text's, in input order"
+    # Sorted by length, batches pad less than batches taken in input order.
+    lengths = alone[:, 1]
+    in_order = sum(float((b.max() - b).sum()) for b in np.split(lengths, range(3, len(lengths), 3)))
+    assert (together[:, 2] >= lengths).all() and float((together[:, 2] - lengths).sum()) < in_order / 2
+    # 8 batches: the first 4 try both thread counts, the rest run on one of them.
+    assert sessions[2].calls + sessions[1].calls - len(texts) == 8 and sessions[1].calls >= len(texts) + 2
+
+
+@pytest.mark.model
+def test_real_model_batches_equal_one_text_at_a_time(real_embedder) -> None:
+    texts = PROBES * 8  # 40 texts: 2 batches of 32, the thread trial is skipped
+    together = real_embedder.embed(texts)
+    alone = np.concatenate([real_embedder.embed([t]) for t in PROBES])
+    assert np.allclose(together, np.tile(alone, (8, 1)), atol=1e-5)
+
+
+@pytest.mark.model
+def test_int8_vectors_stay_close_to_the_float_ones(real_embedder, tmp_path: Path) -> None:
+    real_embedder.embed(["export"])  # the float file of this run, copied so that this test's files are its own
+    int8 = OnnxEmbedder(cache_dir=tmp_path, int8=True)
+    int8.float_path.parent.mkdir(parents=True)
+    shutil.copy(real_embedder.onnx_path, int8.float_path)
+    assert int8.backend == "onnx-int8" and int8.onnx_path.is_file()
+    assert sorted(p.name for p in int8.onnx_path.parent.iterdir()) == sorted([int8.float_path.name, int8.onnx_path.name]), \
+        "no scratch files are left behind"
+    assert int8.onnx_path.stat().st_size < real_embedder.onnx_path.stat().st_size / 1.3
+    cosine = (int8.embed(PROBES) * real_embedder.embed(PROBES)).sum(axis=1)
+    assert cosine.min() >= INT8_AGREEMENT, cosine
+    assert cosine.max() < 0.99999, "the int8 file is really another model, not a copy of the float one"
