@@ -317,18 +317,33 @@ class Reader:
         q, attention = self._question(q)
         if not len(q):
             return np.full(len(sentences), -10.0)
-        eq = self.table[q]
-        mask = np.ones(len(q), dtype=np.float32)
-        rows = []
-        for s, win in zip(sentences, windows):
-            parts = []
-            for t in (s[:MAX_S], win[:MAX_W]):
-                parts.append(_kernel_features(eq @ self.table[t].T, (q[:, None] == t[None, :]).astype(np.float32), mask))
-            per_piece = np.concatenate(parts, axis=1)  # (Lq, 2 * PER_PIECE)
-            rows.append((attention @ per_piece).reshape(-1))  # heads x features
-        x = np.concatenate([np.asarray(rows, dtype=np.float32), extras.astype(np.float32)], axis=1)
+        n = len(sentences)
+        per_text = self._per_piece(q, [t[:MAX_S] for t in sentences] + [t[:MAX_W] for t in windows])
+        per_piece = np.concatenate([per_text[:n], per_text[n:]], axis=2)  # (n, Lq, 2 * PER_PIECE)
+        pooled = np.einsum("hq,nqf->nhf", attention, per_piece).reshape(n, -1)  # heads x features
+        x = np.concatenate([pooled.astype(np.float32), extras.astype(np.float32)], axis=1)
         h = np.tanh(x @ w.w1.T + w.b1)
         return (h @ w.w2 + w.b2).astype(np.float64)
+
+    def _per_piece(self, q: np.ndarray, texts: Sequence[np.ndarray]) -> np.ndarray:
+        """_kernel_features of the question against each text, (texts, Lq, PER_PIECE),
+        computed in one pass over all the texts' pieces (a candidate's pieces
+        are a segment; numpy's reduceat sums each)."""
+        out = np.zeros((len(texts), len(q), PER_PIECE), dtype=np.float32)
+        full = [i for i, t in enumerate(texts) if len(t)]
+        if not full:
+            return out
+        ids = np.concatenate([texts[i] for i in full])
+        starts = np.cumsum([0] + [len(texts[i]) for i in full[:-1]])
+        sim = self.table[q] @ self.table[ids].T  # (Lq, all pieces)
+        mus = np.asarray(MUS, dtype=np.float32)[:, None, None]
+        soft = np.add.reduceat(np.exp(-((sim[None] - mus) ** 2) / (2 * SIGMA**2)), starts, axis=2)  # (K, Lq, full)
+        exact = np.add.reduceat((q[:, None] == ids[None, :]).astype(np.float32), starts, axis=1)
+        best = np.maximum.reduceat(sim, starts, axis=1)
+        out[full] = np.concatenate(
+            [np.log1p(soft).transpose(2, 1, 0), np.log1p(exact).T[:, :, None], best.T[:, :, None]], axis=2
+        )
+        return out
 
     def logits(self, question: str, sentences: Sequence[str], befores: Sequence[str], afters: Sequence[str]) -> np.ndarray:
         """Logits that each sentence (between its neighbours) answers `question`."""
@@ -442,3 +457,19 @@ def load_reader(path: str | Path = DEFAULT_WEIGHTS, model: str = EMBEDDING_MODEL
 
 def shipped_hook() -> ReaderHook:
     return ReaderHook(load_reader())
+
+
+def gate(question: str, answer, evidence: Sequence, hits: Sequence, articles: Mapping, notes: Sequence[str] = ()):
+    """The answer as it stands, or an abstention when the reader judges that
+    the passages do not answer (p_answerable below the shipped threshold).
+    An abstention stays one: the gate only adds abstentions."""
+    import dataclasses
+
+    from .answer import abstain
+
+    if answer.abstained:
+        return answer
+    verdict = shipped_hook().p_answerable(question, evidence, hits, articles)
+    if verdict.abstain:
+        return dataclasses.replace(abstain(hits, notes=notes), answerable=verdict.p_answerable)
+    return answer if answer.answerable is not None else dataclasses.replace(answer, answerable=verdict.p_answerable)

@@ -188,6 +188,10 @@ class AnswerSettings:
     # (weights in rag/models/) choose the sentences and whether to abstain, in
     # place of the rules above; "rules" keeps them. README "Learned answer stage".
     stage: str = "rules"
+    # True: the reading model of rag/reader.py also judges the chosen answer,
+    # and the answer abstains when its p_answerable falls below the shipped
+    # threshold (README "Reading model"). Off by default until the lead wires it.
+    reader_gate: bool = False
 
     def __post_init__(self) -> None:
         _check([
@@ -287,7 +291,7 @@ class Settings:
         llm when a model is configured); RAG_INDEX_TYPE (auto | flat | hnsw |
         ivf) for the vector index; RAG_EMBED_BACKEND (onnx | torch);
         RAG_MAX_FILE_MB (the per-file size limit of the corpus);
-        RAG_ANSWER_STAGE (rules | learned); and
+        RAG_ANSWER_STAGE (rules | learned); RAG_ANSWER_READER (1: the reader's gate); and
         XDG_CACHE_HOME (where the ONNX export of the model is kept).
         Only the CLI and the app call this; library code takes Settings.
         """
@@ -307,6 +311,8 @@ class Settings:
             values["embed_backend"] = env["RAG_EMBED_BACKEND"]
         if env.get("RAG_ANSWER_STAGE"):
             values["answer_stage"] = env["RAG_ANSWER_STAGE"]
+        if env.get("RAG_ANSWER_READER"):
+            values["reader_gate"] = env["RAG_ANSWER_READER"] == "1"
         if env.get("RAG_MAX_FILE_MB"):
             values["max_file_mb"] = env_number(env, "RAG_MAX_FILE_MB", float, "a number of megabytes")
         values["cache_dir"] = user_cache_dir(env)

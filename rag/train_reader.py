@@ -462,6 +462,17 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, ep
         {"features": R.COMBINER_FEATURES, "mean": np.zeros(4), "scale": np.ones(4), "weights": np.zeros(4), "bias": 0.0}, 0.5,
     )
     reader = R.Reader(weights, {}, matrix, pieces)
+    # The numpy inference must be the torch model: compare on held-out pairs.
+    check = val_ids[:300]
+    numpy_logits = np.asarray([
+        reader.logits_ids(data["q"][i][data["q"][i] >= 0], [data["s"][i][data["s"][i] >= 0]],
+                          [data["w"][i][data["w"][i] >= 0]], data["x"][i][None, :])[0]
+        for i in check
+    ])
+    gap = float(np.abs(numpy_logits - val_logits[: len(check)]).max()) if len(check) else 0.0
+    log(f"numpy inference against torch on {len(check)} held-out pairs: largest difference {gap:.2e}")
+    if gap > 1e-2:
+        raise RuntimeError(f"numpy and torch readers disagree by {gap} on held-out pairs: a bug in one of them")
 
     r = load_records_rag(cache / "train-corpus", cache / "train-index")
     articles = r.corpus.by_id()
@@ -530,6 +541,107 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, ep
     return manifest
 
 
+# --- evaluation on the two question sets (never trained or calibrated on) ----------------------
+
+EVAL_SETS = {
+    # name: (corpus folder, question file), relative to the project root
+    "squad": ("eval/squad/corpus", "eval/squad/questions.jsonl"),
+    "five": ("corpus", "eval/questions.jsonl"),
+}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def eval_questions(path: Path) -> list[dict]:
+    """A `rag eval` question file as dicts: kind answerable, near_miss or
+    out_of_corpus (the five articles' off-topic questions count as out of corpus)."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        d = json.loads(line)
+        if d.get("answerable", True):
+            kind = "answerable"
+        else:
+            kind = "near_miss" if d.get("kind") == "near_miss" else "out_of_corpus"
+        if d.get("kind") in ("near_miss", "out_of_corpus"):
+            kind = d["kind"]
+        out.append({"id": d["id"], "question": d["question"], "history": d.get("history", []), "kind": kind})
+    return out
+
+
+def collect_eval(r, questions: list[dict], out: Path) -> None:
+    """What `ask` sees for each question (its search query, hits and scored
+    sentences), one JSON line each, as rag.train_answer.collect does."""
+    import dataclasses
+
+    from .train_answer import K
+
+    s = r.settings
+    tmp = out.with_suffix(".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        for q in questions:
+            query = r.search_query(q["question"], q["history"] or None)
+            v = r.embedder.embed([query])[0]
+            hits = r.retriever.search(query, K, None, s.retrieval.mode, v)
+            ev = r.scorer.score(query, v, hits, s.answer.sentence_dense_weight).items
+            f.write(json.dumps({"q": q | {"query": query}, "hits": [dataclasses.asdict(h) for h in hits],
+                                "evidence": [dataclasses.asdict(e) for e in ev[:60]]}, sort_keys=True) + "\n")
+    tmp.replace(out)
+
+
+def trade_off(p: np.ndarray, kinds: Sequence[str], rates=(0.01, 0.02, 0.03, 0.05, 0.08, 0.10)) -> list[dict]:
+    """Abstention on each unanswerable kind at the threshold that abstains on
+    `rate` of this set's answerable questions (for the plot; not a calibration)."""
+    pos = np.sort([v for v, k in zip(p, kinds) if k == "answerable"])
+    out = []
+    for rate in rates:
+        t = pos[int(rate * len(pos))]
+        row = {"false_abstention": rate}
+        for kind in ("near_miss", "out_of_corpus"):
+            neg = [v for v, k in zip(p, kinds) if k == kind]
+            row[kind] = round(float(np.mean([v < t for v in neg])), 3) if neg else None
+        out.append(row)
+    return out
+
+
+def evaluate(cache: Path, weights: Path) -> dict:
+    """The hook's figures on both evaluation sets at the shipped threshold."""
+    from .core import RAG
+    from .embedding import resolve_model
+    from .evidence import Evidence
+    from .types import Hit
+
+    reader = R.Reader.from_folder(*R.load_weights(weights), resolve_model(R.EMBEDDING_MODEL))
+    out = {}
+    for name, (corpus, qfile) in EVAL_SETS.items():
+        r = RAG.load(ROOT / corpus, cache / f"{name}-index", progress=False)
+        records = cache / f"eval-{name}.jsonl.gz"
+        questions = eval_questions(ROOT / qfile)
+        stamp = records.with_suffix(".sha256")
+        want = _h("eval-records/1", json.dumps(questions, sort_keys=True))
+        if not records.is_file() or not stamp.is_file() or stamp.read_text() != want:
+            collect_eval(r, questions, records)
+            stamp.write_text(want)
+        rows = []
+        with gzip.open(records, "rt", encoding="utf-8") as f:
+            for line in f:
+                d = json.loads(line)
+                rows.append((d["q"], [Hit(**h) for h in d["hits"]], [Evidence(**e) for e in d["evidence"]]))
+        hook = R.ReaderHook(reader)
+        articles = r.corpus.by_id()
+        t0 = time.perf_counter()
+        verdicts = [hook.p_answerable(q["query"], ev, hits, articles) for q, hits, ev in rows]
+        seconds = (time.perf_counter() - t0) / max(len(rows), 1)
+        p = np.asarray([v.p_answerable for v in verdicts])
+        kinds = [q["kind"] for q, _, _ in rows]
+        out[name] = figures(p, kinds, reader.weights.threshold) | {
+            "trade_off": trade_off(p, kinds), "ms_per_question": round(seconds * 1000, 2),
+            "per_question": [{"id": q["id"], "kind": q["kind"], "p": round(float(v), 4)} for (q, _, _), v in zip(rows, p)],
+        }
+        log(f"{name}: {json.dumps({k: v for k, v in out[name].items() if k != 'per_question'})}")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rag.train_reader",
@@ -541,6 +653,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=R.DEFAULT_WEIGHTS)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--false-abstention", type=float, default=FALSE_ABSTENTION)
+    parser.add_argument("--evaluate", action="store_true",
+                        help="only score both evaluation sets (eval/squad, eval/questions.jsonl) with the weights at --out")
+    parser.add_argument("--json", type=Path, help="with --evaluate: write the figures and per-question p here")
     args = parser.parse_args(argv)
     if not 0.0 <= args.false_abstention < 1.0:
         parser.error(f"--false-abstention must lie in [0, 1), not {args.false_abstention}")
@@ -552,6 +667,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # differ in the last bit (see rag.train_answer).
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(sys.executable, [sys.executable, "-m", "rag.train_reader", *(sys.argv[1:] if argv is None else argv)])
+    if args.evaluate:
+        result = evaluate(args.cache, args.out)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        return 0
     train(args.cache, args.out, args.false_abstention, args.epochs)
     return 0
 
