@@ -41,6 +41,7 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -85,10 +86,28 @@ def _numbers(text: str) -> set[str]:
     return {m.group(0).replace(",", "").rstrip(".") for m in _NUMBER.finditer(text)}
 
 
+@lru_cache(maxsize=1)
 def _wh_kinds() -> tuple[str, ...]:
     from .answerability import WH_KINDS
 
     return WH_KINDS
+
+
+@lru_cache(maxsize=4096)
+def _question_facts(question: str) -> tuple[bool, frozenset, str | None, str]:
+    from .answerability import question_kind
+    from .questions import answer_type
+
+    return bool(_NEGATION.search(question)), frozenset(_numbers(question)), answer_type(question), question_kind(question)
+
+
+@lru_cache(maxsize=50_000)
+def _text_facts(text: str, kind: str | None) -> tuple[bool, frozenset, bool]:
+    # Kept per text: a sentence comes back as a candidate and as a neighbour,
+    # and the regular expressions were most of an ask's reader time.
+    from .questions import has_answer_type
+
+    return bool(_NEGATION.search(text)), frozenset(_numbers(text)), bool(kind) and has_answer_type(text, kind)
 
 
 def extra_features(question: str, sentence: str, window: str) -> np.ndarray:
@@ -99,22 +118,14 @@ def extra_features(question: str, sentence: str, window: str) -> np.ndarray:
     neither the sentence nor its neighbours hold is a detail they do not give.
     Answer type: the question asks for a date, a month or a quantity.
     """
-    from .answerability import question_kind
-    from .questions import answer_type, has_answer_type
-
-    q_neg = bool(_NEGATION.search(question))
-    s_neg = bool(_NEGATION.search(sentence))
-    w_neg = bool(_NEGATION.search(window))
-    q_numbers = _numbers(question)
-    found = _numbers(sentence) | _numbers(window)
-    kind = answer_type(question)
-    wh = question_kind(question)
+    q_neg, q_numbers, kind, wh = _question_facts(question)
+    s_neg, s_numbers, s_type = _text_facts(sentence, kind)
+    w_neg, w_numbers, w_type = _text_facts(window, kind)
+    found = s_numbers | w_numbers
     row = [
         float(q_neg), float(s_neg), float(w_neg), float(q_neg != s_neg),
         float(bool(q_numbers)), (len(q_numbers & found) / len(q_numbers)) if q_numbers else 1.0,
-        float(bool(kind)),
-        float(bool(kind) and has_answer_type(sentence, kind)),
-        float(bool(kind) and has_answer_type(window, kind)),
+        float(bool(kind)), float(s_type), float(w_type),
         math.log1p(len(sentence.split())) / 4.0,
         *(float(wh == k) for k in _wh_kinds()),
     ]
@@ -143,12 +154,23 @@ class Pieces:
             if not any(ch.isalnum() for ch in core) or (piece.startswith("[") and piece.endswith("]")):
                 drop[i] = True
         self.drop = drop
+        self._cache: dict[str, np.ndarray] = {}
 
     def ids(self, texts: Sequence[str]) -> list[np.ndarray]:
+        # One text at a time: encode_batch hands a few dozen short texts to a
+        # thread pool, which cost 10 ms an ask here on a busy machine against
+        # under 1 ms this way. Sentences come back question after question (a
+        # candidate is also its neighbour's neighbour), so their pieces are kept.
         out = []
-        for enc in self.tokenizer.encode_batch(list(texts), add_special_tokens=False):
-            a = np.asarray(enc.ids, dtype=np.int64)
-            out.append(a[~self.drop[a]] if len(a) else a)
+        for text in texts:
+            a = self._cache.get(text)
+            if a is None:
+                a = np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.int64)
+                a = a[~self.drop[a]] if len(a) else a
+                if len(self._cache) >= 50_000:
+                    self._cache.clear()
+                self._cache[text] = a
+            out.append(a)
         return out
 
 

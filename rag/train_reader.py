@@ -55,7 +55,8 @@ NEAR_MISS_NEGATIVES = 3  # besides the original's answering sentence
 PAIRS_VERSION = "pairs/1"
 DIM = 64
 HIDDEN = 32
-EPOCHS = 6
+EPOCHS = 3
+TRAIN_SAME_ARTICLE = 5
 BATCH = 256
 LR = 3e-3
 SEED = 20170807  # K-NRM's SIGIR year and month; any fixed number does
@@ -240,7 +241,10 @@ def _torch_model(matrix: np.ndarray, idf: np.ndarray):
 
         def kernels(self, eq, qid, et, tid, tmask, qmask):
             sim = torch.einsum("bqd,btd->bqt", eq, et)
-            k = torch.exp(-((sim[..., None] - self.mus) ** 2) / (2 * R.SIGMA**2)) * tmask[:, None, :, None]
+            # Pads moved far from every kernel centre count exactly 0, which
+            # saves a mask product on the largest tensor here (b, q, t, kernels).
+            far = sim.masked_fill(tmask[:, None, :] == 0, -10.0)
+            k = torch.exp(-((far[..., None] - self.mus) ** 2) / (2 * R.SIGMA**2))
             soft = torch.log1p(k.sum(2))
             exact = torch.log1p(((qid[:, :, None] == tid[:, None, :]) & (tmask[:, None, :] > 0)).float().sum(2))
             best = sim.masked_fill(tmask[:, None, :] == 0, -1e4).max(2).values
@@ -281,7 +285,10 @@ def train_reader(data: dict[str, np.ndarray], labels: np.ndarray, train_ids: np.
     import torch
 
     torch.manual_seed(SEED)
-    torch.set_num_threads(2)
+    # One thread: on this shared machine a second thread waits for a busy core
+    # (a step took 0.6 s of CPU with two threads under load, 0.3 s with one),
+    # and a fixed count keeps the sums in the same order run after run.
+    torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     net = _torch_model(matrix, idf)
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=LR, weight_decay=1e-4)
@@ -291,24 +298,26 @@ def train_reader(data: dict[str, np.ndarray], labels: np.ndarray, train_ids: np.
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     rng = np.random.default_rng(SEED)
     best = (math.inf, None, -1)
-    steps = math.ceil(len(train_ids) / BATCH) * epochs
+    steps = len(_bucketed(train_ids, data)) * epochs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=steps, pct_start=0.1)
     for epoch in range(epochs):
         net.train()
-        order = rng.permutation(train_ids)
+        batches = _bucketed(rng.permutation(train_ids), data)
         total, t0 = 0.0, time.time()
-        for b in range(0, len(order), BATCH):
-            idx = torch.from_numpy(order[b : b + BATCH])
-            out = net(t["q"][idx], t["s"][idx], t["w"][idx], t["x"][idx])
+        for step, rows in enumerate(batches):
+            idx = torch.from_numpy(rows)
+            out = net(*_batch(t, idx))
             loss = loss_fn(out, y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
+            if step % 100 == 0:
+                log(f"reader: epoch {epoch + 1} step {step}/{len(batches)} loss {float(loss.detach()):.4f}")
         val = predict(net, t, val_ids)
         val_loss = float(loss_fn(torch.from_numpy(val), y[torch.from_numpy(val_ids)]))
-        log(f"reader: epoch {epoch + 1}/{epochs} train loss {total / len(order):.4f}, held-out loss {val_loss:.4f} "
+        log(f"reader: epoch {epoch + 1}/{epochs} train loss {total / len(train_ids):.4f}, held-out loss {val_loss:.4f} "
             f"({time.time() - t0:.0f} s)")
         if val_loss < best[0]:
             best = (val_loss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
@@ -317,16 +326,64 @@ def train_reader(data: dict[str, np.ndarray], labels: np.ndarray, train_ids: np.
     return net, best[2]
 
 
+def _batch(t, idx):
+    """The rows `idx`, their padding cut to the longest row of the batch
+    (pads are -1 at the end, so nothing real is cut): most sentences are far
+    shorter than MAX_S, and the kernels cost in proportion to the lengths."""
+    out = []
+    for key in ("q", "s", "w"):
+        rows = t[key][idx]
+        width = max(int((rows >= 0).sum(1).max()), 1)
+        out.append(rows[:, :width])
+    return (*out, t["x"][idx])
+
+
+def _bucketed(order: np.ndarray, data: dict[str, np.ndarray], group: int = 40) -> list[np.ndarray]:
+    """The shuffled order regrouped so that each batch holds pairs of like
+    length (sorted within runs of `group` batches, the batches then shuffled
+    again): the padding cut by _batch then cuts far more."""
+    lengths = (data["s"][order] >= 0).sum(1) + (data["w"][order] >= 0).sum(1)
+    batches = []
+    for g in range(0, len(order), BATCH * group):
+        part = order[g : g + BATCH * group]
+        part = part[np.argsort(lengths[g : g + BATCH * group], kind="stable")]
+        batches += [part[b : b + BATCH] for b in range(0, len(part), BATCH)]
+    shuffle = np.random.default_rng(int(order[0]) if len(order) else 0).permutation(len(batches))
+    return [batches[i] for i in shuffle]
+
+
+def training_rows(meta: list[dict], split: np.ndarray) -> np.ndarray:
+    """The training pairs used: every positive and near-miss pair, the
+    TRAIN_SAME_ARTICLE hardest same-article negatives of each question and one
+    sentence of another article. The rest are left out to fit the training
+    into the time a shared 2-core machine gives (the held-out pairs keep all)."""
+    seen: dict[tuple[str, str], int] = {}
+    keep = []
+    for i, m in enumerate(meta):
+        if split[i]:
+            continue
+        key = (m["question"], m["kind"])
+        rank = seen.get(key, 0)
+        seen[key] = rank + 1
+        limit = {"same_article": TRAIN_SAME_ARTICLE, "other_article": 2, "random": 1}.get(m["kind"])
+        if limit is None or rank < limit:
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
 def predict(net, t, ids: np.ndarray, batch: int = 1024) -> np.ndarray:
     import torch
 
     net.eval()
-    out = []
+    # By length, so that _batch cuts the padding; the logits go back in order.
+    lengths = (t["s"][torch.from_numpy(ids)] >= 0).sum(1) + (t["w"][torch.from_numpy(ids)] >= 0).sum(1)
+    by_length = np.argsort(lengths.numpy(), kind="stable")
+    out = np.zeros(len(ids), dtype=np.float32)
     with torch.no_grad():
         for b in range(0, len(ids), batch):
-            idx = torch.from_numpy(ids[b : b + batch])
-            out.append(net(t["q"][idx], t["s"][idx], t["w"][idx], t["x"][idx]).numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+            part = by_length[b : b + batch]
+            out[part] = net(*_batch(t, torch.from_numpy(ids[part]))).numpy()
+    return out
 
 
 def _r(a, digits: int = 6):
@@ -360,6 +417,33 @@ def hook_rows(reader: R.Reader, records, articles) -> tuple[list, np.ndarray]:
     return qs, np.vstack(rows)
 
 
+def answer_removed(records, articles) -> list:
+    """Near misses made from answerable records without writing a question:
+    the same question, with every retrieved passage that holds a gold answer
+    taken away (and its sentences). What is left is about the question's
+    subject but does not give the detail asked for, which is what a
+    hand-written near miss is; a near miss made by swapping a name (the
+    records' own) mostly lowers the dense scores instead, and a combiner fitted
+    only on those learns to trust the dense scores."""
+    import dataclasses
+
+    from .squad import contains_answer
+
+    out = []
+    for q, hits, evidence in records:
+        if q.kind != "answerable":
+            continue
+        kept = [h for h in hits if not contains_answer(articles[h.article_id].text[h.start : h.end], q.answers)]
+        if len(kept) == len(hits) or not kept:
+            continue  # retrieval missed the answer anyway, or nothing is left
+        inside = [e for e in evidence if any(h.article_id == e.article_id and h.start <= e.start and e.end <= h.end for h in kept)]
+        inside = [e for e in inside if not contains_answer(articles[e.article_id].text[e.start : e.end], q.answers)]
+        if inside:
+            removed = dataclasses.replace(q, id=q.id + "-removed", answers=(), kind="answer_removed", source=q.question)
+            out.append((removed, kept, inside))
+    return out
+
+
 def roc_auc(pos, neg):
     from .train_answer import roc_auc as auc
 
@@ -369,8 +453,10 @@ def roc_auc(pos, neg):
 def figures(p: np.ndarray, kinds: Sequence[str], threshold: float) -> dict:
     pos = [float(v) for v, k in zip(p, kinds) if k == "answerable"]
     out = {"false_abstention": round(float(np.mean([v < threshold for v in pos])), 4) if pos else None}
-    for kind in ("near_miss", "out_of_corpus"):
+    for kind in ("near_miss", "out_of_corpus", "answer_removed"):
         neg = [float(v) for v, k in zip(p, kinds) if k == kind]
+        if not neg:
+            continue
         out[f"abstention_{kind}"] = round(float(np.mean([v < threshold for v in neg])), 4) if neg else None
         a = roc_auc(pos, neg)
         out[f"auc_{kind}"] = None if a is None else round(a, 4)
@@ -396,46 +482,18 @@ def eval_records(path: Path):
             yield d["q"], [Hit(**h) for h in d["hits"]], [Evidence(**e) for e in d["evidence"]]
 
 
-def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, epochs: int = EPOCHS) -> dict:
-    from . import squad
-    from .embedding import resolve_model
-    from .train_answer import fit_logistic, read_records, split_rule
+def reused_reader(path: Path) -> tuple[dict, dict]:
+    """The reader arrays and held-out pair metrics of an earlier weight file."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    manifest = json.loads(R.manifest_path(path).read_text(encoding="utf-8"))
+    return {k: data[k] for k in (*R.ARRAY_SHAPES, "b2")}, manifest["metrics"]["reader_pairs_held_out"]
 
-    t0 = time.time()
-    cache.mkdir(parents=True, exist_ok=True)
-    folder = resolve_model(R.EMBEDDING_MODEL)
-    pieces = R.Pieces(folder)
-    pairs_file = cache / "pairs.npz"
-    rows_file = cache / "pairs.jsonl.gz"
-    stamp = _h(PAIRS_VERSION, squad.file_sha256(), json.dumps([READER_ARTICLES, QUESTIONS_PER_ARTICLE,
-               NEAR_MISSES_PER_ARTICLE, HARD_NEGATIVES, FOREIGN_NEGATIVES, NEAR_MISS_NEGATIVES, R.MAX_Q, R.MAX_S, R.MAX_W]))
-    if pairs_file.is_file() and (cache / "pairs.stamp").is_file() and (cache / "pairs.stamp").read_text() == stamp:
-        z = np.load(pairs_file)
-        data = {k: z[k] for k in ("q", "s", "w", "x")}
-        labels, split, idf = z["label"], z["split"], z["idf"]
-        with gzip.open(rows_file, "rt", encoding="utf-8") as f:
-            meta = [json.loads(line) for line in f]
-        log(f"pairs: cached in {pairs_file}")
-    else:
-        rows = build_pairs(pieces)
-        data = encode(rows, pieces)
-        labels = np.asarray([r["label"] for r in rows], dtype=np.int8)
-        split = np.asarray([r["split"] == "held_out" for r in rows])
-        idf = piece_idf(pieces)
-        np.savez_compressed(pairs_file, label=labels, split=split, idf=idf, **data)
-        meta = [{"question": r["question"], "kind": r["kind"], "article": r["article"]} for r in rows]
-        with gzip.open(rows_file, "wt", encoding="utf-8") as f:
-            for m in meta:
-                f.write(json.dumps(m, sort_keys=True) + "\n")
-        (cache / "pairs.stamp").write_text(stamp)
-    kinds = {}
-    for m in meta:
-        kinds[m["kind"]] = kinds.get(m["kind"], 0) + 1
-    log(f"pairs: {len(labels)} ({int(labels.sum())} positive); by kind {kinds}")
 
-    matrix = R.embedding_matrix(folder)
-    train_ids = np.flatnonzero(~split)
+def fit_reader(data, labels, split, meta, matrix, idf, pieces, epochs) -> tuple[dict, dict]:
+    """Step 2: train the reader on the pairs; its arrays as shipped and held-out figures."""
+    train_ids = training_rows(meta, split)
     val_ids = np.flatnonzero(split)
+    log(f"reader: {len(train_ids)} training pairs, {len(val_ids)} held out")
     net, kept_epoch = train_reader(data, labels, train_ids, val_ids, matrix, idf, epochs)
 
     # Held-out pair figures: pointwise AUC, and per question the best logit
@@ -474,9 +532,66 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, ep
     if gap > 1e-2:
         raise RuntimeError(f"numpy and torch readers disagree by {gap} on held-out pairs: a bug in one of them")
 
+    return arrays, {"pair_auc": round(pair_auc, 4), "question_auc_generated_near_miss": round(q_auc, 4),
+                    "kept_epoch": kept_epoch}
+
+
+def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, epochs: int = EPOCHS,
+          reuse: Path | None = None) -> dict:
+    from . import squad
+    from .embedding import resolve_model
+    from .train_answer import fit_logistic, read_records, split_rule
+
+    t0 = time.time()
+    cache.mkdir(parents=True, exist_ok=True)
+    folder = resolve_model(R.EMBEDDING_MODEL)
+    pieces = R.Pieces(folder)
+    pairs_file = cache / "pairs.npz"
+    rows_file = cache / "pairs.jsonl.gz"
+    stamp = _h(PAIRS_VERSION, squad.file_sha256(), json.dumps([READER_ARTICLES, QUESTIONS_PER_ARTICLE,
+               NEAR_MISSES_PER_ARTICLE, HARD_NEGATIVES, FOREIGN_NEGATIVES, NEAR_MISS_NEGATIVES, R.MAX_Q, R.MAX_S, R.MAX_W]))
+    if pairs_file.is_file() and (cache / "pairs.stamp").is_file() and (cache / "pairs.stamp").read_text() == stamp:
+        z = np.load(pairs_file)
+        data = {k: z[k] for k in ("q", "s", "w", "x")}
+        labels, split, idf = z["label"], z["split"], z["idf"]
+        with gzip.open(rows_file, "rt", encoding="utf-8") as f:
+            meta = [json.loads(line) for line in f]
+        log(f"pairs: cached in {pairs_file}")
+    else:
+        rows = build_pairs(pieces)
+        data = encode(rows, pieces)
+        labels = np.asarray([r["label"] for r in rows], dtype=np.int8)
+        split = np.asarray([r["split"] == "held_out" for r in rows])
+        idf = piece_idf(pieces)
+        np.savez_compressed(pairs_file, label=labels, split=split, idf=idf, **data)
+        meta = [{"question": r["question"], "kind": r["kind"], "article": r["article"]} for r in rows]
+        with gzip.open(rows_file, "wt", encoding="utf-8") as f:
+            for m in meta:
+                f.write(json.dumps(m, sort_keys=True) + "\n")
+        (cache / "pairs.stamp").write_text(stamp)
+    kinds = {}
+    for m in meta:
+        kinds[m["kind"]] = kinds.get(m["kind"], 0) + 1
+    log(f"pairs: {len(labels)} ({int(labels.sum())} positive); by kind {kinds}")
+
+    matrix = R.embedding_matrix(folder)
+    if reuse is not None:
+        arrays, reader_metrics = reused_reader(reuse)
+        log(f"reader: reused from {reuse} (only the hook is refitted)")
+    else:
+        arrays, reader_metrics = fit_reader(data, labels, split, meta, matrix, idf, pieces, epochs)
+    weights = R.ReaderWeights(
+        *(np.asarray(arrays[k], dtype=np.float32) for k in R.ARRAY_SHAPES[:4]),
+        np.asarray(arrays["w1"], dtype=np.float32), np.asarray(arrays["b1"], dtype=np.float32),
+        np.asarray(arrays["w2"], dtype=np.float32), arrays["b2"],
+        {"features": R.COMBINER_FEATURES, "mean": np.zeros(4), "scale": np.ones(4), "weights": np.zeros(4), "bias": 0.0}, 0.5,
+    )
+    reader = R.Reader(weights, {}, matrix, pieces)
+
     r = load_records_rag(cache / "train-corpus", cache / "train-index")
     articles = r.corpus.by_id()
     records = list(read_records(TRAIN_ANSWER_CACHE / "train-records.jsonl.gz"))
+    records += answer_removed(records, articles)
     qs, x = hook_rows(reader, records, articles)
     split_of = split_rule()
     kinds_all = [q.kind for q in qs]
@@ -484,16 +599,37 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, ep
     y = np.asarray([k == "answerable" for k in kinds_all], dtype=np.float64)
     fit = np.flatnonzero(~is_cal)
     cw = np.where(y[fit] == 1, 0.5 / y[fit].mean(), 0.5 / (1 - y[fit].mean()))
-    mean, scale, w, bias = fit_logistic(x[fit], y[fit], weights=cw, signs=[+1, +1, +1, +1])
-    z = ((x - mean) / scale) @ w + bias
-    p = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    np.savez_compressed(cache / "hook-rows.npz", x=x, kinds=np.asarray(kinds_all), calibration=is_cal)
+
+    def fitted(use: Sequence[int]):
+        mean, scale, w, bias = fit_logistic(x[fit][:, use], y[fit], weights=cw, signs=[+1] * len(use))
+        full_mean, full_scale, full_w = np.zeros(x.shape[1]), np.ones(x.shape[1]), np.zeros(x.shape[1])
+        full_mean[use], full_scale[use], full_w[use] = mean, scale, w
+        z = ((x - full_mean) / full_scale) @ full_w + bias
+        return full_mean, full_scale, full_w, bias, 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    def held_out_auc(p) -> float:
+        # Mean ROC AUC on the calibration articles over the three unanswerable kinds.
+        pos = p[is_cal & (y == 1)]
+        kinds_cal = np.asarray(kinds_all)
+        return float(np.mean([roc_auc(pos, p[is_cal & (kinds_cal == k)]) for k in ("near_miss", "out_of_corpus", "answer_removed")]))
+
+    # Which of the product's dense scores join the reader's logits: chosen by
+    # that held-out mean (never on the evaluation sets); the unused get weight 0.
+    subsets = [(0, 1), (0, 1, 2), (0, 1, 3), (0, 1, 2, 3)]
+    scored = [(held_out_auc(fitted(list(u))[-1]), -len(u), u) for u in subsets]
+    for a, _, u in scored:
+        log(f"hook: features {[R.COMBINER_FEATURES[j] for j in u]}: calibration mean AUC {a:.4f}")
+    use = list(max(scored)[2])
+    mean, scale, w, bias, p = fitted(use)
     cal_pos = np.sort(p[is_cal & (y == 1)])
     threshold = math.nextafter(float(cal_pos[int(math.floor(false_abstention * len(cal_pos)))]), 0.0)
     metrics = {
-        "reader_pairs_held_out": {"pair_auc": round(pair_auc, 4), "question_auc_generated_near_miss": round(q_auc, 4),
-                                  "kept_epoch": kept_epoch},
+        "reader_pairs_held_out": reader_metrics,
         "hook_calibration": figures(p[is_cal], [k for k, c in zip(kinds_all, is_cal) if c], threshold),
         "hook_training": figures(p[~is_cal], [k for k, c in zip(kinds_all, is_cal) if not c], threshold),
+        "combiner_features_used": [R.COMBINER_FEATURES[j] for j in use],
+        "combiner_choice_calibration_mean_auc": {"+".join(R.COMBINER_FEATURES[j] for j in u): round(a, 4) for a, _, u in scored},
     }
     log(f"hook: threshold {threshold:.4f} for {false_abstention:.0%} held-out false abstention; "
         f"calibration {metrics['hook_calibration']}")
@@ -530,7 +666,7 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, ep
             "hook_split": "rag.train_answer.split_rule: articles 40-57 and 64-91 fit, 58-63 and 92-103 calibrate",
             "split_rule": "articles sorted by sha256(title); 0-39 never read",
         },
-        "training": {"epochs": epochs, "batch": BATCH, "lr": LR, "seed": SEED, "torch_threads": 2},
+        "training": {"epochs": epochs, "batch": BATCH, "lr": LR, "seed": SEED, "torch_threads": 1},
         "threshold_rule": f"lowest calibration answerable p at the {false_abstention:.0%} quantile",
         "false_abstention_target": false_abstention,
         "metrics": metrics,
@@ -655,6 +791,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--false-abstention", type=float, default=FALSE_ABSTENTION)
     parser.add_argument("--evaluate", action="store_true",
                         help="only score both evaluation sets (eval/squad, eval/questions.jsonl) with the weights at --out")
+    parser.add_argument("--reuse-reader", type=Path,
+                        help="take the reader's arrays from this weight file and refit only the hook (minutes, not a training)")
     parser.add_argument("--json", type=Path, help="with --evaluate: write the figures and per-question p here")
     args = parser.parse_args(argv)
     if not 0.0 <= args.false_abstention < 1.0:
@@ -672,7 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         return 0
-    train(args.cache, args.out, args.false_abstention, args.epochs)
+    train(args.cache, args.out, args.false_abstention, args.epochs, args.reuse_reader)
     return 0
 
 
