@@ -212,3 +212,21 @@ def test_the_batched_kernels_equal_the_reference_per_text(tmp_path):
         sim = reader.table[q] @ reader.table[t].T
         exact = (q[:, None] == t[None, :]).astype(np.float32)
         assert np.allclose(batched[i], R._kernel_features(sim, exact, np.ones(len(q), np.float32)), atol=1e-5)
+
+
+def test_the_gate_is_off_unless_asked_for():
+    from rag.settings import Settings
+
+    assert Settings().answer.reader_gate is False
+    assert Settings.from_env({"RAG_ANSWER_READER": "1"}).answer.reader_gate is True
+    assert Settings.from_env({"RAG_ANSWER_READER": "0"}).answer.reader_gate is False
+    assert Settings(reader_gate=True).answer.reader_gate is True
+
+
+@pytest.mark.model
+def test_the_gate_abstains_on_an_unanswerable_question_and_keeps_an_abstention(real_rag):
+    r = real_rag.with_settings(reader_gate=True)
+    a = r.ask("Why did Vucic halt arms deliveries to Israel?")
+    assert not a.abstained and "attacked Iran" in a.text and 0.0 <= a.answerable <= 1.0
+    b = r.ask("Who won the 2022 FIFA World Cup?")
+    assert b.abstained and b.citations == []
