@@ -312,6 +312,8 @@ class Settings:
         if env.get("RAG_ANSWER_STAGE"):
             values["answer_stage"] = env["RAG_ANSWER_STAGE"]
         if env.get("RAG_ANSWER_READER"):
+            if env["RAG_ANSWER_READER"] not in ("0", "1"):
+                raise SettingsError(f"RAG_ANSWER_READER must be 1 (the reader's gate on) or 0, not {env['RAG_ANSWER_READER']!r}")
             values["reader_gate"] = env["RAG_ANSWER_READER"] == "1"
         if env.get("RAG_MAX_FILE_MB"):
             values["max_file_mb"] = env_number(env, "RAG_MAX_FILE_MB", float, "a number of megabytes")

@@ -230,3 +230,12 @@ def test_the_gate_abstains_on_an_unanswerable_question_and_keeps_an_abstention(r
     assert not a.abstained and "attacked Iran" in a.text and 0.0 <= a.answerable <= 1.0
     b = r.ask("Who won the 2022 FIFA World Cup?")
     assert b.abstained and b.citations == []
+
+
+def test_a_bad_gate_setting_is_a_one_line_error():
+    from rag.errors import SettingsError
+    from rag.settings import Settings
+
+    with pytest.raises(SettingsError, match="RAG_ANSWER_READER must be 1") as e:
+        Settings.from_env({"RAG_ANSWER_READER": "yes"})
+    assert "\n" not in str(e.value)
