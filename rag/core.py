@@ -209,6 +209,10 @@ class RAG:
                     extractive = self._learned.answer(query, scored.items, hits, self._articles, notes)
                 else:
                     extractive = extractive_answer(check.text, scored, hits, self._articles, s.answer, notes)
+                if s.answer.reader_gate:
+                    from .reader import gate
+
+                    extractive = gate(query, extractive, scored.items, hits, self._articles, notes)
         else:
             extractive = early
         with trace.stage("short"):

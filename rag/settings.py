@@ -203,6 +203,10 @@ class AnswerSettings:
     # (weights in rag/models/) choose the sentences and whether to abstain, in
     # place of the rules above; "rules" keeps them. README "Learned answer stage".
     stage: str = "rules"
+    # True: the reading model of rag/reader.py also judges the chosen answer,
+    # and the answer abstains when its p_answerable falls below the shipped
+    # threshold (README "Reading model"). Off by default until the lead wires it.
+    reader_gate: bool = False
 
     def __post_init__(self) -> None:
         _check([
@@ -306,7 +310,7 @@ class Settings:
         llm when a model is configured); RAG_INDEX_TYPE (auto | flat | hnsw |
         ivf) for the vector index; RAG_EMBED_BACKEND (onnx | onnx-int8 | torch);
         RAG_MAX_FILE_MB (the per-file size limit of the corpus);
-        RAG_ANSWER_STAGE (rules | learned); and
+        RAG_ANSWER_STAGE (rules | learned); RAG_ANSWER_READER (1: the reader's gate); and
         XDG_CACHE_HOME (where the ONNX export of the model is kept).
         Only the CLI and the app call this; library code takes Settings.
         """
@@ -326,6 +330,10 @@ class Settings:
             values["embed_backend"] = env["RAG_EMBED_BACKEND"]
         if env.get("RAG_ANSWER_STAGE"):
             values["answer_stage"] = env["RAG_ANSWER_STAGE"]
+        if env.get("RAG_ANSWER_READER"):
+            if env["RAG_ANSWER_READER"] not in ("0", "1"):
+                raise SettingsError(f"RAG_ANSWER_READER must be 1 (the reader's gate on) or 0, not {env['RAG_ANSWER_READER']!r}")
+            values["reader_gate"] = env["RAG_ANSWER_READER"] == "1"
         if env.get("RAG_MAX_FILE_MB"):
             values["max_file_mb"] = env_number(env, "RAG_MAX_FILE_MB", float, "a number of megabytes")
         values["cache_dir"] = user_cache_dir(env)
