@@ -287,16 +287,23 @@ def extractive_answer(
     kind = answer_type(question)
     if kind and evidence:
         # Lead with the best sentence that holds what the question asks for
-        # (a date, a number); without one, the articles do not say.
-        typed = [e for e in evidence if has_answer_type(articles[e.article_id].text[e.start : e.end], kind)]
-        # ... and that speaks of what the question names: "How much did
-        # exports to Serbia amount to?" is not answered by the figures for
-        # Albania and Kosovo.
+        # (a date, a number) and speaks of what the question names ("How much
+        # did exports to Serbia amount to?" is not answered by the figures for
+        # Albania and Kosovo); without one, the articles do not say. Lazily,
+        # best first: only the sentences above the lead are read.
         names = question_names(question)
-        typed = [e for e in typed if not speaks_of_others(names, articles[e.article_id].text, e.start, e.end)]
-        if not typed or typed[0].score < settings.abstain_below:
+        lead = next(
+            (
+                e for e in evidence
+                if e.score >= settings.abstain_below
+                and has_answer_type(articles[e.article_id].text[e.start : e.end], kind)
+                and not speaks_of_others(names, articles[e.article_id].text, e.start, e.end)
+            ),
+            None,
+        )
+        if lead is None:
             return abstain(hits, missing_type_text(kind), notes)
-        evidence = [typed[0], *(e for e in evidence if e is not typed[0])]
+        evidence = [lead, *(e for e in evidence if e is not lead)]
     if not evidence or evidence[0].score < settings.abstain_below:
         return abstain(hits, notes=notes)
     chosen = select(evidence, scored, settings.sentences, settings.margin, settings.duplicate_similarity,
