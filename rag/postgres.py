@@ -54,7 +54,7 @@ from .trace import NO_TRACE, Trace
 
 log = logging.getLogger("rag")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: postings.impact and meta.impact_avgdl (the capped BM25)
 SCHEMA_SQL = Path(__file__).with_name("pgschema.sql")
 AFTER_LOAD = "-- after the load"
 FULLTEXT_RANKINGS = ("bm25", "ts_rank")
@@ -778,11 +778,14 @@ class _Builder:
                 conn.execute(f"DROP SCHEMA IF EXISTS {target} CASCADE")
                 conn.execute(tables)
                 register_vector(conn)
+                lengths = [len(t) for r in rows for t in r.chunk_tokens]
+                impact_avgdl = max(sum(lengths) / max(len(lengths), 1), 1e-9)
                 conn.execute(f"""INSERT INTO {target}.meta (schema_version, generation, package_version, model, dimension,
-                    chunking, sparse_tokenizer, repair, n_chunks, n_sentences, total_tokens)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0)""",
+                    chunking, sparse_tokenizer, repair, n_chunks, n_sentences, total_tokens, impact_avgdl)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, %s)""",
                              (SCHEMA_VERSION, int(meta.get("generation") or 0) if meta else 0, __version__, embedder.name,
-                              embedder.dimension, json.dumps(settings.index.chunking()), TOKENIZER_ID, settings.index.repair))
+                              embedder.dimension, json.dumps(settings.index.chunking()), TOKENIZER_ID, settings.index.repair,
+                              impact_avgdl))
             self._delete(conn, target, to_delete)
             self._insert(conn, target, rows, chunk_vectors, sentence_vectors)
             conn.execute(f"""UPDATE {target}.meta SET generation = generation + 1, package_version = %s, model = %s,
@@ -794,7 +797,9 @@ class _Builder:
             if full:
                 # Parallel HNSW build: maintenance_work_mem must hold the graph
                 # or pgvector falls back to a much slower on-disk build.
-                conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                # At least 1 GB; a server set higher (a big corpus's graph) keeps its own.
+                conn.execute("SELECT set_config('maintenance_work_mem', '1GB', true) "
+                             "WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('1GB')")
                 conn.execute(indexes)
                 conn.execute(f"ANALYZE {target}.meta, {target}.chunks, {target}.postings, {target}.vocabulary, {target}.sentences")
                 # The swap: from the first rename to the commit (milliseconds)
@@ -869,6 +874,10 @@ class _Builder:
         if not rows:
             return
         next_row = conn.execute(f"SELECT coalesce(max(row_id), 0) + 1 FROM {schema}.chunks").fetchone()[0]
+        # A refresh keeps the full build's avgdl for the impacts, so a word's
+        # postings stay comparable; _capped_sql allows for the drift.
+        impact_c2 = BM25_K1 * BM25_B / conn.execute(f"SELECT impact_avgdl FROM {schema}.meta").fetchone()[0]
+        impact_c1 = BM25_K1 * (1 - BM25_B)
         vocabulary: Counter[str] = Counter()
         sentence_df: Counter[str] = Counter()
         with conn.cursor() as cur:
@@ -885,14 +894,14 @@ class _Builder:
                                         len(tokens), chunk_vectors[i], _tsvector_text(tokens)))
                         i += 1
             i = 0
-            with cur.copy(f"COPY {schema}.postings (word, row_id, tf, n_terms) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["text", "int4", "int4", "int4"])
+            with cur.copy(f"COPY {schema}.postings (word, row_id, tf, n_terms, impact) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "int4", "int4", "int4", "float4"])
                 for r in rows:
                     for tokens in r.chunk_tokens:
                         counts = Counter(tokens)
                         vocabulary.update(counts.keys())
                         for word, tf in counts.items():
-                            copy.write_row((word, next_row + i, tf, len(tokens)))
+                            copy.write_row((word, next_row + i, tf, len(tokens), tf / (tf + impact_c1 + impact_c2 * len(tokens))))
                         i += 1
             i = 0
             with cur.copy(f"COPY {schema}.sentences (article_id, start_char, end_char, embed_hash, words, embedding) "
