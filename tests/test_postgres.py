@@ -162,6 +162,36 @@ def test_parity_on_the_question_set(backend, local, queries):
     assert lo[0] >= 0.85  # the comparison is between two good rankings, not two broken ones
 
 
+@pytest.mark.parametrize("cap, rescore, candidates", [(6, 8, 5), (2, 4, 50)])
+def test_capped_bm25_gives_the_lists_of_every_posting(pg_server, backend, queries, cap, rescore, candidates):
+    """BM25 read from each word's best `cap` postings returns, for every
+    question, the chunks and scores that reading every posting gives: proven
+    exact, or run again over every posting. Tiny caps on the 73 chunks make
+    both happen (at 100k chunks the default cap proves most queries, README)."""
+    from dataclasses import replace
+
+    retrieval = replace(SETTINGS.retrieval, candidates=candidates)
+    capped = PostgresBackend.connect(_config(pg_server, "rag_main", bm25_cap=cap, bm25_rescore=rescore), SETTINGS)
+    try:
+        for mode in ("bm25", "hybrid"):
+            for q, text, vector in queries:
+                got = capped.search(text, vector, 5, None, mode, retrieval)
+                want = backend.search(text, vector, 5, None, mode, retrieval)
+                assert [(s.chunk.id, s.score, s.bm25_score) for s in got] == [(s.chunk.id, s.score, s.bm25_score) for s in want], q.id
+        print(f"cap {cap}: {capped.bm25_capped} proven, {capped.bm25_uncapped} read every posting")
+        if candidates == 5:
+            assert capped.bm25_capped > 0 and capped.bm25_uncapped > 0  # both ways were taken
+        else:
+            # 2 postings a word prove a list of 50 only when every list is that short.
+            assert capped.bm25_uncapped > 10 * capped.bm25_capped
+        # A filtered search reads every posting (the capped lists ignore the filter).
+        before = capped.bm25_capped + capped.bm25_uncapped
+        capped.search(queries[0][1], queries[0][2], 5, [backend.search(queries[0][1], None, 1, None, "bm25")[0].chunk.article_id], "bm25")
+        assert capped.bm25_capped + capped.bm25_uncapped == before
+    finally:
+        capped.close()
+
+
 def test_article_filter_keeps_only_those_articles(backend, local, queries, corpus):
     ids = [corpus.articles[1].id, corpus.articles[3].id]
     rows = np.array([i for i, c in enumerate(local.chunks) if c.article_id in ids])
@@ -516,6 +546,7 @@ def test_a_schema_holding_other_tables_is_never_dropped(pg_server, corpus):
     ({"dsn": "postgresql://x", "pool_min": 5, "pool_max": 2}, "pool_min <= pool_max"),
     ({"dsn": "postgresql://x", "fulltext": "bm26"}, "fulltext must be one of bm25, ts_rank"),
     ({"dsn": "postgresql://x", "ef_serch": 10}, "unknown postgres setting(s) ef_serch"),
+    ({"dsn": "postgresql://x", "bm25_cap": -1}, "bm25_cap must be 0 (read every posting) or more"),
 ])
 def test_bad_config_names_the_value(values, message):
     with pytest.raises(SettingsError, match=None) as e:
