@@ -811,9 +811,9 @@ class _Builder:
         chunk_records = [c for r in rows for c in r.chunks]
         sentence_records = [s for r in rows for s in r.sentences]
         reusable: dict[str, np.ndarray] = {}
-        if same_model and not rebuild:
+        if meta is not None and meta["schema_version"] == SCHEMA_VERSION and not rebuild:
             wanted = list({x.embed_hash for x in chunk_records} | {x.embed_hash for x in sentence_records})
-            reusable = self._stored_vectors(conn, wanted)
+            reusable = self._stored_vectors(conn, wanted, live=same_model)
         chunk_vectors, embedded = self._embed([c.embed_hash for c in chunk_records], [t for r in rows for t in r.chunk_texts],
                                               reusable, "chunks")
         sentence_vectors, sentences_embedded = self._embed([s.embed_hash for s in sentence_records],
@@ -868,8 +868,10 @@ class _Builder:
                              (SCHEMA_VERSION, int(meta.get("generation") or 0) if meta else 0, __version__, embedder.name,
                               embedder.dimension, json.dumps(settings.index.chunking()), TOKENIZER_ID, settings.index.repair,
                               impact_avgdl))
+            self._keep_dropped(conn, target, meta, to_delete, full)
             self._delete(conn, target, to_delete)
             self._insert(conn, target, rows, chunk_vectors, sentence_vectors)
+            self._trim_dropped(conn, target)
             conn.execute(f"""UPDATE {target}.meta SET generation = generation + 1, package_version = %s, model = %s,
                     chunking = %s, sparse_tokenizer = %s, repair = %s,
                     n_chunks = (SELECT count(*) FROM {target}.chunks),
@@ -913,16 +915,68 @@ class _Builder:
     def _schema_exists(self, conn) -> bool:
         return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)).fetchone() is not None
 
-    def _stored_vectors(self, conn, hashes: list[str]) -> dict[str, np.ndarray]:
+    def _stored_vectors(self, conn, hashes: list[str], live: bool) -> dict[str, np.ndarray]:
+        """Vectors of these content hashes for this model: from the index's
+        rows (`live`: the index holds this model's vectors) and from the
+        vectors earlier refreshes dropped."""
         if not hashes:
             return {}
         schema = self.schema
-        with conn.cursor(binary=True) as cur:
-            cur.execute(f"""SELECT embed_hash, embedding FROM {schema}.chunks WHERE embed_hash = ANY(%(h)s)
-                UNION ALL SELECT embed_hash, embedding FROM {schema}.sentences WHERE embed_hash = ANY(%(h)s)""", {"h": hashes})
-            found = {h: _array(v) for h, v in cur.fetchall()}
+        parts = []
+        if live:
+            parts += [f"SELECT embed_hash, embedding FROM {schema}.chunks WHERE embed_hash = ANY(%(h)s)",
+                      f"SELECT embed_hash, embedding FROM {schema}.sentences WHERE embed_hash = ANY(%(h)s)"]
+        if conn.execute("SELECT to_regclass(%s)", (f"{schema}.dropped_vectors",)).fetchone()[0] is not None:
+            parts.append(f"SELECT embed_hash, embedding FROM {schema}.dropped_vectors WHERE model = %(m)s AND embed_hash = ANY(%(h)s)")
+        found: dict[str, np.ndarray] = {}
+        if parts:
+            with conn.cursor(binary=True) as cur:
+                cur.execute(" UNION ALL ".join(parts), {"h": hashes, "m": self.embedder.name})
+                rows = [(h, _array(v)) for h, v in cur.fetchall()]
+            found = {h: v for h, v in rows if v.shape == (self.embedder.dimension,)}
         conn.commit()
         return found
+
+    def _keep_dropped(self, conn, target: str, meta: dict[str, Any] | None, to_delete: list[str], full: bool) -> None:
+        """Keep the vectors this refresh drops (rag/embedcache.py's cache, in a
+        table): an article removed and put back, a chunk size tried and
+        abandoned, a model switched and back then embed nothing. Newest first,
+        up to Settings.embedding_cache_size, keyed by model and content hash;
+        the table is created on first use (a cache: readers never need it)."""
+        capacity = int(self.settings.index.embedding_cache_size)
+        schema = self.schema
+        conn.execute(f"""CREATE TABLE IF NOT EXISTS {target}.dropped_vectors (
+            model text NOT NULL, embed_hash text NOT NULL, embedding vector NOT NULL, generation bigint NOT NULL,
+            PRIMARY KEY (model, embed_hash))""")
+        if capacity <= 0 or meta is None or meta["schema_version"] != SCHEMA_VERSION:
+            conn.execute(f"TRUNCATE {target}.dropped_vectors")
+            return
+        params = {"m": meta["model"], "g": int(meta["generation"]), "a": to_delete, "new": self.embedder.name}
+        if full:  # the old schema's rows all go, and its cache with them: copy both into the new schema
+            sources = [f"SELECT %(m)s, embed_hash, embedding, %(g)s, 0 FROM {schema}.chunks",
+                       f"SELECT %(m)s, embed_hash, embedding, %(g)s, 0 FROM {schema}.sentences",
+                       f"SELECT model, embed_hash, embedding, generation, 1 FROM {schema}.dropped_vectors"]
+            if conn.execute("SELECT to_regclass(%s)", (f"{schema}.dropped_vectors",)).fetchone()[0] is None:
+                sources.pop()
+        else:  # only the deleted articles' rows go
+            sources = [f"SELECT %(m)s, embed_hash, embedding, %(g)s, 0 FROM {schema}.chunks WHERE article_id = ANY(%(a)s)",
+                       f"SELECT %(m)s, embed_hash, embedding, %(g)s, 0 FROM {schema}.sentences WHERE article_id = ANY(%(a)s)"]
+        conn.execute(f"""INSERT INTO {target}.dropped_vectors (model, embed_hash, embedding, generation)
+            SELECT DISTINCT ON (model, embed_hash) model, embed_hash, embedding, generation
+            FROM ({' UNION ALL '.join(sources)}) x(model, embed_hash, embedding, generation, older)
+            ORDER BY model, embed_hash, older
+            ON CONFLICT (model, embed_hash) DO UPDATE SET embedding = excluded.embedding, generation = excluded.generation""",
+                     params)
+
+    def _trim_dropped(self, conn, target: str) -> None:
+        """What the index holds again leaves the cache; then the newest `capacity` stay."""
+        capacity = int(self.settings.index.embedding_cache_size)
+        conn.execute(f"""DELETE FROM {target}.dropped_vectors d WHERE d.model = %(m)s AND (
+            EXISTS (SELECT 1 FROM {target}.chunks c WHERE c.embed_hash = d.embed_hash)
+            OR EXISTS (SELECT 1 FROM {target}.sentences s WHERE s.embed_hash = d.embed_hash))""", {"m": self.embedder.name})
+        conn.execute(f"""DELETE FROM {target}.dropped_vectors WHERE (model, embed_hash) IN (
+            SELECT model, embed_hash FROM {target}.dropped_vectors ORDER BY generation DESC, model, embed_hash OFFSET %(c)s)""",
+                     {"c": max(capacity, 0)})
 
     def _embed(self, hashes: list[str], texts: list[str], reusable: dict[str, np.ndarray], what: str) -> tuple[np.ndarray, int]:
         vectors = np.zeros((len(hashes), self.embedder.dimension), dtype=np.float32)

@@ -274,10 +274,38 @@ def test_refresh_reembeds_only_the_changed_article(pg_server, corpus, real_embed
         df, n = b.sentence_df()
         assert df["kotor"] >= 1
     with PostgresBackend.open(corpus, SETTINGS, real_embedder, config=config) as back:
-        # Only the chunk and sentence that differ are embedded again (the
-        # postgres backend keeps no cache of vectors it dropped).
-        assert back.summary.changed == (changed_id,) and back.summary.embedded <= 2
+        # Changed back: the vectors the first refresh dropped come from the
+        # cache table, so nothing is embedded.
+        assert back.summary.changed == (changed_id,) and back.summary.embedded == 0
+        assert back.summary.sentences_embedded == 0
         assert "kotor" not in back.sentence_df()[0] and not back.knows("Kotor")
+    with PostgresBackend.open(load_corpus(changed_dir), SETTINGS, real_embedder, config=config) as again:
+        assert again.summary.changed == (changed_id,) and again.summary.embedded == 0  # and forth again
+
+
+def test_dropped_vectors_come_back_after_a_chunk_size_tried_and_abandoned(pg_server, corpus, real_embedder):
+    """A whole rebuild (another chunk size) keeps the old index's vectors in
+    the cache table of the new schema; going back embeds nothing. With the
+    cache off it embeds them again."""
+    config = _config(pg_server, "rag_dropped")
+    with PostgresBackend.open(corpus, SETTINGS, real_embedder, config=config) as first:
+        assert first.summary.embedded == first.n_chunks
+    other = SETTINGS.replace(chunk_tokens=80, overlap_tokens=20)
+    with PostgresBackend.open(corpus, other, real_embedder, config=config) as tried:
+        assert tried.summary.reason.startswith("chunking changed") and tried.summary.embedded > 0
+    with PostgresBackend.open(corpus, SETTINGS, real_embedder, config=config) as back:
+        assert back.summary.rebuilt and back.summary.embedded == 0 and back.summary.sentences_embedded == 0
+        got = back.search("Who did Netanyahu receive?", real_embedder.embed(["Who did Netanyahu receive?"])[0], 3, None, "dense")
+        assert got and all(s.dense_score > 0.2 for s in got)  # the cached vectors are the real ones
+    no_cache = SETTINGS.replace(chunk_tokens=80, overlap_tokens=20, embedding_cache_size=0)
+    with PostgresBackend.open(corpus, no_cache, real_embedder, config=config):
+        pass
+    tried_hashes = set(pg_server.sql("SELECT embed_hash FROM rag_dropped.chunks", database="rag").split())
+    with PostgresBackend.open(corpus, SETTINGS.replace(embedding_cache_size=0), real_embedder, config=config) as cold:
+        # Only chunks whose text both chunk sizes cut alike are still there to reuse.
+        shared = set(pg_server.sql("SELECT embed_hash FROM rag_dropped.chunks", database="rag").split()) & tried_hashes
+        assert cold.summary.embedded == cold.n_chunks - len(shared) and cold.summary.embedded > cold.n_chunks // 2
+    assert pg_server.sql("SELECT count(*) FROM rag_dropped.dropped_vectors", database="rag") == "0"
 
 
 def _worker(pg_server, schema: str, cache: Path) -> subprocess.Popen:
