@@ -98,6 +98,9 @@ class PostgresConfig:
     # and so does an index of at most 10 x bm25_cap chunks or a filtered search.
     bm25_cap: int = 2000
     bm25_rescore: int = 400  # chunks scored exactly from their postings after the capped read
+    # False: keep the capped list even when it cannot be proven exact (bounded
+    # time, a measured loss of recall: README, "PostgreSQL backend").
+    bm25_exact: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "replicas", tuple(self.replicas))
@@ -476,7 +479,7 @@ class PostgresBackend:
                     self.bm25_capped += 1
                 else:
                     self.bm25_uncapped += 1
-            if not exact:
+            if not exact and self.config.bm25_exact:
                 with trace.stage("database search, every posting"):
                     _, rows = self._run(statement(False), params, "searching")
         return [
