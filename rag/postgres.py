@@ -78,8 +78,8 @@ class PostgresConfig:
     replicas: tuple[str, ...] = ()  # read-only streaming replicas that take the reads
     schema: str = "rag"  # one corpus per schema: several corpora can share a database
     # HNSW width at query time. At 100k chunks (benchmarks/pg_scale.py,
-    # derived vectors) recall@10 was 0.899 at 40 (pgvector's default), 0.962
-    # at 100, 0.989 at 200 and 0.995 at 400 for 60% more time; derived vectors
+    # derived vectors) recall@10 was 0.894 at 40 (pgvector's default), 0.962
+    # at 100, 0.992 at 200 and 0.996 at 400 for 80% more time; derived vectors
     # are about 0.03 optimistic, so 200 keeps real data above 0.95.
     ef_search: int = 200
     # pgvector's defaults for the graph (README, "PostgreSQL backend").
