@@ -76,7 +76,7 @@ def queries(embedder, source, n: int, seed: int):
     return texts, embedder.embed(texts)
 
 
-def dataset(source, sentence_vectors, n: int, seed: int):
+def dataset(source, sentence_vectors, n: int, seed: int, with_sentences: bool = True):
     """Rows for the postgres loader and texts + vectors for the local indexes."""
     import numpy as np
 
@@ -107,14 +107,17 @@ def dataset(source, sentence_vectors, n: int, seed: int):
         for position, i in enumerate(members):
             chunks.append(ChunkRecord(f"{aid}#{position}", aid, position, pos, pos + len(texts[i]), 120, _embed_hash("derived", texts[i])))
             pos += len(texts[i]) + 1
-        sentence_ids = sorted({s for i in members for s in items[i].sentences})
+        # Without sentences (--no-sentences): the chunk side only, as search
+        # reads it; at 1M the sentences' vectors and words took 10 GB here.
+        sentence_ids = sorted({s for i in members for s in items[i].sentences}) if with_sentences else []
         sentences = [SentenceRecord(aid, s, s + 1, _embed_hash("derived", source.texts[s])) for s in sentence_ids]
-        words = [sorted(set(w)) for w in tokenize([source.texts[s] for s in sentence_ids])]
+        words = [sorted(set(w)) for w in tokenize([source.texts[s] for s in sentence_ids])] if sentence_ids else []
         rows.append(ArticleRows(article, chunks, [texts[i] for i in members], [tokens[i] for i in members], sentences,
                                 [source.texts[s] for s in sentence_ids], words))
         chunk_order.extend(members)
         sentence_vectors_out.append(sentence_vectors[sentence_ids])
-    return rows, texts, vectors, np.asarray(chunk_order), np.vstack(sentence_vectors_out)
+    sentences_out = np.vstack(sentence_vectors_out) if with_sentences else np.zeros((0, sentence_vectors.shape[1]), np.float32)
+    return rows, texts, vectors, np.asarray(chunk_order), sentences_out
 
 
 def timed(fn, items) -> tuple[dict, list]:
@@ -152,7 +155,7 @@ def run_size(n: int, args, server_dsn: str, source, sentence_vectors, query_text
     settings = Settings()
     out: dict = {"chunks": n}
     started = time.perf_counter()
-    rows, texts, vectors, order, sent_vecs = dataset(source, sentence_vectors, n, args.seed)
+    rows, texts, vectors, order, sent_vecs = dataset(source, sentence_vectors, n, args.seed, args.sentences)
     out["data_seconds"] = round(time.perf_counter() - started, 1)
     out["articles"], out["sentences"] = len(rows), len(sent_vecs)
     # The loader numbers chunks in article order; row_of maps it back to the passage.
@@ -163,15 +166,7 @@ def run_size(n: int, args, server_dsn: str, source, sentence_vectors, query_text
     started = time.perf_counter()
     load_rows(config, settings, "derived", vectors.shape[1], rows, chunk_vectors, sent_vecs)
     out["postgres_build_seconds"] = round(time.perf_counter() - started, 1)
-    note(f"[{n}] local build ...")
-    rss_before = rss_mb()
-    started = time.perf_counter()
-    dense = DenseIndex.build(vectors, choose_spec("auto", n))
-    sparse = SparseIndex.build(texts)
-    out["local_build_seconds"] = round(time.perf_counter() - started, 1)
-    out["local_index"] = dense.spec.describe()
-    out["local_index_rss_mb"] = round(rss_mb() - rss_before, 0)
-
+    note(f"[{n}] postgres build: {out['postgres_build_seconds']} s")
     truth_rows, truth_scores = exact_top(np.ascontiguousarray(vectors), query_vectors, K)
     id_to_row = {}
     for r in rows:
@@ -192,9 +187,6 @@ def run_size(n: int, args, server_dsn: str, source, sentence_vectors, query_text
         fused = weighted([dense.search(v, pool), sparse.search(t, pool)], [settings.retrieval.dense_weight, 1 - settings.retrieval.dense_weight])
         return [r for r, _ in fused[:K]]
 
-    out["local_dense"], got = timed(local_dense, items)
-    out["local_dense"]["recall@10"] = recall(vectors, query_vectors, got, truth_scores)
-    out["local_hybrid"], _ = timed(local_hybrid, items)
     out["postgres_dense"] = {}
     for ef in args.ef:
         with PostgresBackend.connect(PostgresConfig(dsn=server_dsn, schema=schema, ef_search=ef), settings) as b:
@@ -203,17 +195,34 @@ def run_size(n: int, args, server_dsn: str, source, sentence_vectors, query_text
             out["postgres_dense"][ef] = stats
             note(f"[{n}] postgres dense ef_search {ef}: {stats}")
     with PostgresBackend.connect(config, settings) as b:
-        out["postgres_hybrid"], _ = timed(lambda t, v: b.search(t, v, K, None, "hybrid"), items)
-        out["postgres_bm25"], _ = timed(lambda t, v: b.search(t, v, K, None, "bm25"), items)
-        tsr = PostgresBackend.connect(PostgresConfig(dsn=server_dsn, schema=schema, fulltext="ts_rank"), settings)
-        out["postgres_ts_rank"], _ = timed(lambda t, v: tsr.search(t, v, K, None, "bm25"), items)
-        tsr.close()
+        if args.fulltext:
+            out["postgres_hybrid"], _ = timed(lambda t, v: b.search(t, v, K, None, "hybrid"), items)
+            out["postgres_bm25"], _ = timed(lambda t, v: b.search(t, v, K, None, "bm25"), items)
+            tsr = PostgresBackend.connect(PostgresConfig(dsn=server_dsn, schema=schema, fulltext="ts_rank"), settings)
+            out["postgres_ts_rank"], _ = timed(lambda t, v: tsr.search(t, v, K, None, "bm25"), items)
+            tsr.close()
         with b._primary.connection() as conn:
             out["postgres_sizes_mb"] = {name: round(size / 2**20) for name, size in conn.execute(
                 "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
                 "WHERE s.nspname = %s AND c.relkind = 'r' ORDER BY 2 DESC", (schema,)).fetchall()}
             out["postgres_hnsw_mb"] = round(conn.execute("SELECT pg_relation_size(%s::regclass)",
                                                          (f"{schema}.chunks_embedding_hnsw",)).fetchone()[0] / 2**20)
+    note(f"[{n}] postgres side: {json.dumps(out)}")
+    del rows, chunk_vectors, sent_vecs  # room for the local indexes
+    note(f"[{n}] local build ...")
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # the build on every core, as `rag index` does
+    rss_before = rss_mb()
+    started = time.perf_counter()
+    dense = DenseIndex.build(vectors, choose_spec("auto", n))
+    sparse = SparseIndex.build(texts)
+    out["local_build_seconds"] = round(time.perf_counter() - started, 1)
+    out["local_index"] = dense.spec.describe()
+    out["local_index_rss_mb"] = round(rss_mb() - rss_before, 0)
+    faiss.omp_set_num_threads(1)
+
+    out["local_dense"], got = timed(local_dense, items)
+    out["local_dense"]["recall@10"] = recall(vectors, query_vectors, got, truth_scores)
+    out["local_hybrid"], _ = timed(local_hybrid, items)
     out["process_rss_mb"] = round(rss_mb(), 0)
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     return out
@@ -230,6 +239,8 @@ def report(data: dict) -> str:
             lines.append(f"| {n} | postgres | {r['postgres_build_seconds']} s | dense, ef_search {ef} | {s['p50_ms']} ms | "
                          f"{s['p95_ms']} ms | {s['recall@10']:.3f} |")
         for what in ("hybrid", "bm25", "ts_rank"):
+            if f"postgres_{what}" not in r:
+                continue
             s = r[f"postgres_{what}"]
             lines.append(f"| {n} | postgres | | {what} | {s['p50_ms']} ms | {s['p95_ms']} ms | |")
     return "\n".join(lines)
@@ -243,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dsn", help="a server of your own (its schemas bench_<n> are replaced); default: start one")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "pg_scale.json"))
+    parser.add_argument("--no-fulltext", dest="fulltext", action="store_false",
+                        help="skip the hybrid, BM25 and ts_rank timings (at 1M they take seconds a query)")
+    parser.add_argument("--no-sentences", dest="sentences", action="store_false",
+                        help="load chunks only, no sentences (what search reads; at 1M the sentences need about 10 GB here)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2,000 chunks, 30 queries, two ef values")
     args = parser.parse_args(argv)
     if args.quick:

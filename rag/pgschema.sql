@@ -19,6 +19,7 @@ CREATE TABLE {schema}.meta (
     n_chunks integer NOT NULL,
     n_sentences integer NOT NULL,
     total_tokens bigint NOT NULL,        -- BM25 tokens of all chunks: avgdl = total_tokens / n_chunks
+    impact_avgdl double precision NOT NULL, -- the avgdl postings.impact was computed with (the full build's)
     updated timestamptz NOT NULL DEFAULT now()
 );
 
@@ -55,7 +56,11 @@ CREATE TABLE {schema}.postings (
     word text NOT NULL,
     row_id integer NOT NULL REFERENCES {schema}.chunks (row_id) ON DELETE CASCADE,
     tf integer NOT NULL,
-    n_terms integer NOT NULL             -- the chunk's length, copied so a query never joins chunks
+    n_terms integer NOT NULL,            -- the chunk's length, copied so a query never joins chunks
+    -- BM25's tf part, tf / (tf + k1 (1 - b + b dl / meta.impact_avgdl)): the
+    -- order in which a word's postings are read, so a query can stop after the
+    -- best few and bound what the rest could add (rag/postgres.py, _capped_sql).
+    impact real NOT NULL
 );
 CREATE INDEX ON {schema}.postings (row_id);
 
@@ -92,4 +97,5 @@ CREATE TABLE {schema}.sentence_df (
 CREATE INDEX chunks_embedding_hnsw ON {schema}.chunks
     USING hnsw (embedding vector_ip_ops) WITH (m = {m}, ef_construction = {ef_construction});
 CREATE INDEX ON {schema}.chunks USING gin (tsv);
-CREATE INDEX postings_word ON {schema}.postings (word) INCLUDE (row_id, tf, n_terms);
+-- Serves both a word's whole list (the exact BM25) and its best postings first (the capped one).
+CREATE INDEX postings_word ON {schema}.postings (word, impact DESC) INCLUDE (row_id, tf, n_terms);

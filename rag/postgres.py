@@ -54,13 +54,15 @@ from .trace import NO_TRACE, Trace
 
 log = logging.getLogger("rag")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: postings.impact and meta.impact_avgdl (the capped BM25)
 SCHEMA_SQL = Path(__file__).with_name("pgschema.sql")
 AFTER_LOAD = "-- after the load"
 FULLTEXT_RANKINGS = ("bm25", "ts_rank")
 # bm25s's defaults (method "lucene"): the local backend's BM25.
 BM25_K1 = 1.5
 BM25_B = 0.75
+BM25_DIGITS = 9
+BM25_ROUND = 10.0 ** -BM25_DIGITS
 # Room for the "__next" and "__old" suffixes of a full build in PostgreSQL's 63 bytes.
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,55}")
 # Rows per COPY batch: keeps a big build's client memory flat.
@@ -76,8 +78,8 @@ class PostgresConfig:
     replicas: tuple[str, ...] = ()  # read-only streaming replicas that take the reads
     schema: str = "rag"  # one corpus per schema: several corpora can share a database
     # HNSW width at query time. At 100k chunks (benchmarks/pg_scale.py,
-    # derived vectors) recall@10 was 0.899 at 40 (pgvector's default), 0.962
-    # at 100, 0.989 at 200 and 0.995 at 400 for 60% more time; derived vectors
+    # derived vectors) recall@10 was 0.894 at 40 (pgvector's default), 0.962
+    # at 100, 0.992 at 200 and 0.996 at 400 for 80% more time; derived vectors
     # are about 0.03 optimistic, so 200 keeps real data above 0.95.
     ef_search: int = 200
     # pgvector's defaults for the graph (README, "PostgreSQL backend").
@@ -89,6 +91,16 @@ class PostgresConfig:
     connect_timeout_s: float = 5.0
     retries: int = 1  # re-runs of a read whose connection broke (reads are idempotent)
     fulltext: str = "bm25"  # "bm25" (postings, the local formula) or "ts_rank" (PostgreSQL's tsvector rank)
+    # BM25 reads at most this many postings per query word, best impact first,
+    # scores the likeliest chunks exactly and proves from the unread postings'
+    # bound that no other chunk could enter the list; when it cannot prove it
+    # the query runs again over every posting. 0 always reads every posting,
+    # and so does an index of at most 10 x bm25_cap chunks or a filtered search.
+    bm25_cap: int = 2000
+    bm25_rescore: int = 400  # chunks scored exactly from their postings after the capped read
+    # False: keep the capped list even when it cannot be proven exact (bounded
+    # time, a measured loss of recall: README, "PostgreSQL backend").
+    bm25_exact: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "replicas", tuple(self.replicas))
@@ -103,6 +115,8 @@ class PostgresConfig:
             (self.connect_timeout_s > 0, "connect_timeout_s must be above 0"),
             (self.retries >= 0, "retries must be 0 or more"),
             (self.fulltext in FULLTEXT_RANKINGS, f"fulltext must be one of {', '.join(FULLTEXT_RANKINGS)}"),
+            (self.bm25_cap >= 0, "bm25_cap must be 0 (read every posting) or more"),
+            (self.bm25_rescore >= 1, "bm25_rescore must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -277,6 +291,8 @@ class PostgresBackend:
         self.replica_fallbacks = 0  # reads a lagging or failing replica passed to the primary (for tests, metrics)
         self.retried = 0  # reads re-run after a broken connection
         self.replica_reads = 0  # reads a replica answered
+        self.bm25_capped = 0  # BM25 reads answered from the capped postings, proven exact
+        self.bm25_uncapped = 0  # capped reads that could not be proven exact and read every posting
 
     @property
     def n_chunks(self) -> int:
@@ -419,13 +435,22 @@ class PostgresBackend:
                 SELECT c.row_id, -(c.embedding <#> %(v)s) AS s FROM {schema}.chunks c
                 WHERE true {filter_sql} ORDER BY c.embedding <#> %(v)s LIMIT %(n)s)""")
         words: list[str] = []
+        capped = False  # the BM25 side reads capped postings (see _capped_sql)
         if mode in ("bm25", "hybrid"):
             counts = Counter(tokenize([query])[0])
             words = list(counts)
             params["words"], params["qtf"] = words, [counts[w] for w in words]
             params["tsq"] = " | ".join(f"'{w}'" for w in words)
-            sides.append(self._fulltext_sql(filter_sql, bool(words)))
-        if not sides:
+            # A filter restricts the chunks the capped lists were cut from, so
+            # it would prove little: a filtered search reads every posting.
+            # Below 10 x cap chunks a word's whole list is about as short as the cap.
+            cap = self.config.bm25_cap
+            capped = (bool(words) and self.config.fulltext == "bm25" and cap > 0 and not filter_sql
+                      and self._state.n_chunks > 10 * cap)
+            if capped:
+                params["cap"], params["rescore"] = int(cap), max(int(self.config.bm25_rescore), pool)
+        words_side = mode in ("bm25", "hybrid")
+        if not sides and not words_side:
             raise ValueError(f"unknown mode {mode!r}")
         if mode == "dense":
             fused = "SELECT d.row_id, d.s AS score, d.s AS ds, NULL::float8 AS bs, row_number() OVER (ORDER BY d.s DESC, d.row_id) AS tie FROM d"
@@ -433,23 +458,37 @@ class PostgresBackend:
             fused = "SELECT b.row_id, b.s AS score, NULL::float8 AS ds, b.s AS bs, row_number() OVER (ORDER BY b.s DESC, b.row_id) AS tie FROM b"
         else:
             fused = self._fusion_sql(params, settings)
-        sql = f"""WITH {', '.join(sides)},
+
+        def statement(capped: bool) -> str:
+            parts = sides if not words_side else [*sides, self._fulltext_sql(filter_sql, bool(words), capped)]
+            return f"""WITH {', '.join(parts)},
             f AS ({fused})
             SELECT g.generation, c.id, c.article_id, c.position, c.start_char, c.end_char, c.n_tokens, c.embed_hash,
-                   r.score, r.ds, r.bs
+                   r.score, r.ds, r.bs, {"(SELECT ok FROM proof)" if capped else "true"}
             FROM (SELECT generation FROM {schema}.meta) g
             LEFT JOIN LATERAL (SELECT * FROM f ORDER BY f.score DESC, f.tie LIMIT %(k)s) r ON true
             LEFT JOIN {schema}.chunks c ON c.row_id = r.row_id
             ORDER BY r.score DESC NULLS LAST, r.tie"""
+
         with trace.stage("database search"):
-            _, rows = self._run(sql, params, "searching")
+            _, rows = self._run(statement(capped), params, "searching")
+        if capped:
+            exact = all(row[-1] for row in rows)
+            with self._lock:
+                if exact:
+                    self.bm25_capped += 1
+                else:
+                    self.bm25_uncapped += 1
+            if not exact and self.config.bm25_exact:
+                with trace.stage("database search, every posting"):
+                    _, rows = self._run(statement(False), params, "searching")
         return [
             Scored(ChunkRecord(cid, aid, pos, start, end, n_tokens, h), float(score),
                    None if ds is None else float(ds), None if bs is None else float(bs))
-            for cid, aid, pos, start, end, n_tokens, h, score, ds, bs in rows
+            for cid, aid, pos, start, end, n_tokens, h, score, ds, bs, _ in rows
         ]
 
-    def _fulltext_sql(self, filter_sql: str, any_words: bool) -> str:
+    def _fulltext_sql(self, filter_sql: str, any_words: bool, capped: bool = False) -> str:
         schema = self.config.schema
         if not any_words:  # only stop words: nothing to match (as bm25s)
             return "b AS MATERIALIZED (SELECT NULL::integer AS row_id, NULL::float8 AS s WHERE false)"
@@ -467,18 +506,64 @@ class PostgresBackend:
         # Per query word once: its idf (times its count in the query) and the
         # two constants of the length norm, so a posting costs one division.
         c1 = BM25_K1 * (1 - BM25_B)
-        return f"""qw AS MATERIALIZED (
+        words = f"""qw AS MATERIALIZED (
                 SELECT v.word, q.qtf * ln(1 + ((SELECT n_chunks FROM {schema}.meta) - v.chunks + 0.5) / (v.chunks + 0.5)) AS idf,
                        (SELECT {BM25_K1 * BM25_B} / greatest(total_tokens::float8 / greatest(n_chunks, 1), 1e-9)
                         FROM {schema}.meta) AS c2
                 FROM unnest(%(words)s::text[], %(qtf)s::int[]) AS q(word, qtf)
-                JOIN {schema}.vocabulary v ON v.word = q.word),
+                JOIN {schema}.vocabulary v ON v.word = q.word)"""
+        if capped:
+            return words + ", " + self._capped_sql(c1)
+        return words + f""",
             b AS MATERIALIZED (
-                SELECT p.row_id, sum(qw.idf * p.tf / (p.tf + {c1} + qw.c2 * p.n_terms))::float8 AS s
+                SELECT p.row_id, {_rounded("sum(qw.idf * p.tf / (p.tf + " + str(c1) + " + qw.c2 * p.n_terms))")} AS s
                 FROM qw JOIN {schema}.postings p ON p.word = qw.word
                 {chunk_join}
                 WHERE true {filter_sql}
                 GROUP BY p.row_id ORDER BY s DESC, p.row_id LIMIT %(n)s)"""
+
+    def _capped_sql(self, c1: float) -> str:
+        """BM25's top list from each query word's best postings (the threshold
+        algorithm of Fagin et al., in SQL), with `proof.ok` true only when the
+        list is provably the one every posting gives.
+
+        top: a word's `cap` + 1 postings of highest impact (an index range
+        read). A posting not read has an impact at most the least one read, so
+        it adds at most `bound` = idf x that impact; impacts were computed with
+        the full build's avgdl, and a refresh that raised avgdl since can raise
+        a tf part by at most avgdl / impact_avgdl, hence `scale`. A chunk then
+        scores at most `ub` (what it got from the lists it is in, plus the
+        bounds of the others; a chunk in no list, the sum of all bounds).
+        The `rescore` chunks of highest ub are scored exactly from all their
+        postings; the list is exact when its last score beats every chunk left
+        unscored (strictly, so an unread tie cannot reorder it).
+        """
+        schema = self.config.schema
+        return f"""scale AS MATERIALIZED (
+                SELECT greatest(1.0, total_tokens::float8 / greatest(n_chunks, 1) / impact_avgdl) * (1 + 1e-6) AS f
+                FROM {schema}.meta),
+            top AS MATERIALIZED (
+                SELECT qw.word, t.row_id, t.impact, qw.idf * t.tf / (t.tf + {c1} + qw.c2 * t.n_terms) AS s
+                FROM qw CROSS JOIN LATERAL (
+                    SELECT p.row_id, p.tf, p.n_terms, p.impact FROM {schema}.postings p
+                    WHERE p.word = qw.word ORDER BY p.impact DESC LIMIT %(cap)s + 1) t),
+            wb AS MATERIALIZED (
+                SELECT qw.word, CASE WHEN count(t.row_id) > %(cap)s
+                                     THEN qw.idf * min(t.impact) * (SELECT f FROM scale) ELSE 0 END AS bound
+                FROM qw LEFT JOIN top t ON t.word = qw.word GROUP BY qw.word, qw.idf),
+            part AS MATERIALIZED (
+                SELECT t.row_id, sum(t.s) + (SELECT sum(bound) FROM wb) - sum(wb.bound) AS ub
+                FROM top t JOIN wb ON wb.word = t.word GROUP BY t.row_id),
+            resc AS MATERIALIZED (SELECT row_id, ub FROM part ORDER BY ub DESC, row_id LIMIT %(rescore)s),
+            b AS MATERIALIZED (
+                SELECT p.row_id, {_rounded("sum(qw.idf * p.tf / (p.tf + " + str(c1) + " + qw.c2 * p.n_terms))")} AS s
+                FROM resc JOIN {schema}.postings p ON p.row_id = resc.row_id JOIN qw ON qw.word = p.word
+                GROUP BY p.row_id ORDER BY s DESC, p.row_id LIMIT %(n)s),
+            proof AS MATERIALIZED (
+                SELECT o.outside = 0 OR ((SELECT count(*) FROM b) = %(n)s AND (SELECT min(s) FROM b) > o.outside + {BM25_ROUND}) AS ok
+                FROM (SELECT greatest((SELECT sum(bound) FROM wb),
+                                      coalesce((SELECT ub FROM part ORDER BY ub DESC, row_id OFFSET %(rescore)s LIMIT 1), 0))
+                             AS outside) o)"""
 
     def _fusion_sql(self, params: dict[str, Any], s: RetrievalSettings) -> str:
         """rag.fusion in SQL: weighted sum of min-max normalised scores (an id
@@ -729,9 +814,9 @@ class _Builder:
         chunk_records = [c for r in rows for c in r.chunks]
         sentence_records = [s for r in rows for s in r.sentences]
         reusable: dict[str, np.ndarray] = {}
-        if same_model and not rebuild:
+        if meta is not None and meta["schema_version"] == SCHEMA_VERSION and not rebuild:
             wanted = list({x.embed_hash for x in chunk_records} | {x.embed_hash for x in sentence_records})
-            reusable = self._stored_vectors(conn, wanted)
+            reusable = self._stored_vectors(conn, wanted, live=same_model)
         chunk_vectors, embedded = self._embed([c.embed_hash for c in chunk_records], [t for r in rows for t in r.chunk_texts],
                                               reusable, "chunks")
         sentence_vectors, sentences_embedded = self._embed([s.embed_hash for s in sentence_records],
@@ -778,13 +863,18 @@ class _Builder:
                 conn.execute(f"DROP SCHEMA IF EXISTS {target} CASCADE")
                 conn.execute(tables)
                 register_vector(conn)
+                lengths = [len(t) for r in rows for t in r.chunk_tokens]
+                impact_avgdl = max(sum(lengths) / max(len(lengths), 1), 1e-9)
                 conn.execute(f"""INSERT INTO {target}.meta (schema_version, generation, package_version, model, dimension,
-                    chunking, sparse_tokenizer, repair, n_chunks, n_sentences, total_tokens)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0)""",
+                    chunking, sparse_tokenizer, repair, n_chunks, n_sentences, total_tokens, impact_avgdl)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, %s)""",
                              (SCHEMA_VERSION, int(meta.get("generation") or 0) if meta else 0, __version__, embedder.name,
-                              embedder.dimension, json.dumps(settings.index.chunking()), TOKENIZER_ID, settings.index.repair))
+                              embedder.dimension, json.dumps(settings.index.chunking()), TOKENIZER_ID, settings.index.repair,
+                              impact_avgdl))
+            self._keep_dropped(conn, target, meta, to_delete, full)
             self._delete(conn, target, to_delete)
             self._insert(conn, target, rows, chunk_vectors, sentence_vectors)
+            self._trim_dropped(conn, target)
             conn.execute(f"""UPDATE {target}.meta SET generation = generation + 1, package_version = %s, model = %s,
                     chunking = %s, sparse_tokenizer = %s, repair = %s,
                     n_chunks = (SELECT count(*) FROM {target}.chunks),
@@ -794,7 +884,9 @@ class _Builder:
             if full:
                 # Parallel HNSW build: maintenance_work_mem must hold the graph
                 # or pgvector falls back to a much slower on-disk build.
-                conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                # At least 1 GB; a server set higher (a big corpus's graph) keeps its own.
+                conn.execute("SELECT set_config('maintenance_work_mem', '1GB', true) "
+                             "WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('1GB')")
                 conn.execute(indexes)
                 conn.execute(f"ANALYZE {target}.meta, {target}.chunks, {target}.postings, {target}.vocabulary, {target}.sentences")
                 # The swap: from the first rename to the commit (milliseconds)
@@ -826,16 +918,68 @@ class _Builder:
     def _schema_exists(self, conn) -> bool:
         return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)).fetchone() is not None
 
-    def _stored_vectors(self, conn, hashes: list[str]) -> dict[str, np.ndarray]:
+    def _stored_vectors(self, conn, hashes: list[str], live: bool) -> dict[str, np.ndarray]:
+        """Vectors of these content hashes for this model: from the index's
+        rows (`live`: the index holds this model's vectors) and from the
+        vectors earlier refreshes dropped."""
         if not hashes:
             return {}
         schema = self.schema
-        with conn.cursor(binary=True) as cur:
-            cur.execute(f"""SELECT embed_hash, embedding FROM {schema}.chunks WHERE embed_hash = ANY(%(h)s)
-                UNION ALL SELECT embed_hash, embedding FROM {schema}.sentences WHERE embed_hash = ANY(%(h)s)""", {"h": hashes})
-            found = {h: _array(v) for h, v in cur.fetchall()}
+        parts = []
+        if live:
+            parts += [f"SELECT embed_hash, embedding FROM {schema}.chunks WHERE embed_hash = ANY(%(h)s)",
+                      f"SELECT embed_hash, embedding FROM {schema}.sentences WHERE embed_hash = ANY(%(h)s)"]
+        if conn.execute("SELECT to_regclass(%s)", (f"{schema}.dropped_vectors",)).fetchone()[0] is not None:
+            parts.append(f"SELECT embed_hash, embedding FROM {schema}.dropped_vectors WHERE model = %(m)s AND embed_hash = ANY(%(h)s)")
+        found: dict[str, np.ndarray] = {}
+        if parts:
+            with conn.cursor(binary=True) as cur:
+                cur.execute(" UNION ALL ".join(parts), {"h": hashes, "m": self.embedder.name})
+                rows = [(h, _array(v)) for h, v in cur.fetchall()]
+            found = {h: v for h, v in rows if v.shape == (self.embedder.dimension,)}
         conn.commit()
         return found
+
+    def _keep_dropped(self, conn, target: str, meta: dict[str, Any] | None, to_delete: list[str], full: bool) -> None:
+        """Keep the vectors this refresh drops (rag/embedcache.py's cache, in a
+        table): an article removed and put back, a chunk size tried and
+        abandoned, a model switched and back then embed nothing. Newest first,
+        up to Settings.embedding_cache_size, keyed by model and content hash;
+        the table is created on first use (a cache: readers never need it)."""
+        capacity = int(self.settings.index.embedding_cache_size)
+        schema = self.schema
+        conn.execute(f"""CREATE TABLE IF NOT EXISTS {target}.dropped_vectors (
+            model text NOT NULL, embed_hash text NOT NULL, embedding vector NOT NULL, generation bigint NOT NULL,
+            PRIMARY KEY (model, embed_hash))""")
+        if capacity <= 0 or meta is None or meta["schema_version"] != SCHEMA_VERSION:
+            conn.execute(f"TRUNCATE {target}.dropped_vectors")
+            return
+        params = {"m": meta["model"], "g": int(meta["generation"]), "a": to_delete, "new": self.embedder.name}
+        if full:  # the old schema's rows all go, and its cache with them: copy both into the new schema
+            sources = [f"SELECT %(m)s, embed_hash, embedding, %(g)s, 0 FROM {schema}.chunks",
+                       f"SELECT %(m)s, embed_hash, embedding, %(g)s, 0 FROM {schema}.sentences",
+                       f"SELECT model, embed_hash, embedding, generation, 1 FROM {schema}.dropped_vectors"]
+            if conn.execute("SELECT to_regclass(%s)", (f"{schema}.dropped_vectors",)).fetchone()[0] is None:
+                sources.pop()
+        else:  # only the deleted articles' rows go
+            sources = [f"SELECT %(m)s, embed_hash, embedding, %(g)s, 0 FROM {schema}.chunks WHERE article_id = ANY(%(a)s)",
+                       f"SELECT %(m)s, embed_hash, embedding, %(g)s, 0 FROM {schema}.sentences WHERE article_id = ANY(%(a)s)"]
+        conn.execute(f"""INSERT INTO {target}.dropped_vectors (model, embed_hash, embedding, generation)
+            SELECT DISTINCT ON (model, embed_hash) model, embed_hash, embedding, generation
+            FROM ({' UNION ALL '.join(sources)}) x(model, embed_hash, embedding, generation, older)
+            ORDER BY model, embed_hash, older
+            ON CONFLICT (model, embed_hash) DO UPDATE SET embedding = excluded.embedding, generation = excluded.generation""",
+                     params)
+
+    def _trim_dropped(self, conn, target: str) -> None:
+        """What the index holds again leaves the cache; then the newest `capacity` stay."""
+        capacity = int(self.settings.index.embedding_cache_size)
+        conn.execute(f"""DELETE FROM {target}.dropped_vectors d WHERE d.model = %(m)s AND (
+            EXISTS (SELECT 1 FROM {target}.chunks c WHERE c.embed_hash = d.embed_hash)
+            OR EXISTS (SELECT 1 FROM {target}.sentences s WHERE s.embed_hash = d.embed_hash))""", {"m": self.embedder.name})
+        conn.execute(f"""DELETE FROM {target}.dropped_vectors WHERE (model, embed_hash) IN (
+            SELECT model, embed_hash FROM {target}.dropped_vectors ORDER BY generation DESC, model, embed_hash OFFSET %(c)s)""",
+                     {"c": max(capacity, 0)})
 
     def _embed(self, hashes: list[str], texts: list[str], reusable: dict[str, np.ndarray], what: str) -> tuple[np.ndarray, int]:
         vectors = np.zeros((len(hashes), self.embedder.dimension), dtype=np.float32)
@@ -869,6 +1013,10 @@ class _Builder:
         if not rows:
             return
         next_row = conn.execute(f"SELECT coalesce(max(row_id), 0) + 1 FROM {schema}.chunks").fetchone()[0]
+        # A refresh keeps the full build's avgdl for the impacts, so a word's
+        # postings stay comparable; _capped_sql allows for the drift.
+        impact_c2 = BM25_K1 * BM25_B / conn.execute(f"SELECT impact_avgdl FROM {schema}.meta").fetchone()[0]
+        impact_c1 = BM25_K1 * (1 - BM25_B)
         vocabulary: Counter[str] = Counter()
         sentence_df: Counter[str] = Counter()
         with conn.cursor() as cur:
@@ -885,14 +1033,14 @@ class _Builder:
                                         len(tokens), chunk_vectors[i], _tsvector_text(tokens)))
                         i += 1
             i = 0
-            with cur.copy(f"COPY {schema}.postings (word, row_id, tf, n_terms) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["text", "int4", "int4", "int4"])
+            with cur.copy(f"COPY {schema}.postings (word, row_id, tf, n_terms, impact) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "int4", "int4", "int4", "float4"])
                 for r in rows:
                     for tokens in r.chunk_tokens:
                         counts = Counter(tokens)
                         vocabulary.update(counts.keys())
                         for word, tf in counts.items():
-                            copy.write_row((word, next_row + i, tf, len(tokens)))
+                            copy.write_row((word, next_row + i, tf, len(tokens), tf / (tf + impact_c1 + impact_c2 * len(tokens))))
                         i += 1
             i = 0
             with cur.copy(f"COPY {schema}.sentences (article_id, start_char, end_char, embed_hash, words, embedding) "
@@ -909,6 +1057,13 @@ class _Builder:
                     SELECT * FROM unnest(%s::text[], %s::int[])
                     ON CONFLICT (word) DO UPDATE SET {column} = {table}.{column} + excluded.{column}""",
                             (words, [counts[w] for w in words]))
+
+
+def _rounded(score_sql: str) -> str:
+    # BM25 rounded to BM25_ROUND: the same sum taken in another order (the
+    # capped read, the full one) differs in its last bit, and equal chunks
+    # would then swap places; rounded, a tie is a tie and row_id orders it.
+    return f"round(({score_sql})::numeric, {BM25_DIGITS})::float8"
 
 
 def _array(value) -> np.ndarray:

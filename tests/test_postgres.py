@@ -162,6 +162,36 @@ def test_parity_on_the_question_set(backend, local, queries):
     assert lo[0] >= 0.85  # the comparison is between two good rankings, not two broken ones
 
 
+@pytest.mark.parametrize("cap, rescore, candidates", [(6, 8, 5), (2, 4, 50)])
+def test_capped_bm25_gives_the_lists_of_every_posting(pg_server, backend, queries, cap, rescore, candidates):
+    """BM25 read from each word's best `cap` postings returns, for every
+    question, the chunks and scores that reading every posting gives: proven
+    exact, or run again over every posting. Tiny caps on the 73 chunks make
+    both happen (at 100k chunks the default cap proves most queries, README)."""
+    from dataclasses import replace
+
+    retrieval = replace(SETTINGS.retrieval, candidates=candidates)
+    capped = PostgresBackend.connect(_config(pg_server, "rag_main", bm25_cap=cap, bm25_rescore=rescore), SETTINGS)
+    try:
+        for mode in ("bm25", "hybrid"):
+            for q, text, vector in queries:
+                got = capped.search(text, vector, 5, None, mode, retrieval)
+                want = backend.search(text, vector, 5, None, mode, retrieval)
+                assert [(s.chunk.id, s.score, s.bm25_score) for s in got] == [(s.chunk.id, s.score, s.bm25_score) for s in want], q.id
+        print(f"cap {cap}: {capped.bm25_capped} proven, {capped.bm25_uncapped} read every posting")
+        if candidates == 5:
+            assert capped.bm25_capped > 0 and capped.bm25_uncapped > 0  # both ways were taken
+        else:
+            # 2 postings a word prove a list of 50 only when every list is that short.
+            assert capped.bm25_uncapped > 10 * capped.bm25_capped
+        # A filtered search reads every posting (the capped lists ignore the filter).
+        before = capped.bm25_capped + capped.bm25_uncapped
+        capped.search(queries[0][1], queries[0][2], 5, [backend.search(queries[0][1], None, 1, None, "bm25")[0].chunk.article_id], "bm25")
+        assert capped.bm25_capped + capped.bm25_uncapped == before
+    finally:
+        capped.close()
+
+
 def test_article_filter_keeps_only_those_articles(backend, local, queries, corpus):
     ids = [corpus.articles[1].id, corpus.articles[3].id]
     rows = np.array([i for i, c in enumerate(local.chunks) if c.article_id in ids])
@@ -244,10 +274,38 @@ def test_refresh_reembeds_only_the_changed_article(pg_server, corpus, real_embed
         df, n = b.sentence_df()
         assert df["kotor"] >= 1
     with PostgresBackend.open(corpus, SETTINGS, real_embedder, config=config) as back:
-        # Only the chunk and sentence that differ are embedded again (the
-        # postgres backend keeps no cache of vectors it dropped).
-        assert back.summary.changed == (changed_id,) and back.summary.embedded <= 2
+        # Changed back: the vectors the first refresh dropped come from the
+        # cache table, so nothing is embedded.
+        assert back.summary.changed == (changed_id,) and back.summary.embedded == 0
+        assert back.summary.sentences_embedded == 0
         assert "kotor" not in back.sentence_df()[0] and not back.knows("Kotor")
+    with PostgresBackend.open(load_corpus(changed_dir), SETTINGS, real_embedder, config=config) as again:
+        assert again.summary.changed == (changed_id,) and again.summary.embedded == 0  # and forth again
+
+
+def test_dropped_vectors_come_back_after_a_chunk_size_tried_and_abandoned(pg_server, corpus, real_embedder):
+    """A whole rebuild (another chunk size) keeps the old index's vectors in
+    the cache table of the new schema; going back embeds nothing. With the
+    cache off it embeds them again."""
+    config = _config(pg_server, "rag_dropped")
+    with PostgresBackend.open(corpus, SETTINGS, real_embedder, config=config) as first:
+        assert first.summary.embedded == first.n_chunks
+    other = SETTINGS.replace(chunk_tokens=80, overlap_tokens=20)
+    with PostgresBackend.open(corpus, other, real_embedder, config=config) as tried:
+        assert tried.summary.reason.startswith("chunking changed") and tried.summary.embedded > 0
+    with PostgresBackend.open(corpus, SETTINGS, real_embedder, config=config) as back:
+        assert back.summary.rebuilt and back.summary.embedded == 0 and back.summary.sentences_embedded == 0
+        got = back.search("Who did Netanyahu receive?", real_embedder.embed(["Who did Netanyahu receive?"])[0], 3, None, "dense")
+        assert got and all(s.dense_score > 0.2 for s in got)  # the cached vectors are the real ones
+    no_cache = SETTINGS.replace(chunk_tokens=80, overlap_tokens=20, embedding_cache_size=0)
+    with PostgresBackend.open(corpus, no_cache, real_embedder, config=config):
+        pass
+    tried_hashes = set(pg_server.sql("SELECT embed_hash FROM rag_dropped.chunks", database="rag").split())
+    with PostgresBackend.open(corpus, SETTINGS.replace(embedding_cache_size=0), real_embedder, config=config) as cold:
+        # Only chunks whose text both chunk sizes cut alike are still there to reuse.
+        shared = set(pg_server.sql("SELECT embed_hash FROM rag_dropped.chunks", database="rag").split()) & tried_hashes
+        assert cold.summary.embedded == cold.n_chunks - len(shared) and cold.summary.embedded > cold.n_chunks // 2
+    assert pg_server.sql("SELECT count(*) FROM rag_dropped.dropped_vectors", database="rag") == "0"
 
 
 def _worker(pg_server, schema: str, cache: Path) -> subprocess.Popen:
@@ -516,6 +574,7 @@ def test_a_schema_holding_other_tables_is_never_dropped(pg_server, corpus):
     ({"dsn": "postgresql://x", "pool_min": 5, "pool_max": 2}, "pool_min <= pool_max"),
     ({"dsn": "postgresql://x", "fulltext": "bm26"}, "fulltext must be one of bm25, ts_rank"),
     ({"dsn": "postgresql://x", "ef_serch": 10}, "unknown postgres setting(s) ef_serch"),
+    ({"dsn": "postgresql://x", "bm25_cap": -1}, "bm25_cap must be 0 (read every posting) or more"),
 ])
 def test_bad_config_names_the_value(values, message):
     with pytest.raises(SettingsError, match=None) as e:
