@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import filecmp
 import re
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -135,6 +136,27 @@ def test_the_squad_set_is_what_its_builder_makes(tmp_path) -> None:
     assert built == committed
     _, mismatch, errors = filecmp.cmpfiles(tmp_path, SQUAD, [str(p) for p in built], shallow=False)
     assert not mismatch and not errors, (mismatch, errors)
+
+
+@pytest.mark.skipif(not SQUAD_SOURCE.exists(), reason=f"the SQuAD source {SQUAD_SOURCE} is not on this machine")
+def test_the_development_set_holds_training_articles_only(tmp_path) -> None:
+    """--development: articles 300-319 and out-of-corpus questions of 320-339,
+    none of the evaluation set's articles and none of its hand-written questions."""
+    out = subprocess.run([sys.executable, str(SQUAD / "build.py"), "--source", str(SQUAD_SOURCE), "--development",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    ids = {p.stem for p in (tmp_path / "corpus").glob("squad_*.txt")}
+    assert len(ids) == 20 and all(300 <= int(i.split("_")[1]) < 320 for i in ids)
+    assert not ids & {p.stem for p in SQUAD_CORPUS.glob("squad_*.txt")}
+    rows = [json.loads(line) for line in (tmp_path / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r.get("kind") for r in rows} == {"answerable", "out_of_corpus"}
+    assert all(r["id"][0] in "so" for r in rows)
+
+
+def test_the_development_set_is_never_written_over_the_evaluation_set() -> None:
+    out = subprocess.run([sys.executable, str(SQUAD / "build.py"), "--development"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and "--development needs --out DIR" in out.stderr
 
 
 @pytest.mark.model

@@ -1,6 +1,7 @@
 """Build the SQuAD evaluation set (eval/squad/) from the shared SQuAD 1.0 train file.
 
     python eval/squad/build.py [--source PATH] [--out eval/squad]
+    python eval/squad/build.py --development --out /tmp/squad-dev   # training articles 300-339
 
 Deterministic: the same source file gives byte-identical output. The split
 rule, shared by everything that uses the file: sort the 440 articles by
@@ -39,6 +40,9 @@ ANSWERABLE_PER_ARTICLE = 15
 OUT_OF_CORPUS_PER_ARTICLE = 3
 SEED = 20161117  # fixed: the sample is part of the set's definition
 HAND_WRITTEN = ("near_miss.jsonl", "follow_ups.jsonl")
+# The development set (--development): training articles only, for choosing
+# answer rules without looking at the evaluation set; no hand-written questions.
+DEVELOPMENT = (range(300, 320), range(320, 340))
 
 
 def ordered_articles(source: Path) -> list[dict]:
@@ -103,9 +107,9 @@ def sample_out_of_corpus(n: int, article: dict, rng: random.Random) -> list[dict
     ]
 
 
-def hand_written(folder: Path, ids: set[str]) -> list[dict]:
+def hand_written(folder: Path, ids: set[str], names: tuple[str, ...] = HAND_WRITTEN) -> list[dict]:
     rows = []
-    for name in HAND_WRITTEN:
+    for name in names:
         path = folder / name
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if not line.strip():
@@ -119,16 +123,24 @@ def hand_written(folder: Path, ids: set[str]) -> list[dict]:
     return rows
 
 
-def build(source: Path, out: Path) -> dict[str, int]:
+def build(
+    source: Path,
+    out: Path,
+    corpus_articles: range = EVAL_ARTICLES,
+    out_of_corpus_articles: range = OUT_OF_CORPUS_ARTICLES,
+    hand_written_files: tuple[str, ...] = HAND_WRITTEN,
+) -> dict[str, int]:
+    """Write the set; other article ranges (and no hand-written files) make
+    the development set of training articles (DEVELOPMENT)."""
     articles = ordered_articles(source)
-    if len(articles) < max(OUT_OF_CORPUS_ARTICLES) + 1:
-        sys.exit(f"source file {source} holds {len(articles)} articles; the split needs at least 40")
+    if len(articles) < max(out_of_corpus_articles) + 1:
+        sys.exit(f"source file {source} holds {len(articles)} articles; the split needs at least {max(out_of_corpus_articles) + 1}")
     corpus = out / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     for old in corpus.glob("squad_*.txt"):
         old.unlink()
     metadata = {}
-    for n in EVAL_ARTICLES:
+    for n in corpus_articles:
         a = articles[n]
         aid = article_id(n, a["title"])
         (corpus / f"{aid}.txt").write_text(article_text(a), encoding="utf-8", newline="\n")
@@ -146,11 +158,11 @@ def build(source: Path, out: Path) -> dict[str, int]:
 
     rng = random.Random(SEED)
     rows: list[dict] = []
-    for n in EVAL_ARTICLES:
+    for n in corpus_articles:
         rows += sample_answerable(n, articles[n], rng)
-    for n in OUT_OF_CORPUS_ARTICLES:
+    for n in out_of_corpus_articles:
         rows += sample_out_of_corpus(n, articles[n], rng)
-    rows += hand_written(HERE, set(metadata))
+    rows += hand_written(HERE, set(metadata), hand_written_files)
     for row in rows:
         row.pop("source_title", None)  # kept only for reading the code; the loader knows no such key
     seen: set[str] = set()
@@ -165,7 +177,7 @@ def build(source: Path, out: Path) -> dict[str, int]:
     for r in rows:
         kind = r.get("kind", "answerable") + (" (follow-up)" if r.get("history") else "")
         counts[kind] = counts.get(kind, 0) + 1
-    return {"articles": len(metadata), "characters": sum(len(article_text(articles[n])) for n in EVAL_ARTICLES),
+    return {"articles": len(metadata), "characters": sum(len(article_text(articles[n])) for n in corpus_articles),
             "questions": len(rows), **counts}
 
 
@@ -174,9 +186,17 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
                    help=f"SQuAD 1.0 train as gzip'd JSON Lines (default: {DEFAULT_SOURCE})")
-    p.add_argument("--out", type=Path, default=HERE, help=f"the set's folder (default: {HERE})")
+    p.add_argument("--out", type=Path, default=None, help=f"the set's folder (default: {HERE})")
+    p.add_argument("--development", action="store_true",
+                   help="build the development set instead: training articles 300-319 as the corpus, out-of-corpus "
+                        "questions from training articles 320-339, no hand-written questions (needs --out)")
     args = p.parse_args(argv)
-    counts = build(args.source, args.out)
+    if args.development:
+        if args.out is None or args.out.resolve() == HERE:
+            p.error("--development needs --out DIR outside eval/squad/, e.g. --out /tmp/squad-dev")
+        counts = build(args.source, args.out, *DEVELOPMENT, hand_written_files=())
+    else:
+        counts = build(args.source, args.out or HERE)
     print(", ".join(f"{k}: {v:,}" for k, v in counts.items()))
     return 0
 
