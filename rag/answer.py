@@ -16,7 +16,7 @@ its offsets, so the invariants hold by construction:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .evidence import Evidence, EvidenceSet
@@ -112,22 +112,35 @@ def _words_of(name: Name) -> frozenset[str]:
     return frozenset(tokenize([" ".join(name.words)])[0])
 
 
+def _same_root(a: str, b: str) -> bool:
+    """Two stemmed words of one root: "turkey" and "turkish", "serbia" and
+    "serbian" (a question says Turkey where the text says Turkish)."""
+    if a == b:
+        return True
+    n = max(4, min(len(a), len(b)) - 2)
+    return len(a) >= 4 and len(b) >= 4 and a[:n] == b[:n]
+
+
 def speaks_of_others(names: Sequence[Name], text: str, start: int, end: int) -> bool:
     """Whether the sentence text[start:end] lacks a name of the question (in it
-    or just before it; a name also counts by its initials, "UIP" for "United
-    International Pictures") and names something the question does not: it is
-    about a neighbouring subject, not the one asked about."""
+    or just before it, in any form of its root; a name also counts by its
+    initials, "UIP" for "United International Pictures") and names something
+    the question does not: it is about a neighbouring subject, not the one
+    asked about."""
     seen = set(tokenize([text[max(0, start - NAME_CONTEXT_CHARS) : end]])[0])
+
+    def held(word: str, words: Iterable[str]) -> bool:
+        return any(_same_root(word, w) for w in words)
 
     def present(name: Name) -> bool:
         initials = "".join(w[0] for w in name.words).lower() if len(name.words) > 1 else None
-        return _words_of(name) <= seen or initials in seen
+        return initials in seen or all(held(w, seen) for w in _words_of(name))
 
     if all(present(n) for n in names):
         return False
     asked = frozenset().union(*(_words_of(n) for n in names))
     own = frozenset().union(*(_words_of(n) for n in question_names(text[start:end])))
-    return bool(own - asked)
+    return any(not held(w, asked) for w in own)
 
 
 def following(e: Evidence, evidence: Sequence[Evidence], text: str) -> Evidence | None:

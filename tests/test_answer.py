@@ -565,6 +565,9 @@ def test_the_sentence_after_the_lead_joins_within_the_neighbour_margin() -> None
         # The figures are for other countries than the one asked about.
         ("How much did exports to Serbia amount to?", "Exports to Albania stood at $919 million.", True),
         ("How much did exports to Serbia amount to?", "Exports to Serbia stood at $919 million.", False),
+        # Another form of the name's root: Turkey asked, Turkish written.
+        ("How much did Turkey export to Albania?", "Turkish exports to Albania were $919 million, Kosovo's $791 million.", False),
+        ("How much did Turkey export to Serbia?", "Turkish exports to Albania were $919 million, Kosovo's $791 million.", True),
         # Named just before the sentence: "he" is still Nasser.
         ("When did Nasser die?", "Nasser fell ill. He died in Cairo in 1970.", False),
         ("When did Nasser die?", "Sadat fell ill. He died in Cairo in 1970.", True),
