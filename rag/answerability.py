@@ -25,8 +25,6 @@ Entry point: `decide(question, evidence, hits, articles, model, context)`.
 from __future__ import annotations
 
 import bisect
-import hashlib
-import json
 import dataclasses
 import math
 import re
@@ -40,6 +38,7 @@ import numpy as np
 from .answer import abstain, compose, extractive_claims, missing_type_text, order_readably, restates, unknown_names_text
 from .evidence import Evidence, SentenceIndex, SentenceScorer
 from .errors import RagError
+from .weightfile import read_checked
 from .questions import answer_type, has_answer_type, unknown_names
 from .sparse import fold, tokenize
 from .types import Answer, Article, Hit
@@ -490,33 +489,11 @@ class AnswerModel:
     manifest: dict
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def manifest_path(weights: Path) -> Path:
-    return weights.with_name(weights.stem + ".manifest.json")
-
-
 def load_model(path: str | Path = DEFAULT_MODEL) -> AnswerModel:
     """The weights at `path` and their manifest beside them, checked: format,
     feature names against this code, the weights' sha256 against the manifest."""
     path = Path(path)
-    mpath = manifest_path(path)
-    for p in (path, mpath):
-        if not p.is_file():
-            raise ModelFileError(f"answer model file {p} does not exist: retrain with `python -m rag.train_answer`")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFileError(f"answer model {path} or its manifest is not valid JSON ({e}): retrain with `python -m rag.train_answer`") from e
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a {FORMAT} file: retrain with `python -m rag.train_answer`")
-    if not isinstance(manifest, dict) or manifest.get("weights_sha256") != _sha256(path):
-        raise ModelFileError(
-            f"{path} does not match the sha256 in {mpath.name} (edited or mixed up): retrain with `python -m rag.train_answer`"
-        )
+    data, manifest = read_checked(path, FORMAT, "answer model", "retrain with `python -m rag.train_answer`", ModelFileError)
     try:
         threshold = float(data["threshold"])
         max_sentences = int(data["max_sentences"])

@@ -34,8 +34,6 @@ MB, memory-mapped), projected once (about 0.2 s), and kept for the process.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 import threading
@@ -46,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .weightfile import read_checked
 from .errors import RagError
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -202,14 +201,6 @@ class ReaderWeights:
 ARRAY_SHAPES = ("projection", "gate", "gate_idf", "idf", "w1", "b1", "w2")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def manifest_path(weights: Path) -> Path:
-    return weights.with_name(weights.stem + ".manifest.json")
-
-
 RETRAIN = "retrain with `python -m rag.train_reader`"
 
 
@@ -217,19 +208,7 @@ def load_weights(path: str | Path = DEFAULT_WEIGHTS) -> tuple[ReaderWeights, dic
     """The reader's weights and manifest, checked: format, the sha256 the
     manifest records, shapes and finiteness. Raises ReaderFileError, one line."""
     path = Path(path)
-    mpath = manifest_path(path)
-    for p in (path, mpath):
-        if not p.is_file():
-            raise ReaderFileError(f"reader file {p} does not exist: {RETRAIN}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ReaderFileError(f"reader file {path} or its manifest is not valid JSON ({e.__class__.__name__}): {RETRAIN}") from e
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ReaderFileError(f"{path} is not a {FORMAT} weight file: {RETRAIN}")
-    if not isinstance(manifest, dict) or manifest.get("weights_sha256") != _sha256(path):
-        raise ReaderFileError(f"{path} does not match the sha256 in {mpath.name} (edited or mixed up): {RETRAIN}")
+    data, manifest = read_checked(path, FORMAT, "reader", RETRAIN, ReaderFileError)
     try:
         arrays = {k: np.asarray(data[k], dtype=np.float32) for k in ARRAY_SHAPES}
         b2 = float(data["b2"])

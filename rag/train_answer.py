@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .weightfile import manifest_path, sha256
+
 # Which SQuAD articles (in the shared sha256 order) play which part. The
 # corpus holds TRAIN_CORPUS; questions of the first ones train, of the last
 # CALIBRATION ones calibrate. Out-of-corpus questions come from articles the
@@ -381,7 +383,7 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION) ->
     out.write_text(json.dumps(weights, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     manifest = {
         "weights_file": out.name,
-        "weights_sha256": A._sha256(out),
+        "weights_sha256": sha256(out),
         "format": A.FORMAT,
         "ranker_features": list(A.RANKER_FEATURES),
         "answerability_features": list(A.ANSWERABILITY_FEATURES),
@@ -402,7 +404,7 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION) ->
         "metrics_train": metrics["train"],
         "training_seconds": round(time.time() - t0, 1),
     }
-    manifest_file = A.manifest_path(out)
+    manifest_file = manifest_path(out)
     manifest_file.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     log(f"wrote {out} ({out.stat().st_size:,} bytes) and {manifest_file.name} in {time.time() - t0:.0f} s")
     return manifest

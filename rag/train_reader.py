@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reader as R
+from .weightfile import manifest_path, sha256
 
 READER_ARTICLES = (104, 440)
 QUESTIONS_PER_ARTICLE = 60
@@ -490,7 +491,7 @@ def eval_records(path: Path):
 def reused_reader(path: Path) -> tuple[dict, dict]:
     """The reader arrays and held-out pair metrics of an earlier weight file."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    manifest = json.loads(R.manifest_path(path).read_text(encoding="utf-8"))
+    manifest = json.loads(manifest_path(path).read_text(encoding="utf-8"))
     return {k: data[k] for k in (*R.ARRAY_SHAPES, "b2")}, manifest["metrics"]["reader_pairs_held_out"]
 
 
@@ -649,7 +650,7 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, ep
     out.write_text(json.dumps(data_out, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
     manifest = {
         "weights_file": out.name,
-        "weights_sha256": R._sha256(out),
+        "weights_sha256": sha256(out),
         "format": R.FORMAT,
         "embedding_model": R.EMBEDDING_MODEL,
         "embedding_matrix": R.EMBEDDING_KEY,
@@ -677,7 +678,7 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, ep
         "metrics": metrics,
         "training_seconds": round(time.time() - t0, 1),
     }
-    R.manifest_path(out).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    manifest_path(out).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     log(f"wrote {out} ({out.stat().st_size:,} bytes) and its manifest in {time.time() - t0:.0f} s")
     return manifest
 

@@ -16,6 +16,7 @@ from rag.errors import RagError
 from rag.store import SentenceRecord
 from rag.train_answer import fit_logistic, roc_auc
 from rag.types import Article, Hit
+from rag.weightfile import manifest_path, sha256
 
 TEXT = (
     "The bridge over the river was opened by the mayor.\n\n"
@@ -157,7 +158,7 @@ def _write(tmp_path: Path, model: A.AnswerModel, **changes) -> Path:
             "threshold": model.threshold, "max_sentences": model.max_sentences, "keep_ratio": model.keep_ratio}
     data.update(changes)
     path.write_text(json.dumps(data))
-    A.manifest_path(path).write_text(json.dumps({"weights_sha256": A._sha256(path)}))
+    manifest_path(path).write_text(json.dumps({"weights_sha256": sha256(path)}))
     return path
 
 
@@ -171,7 +172,7 @@ def test_weights_round_trip(tmp_path, tiny):
 
 def test_shipped_weights_load_and_match_their_manifest():
     model = A.load_model(A.DEFAULT_MODEL)
-    manifest = json.loads(A.manifest_path(A.DEFAULT_MODEL).read_text())
+    manifest = json.loads(manifest_path(A.DEFAULT_MODEL).read_text())
     assert manifest["ranker_features"] == list(A.RANKER_FEATURES)
     assert manifest["answerability_features"] == list(A.ANSWERABILITY_FEATURES)
     assert len(manifest["data"]["squad_file_sha256"]) == 64 and manifest["data"]["corpus_articles"][0] >= 40
@@ -186,7 +187,7 @@ def test_shipped_weights_load_and_match_their_manifest():
     [
         (lambda p: p.write_text("{not json"), "not valid JSON"),
         (lambda p: p.write_text(p.read_text().replace('"dense"', '"densest"')), "sha256"),
-        (lambda p: A.manifest_path(p).unlink(), "does not exist"),
+        (lambda p: manifest_path(p).unlink(), "does not exist"),
     ],
 )
 def test_a_damaged_weight_file_is_a_clear_error(tmp_path, damage, message):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rag import reader as R
+from rag.weightfile import manifest_path, sha256
 from rag.evidence import Evidence
 from rag.types import Article
 
@@ -38,7 +39,7 @@ def _arrays(seed: int = 0) -> dict:
 def _write(folder: Path, data: dict, name: str = "reader-v1.json") -> Path:
     path = folder / name
     path.write_text(json.dumps(data))
-    R.manifest_path(path).write_text(json.dumps({"weights_sha256": R._sha256(path)}))
+    manifest_path(path).write_text(json.dumps({"weights_sha256": sha256(path)}))
     return path
 
 
@@ -59,7 +60,7 @@ def test_weights_round_trip(tmp_path):
     [
         (lambda p: p.write_text('{"format": "rag-reader/1", "projection": [[1'), "not valid JSON"),
         (lambda p: p.write_text(p.read_text().replace('"b2": 0.1', '"b2": 0.2')), "sha256"),
-        (lambda p: R.manifest_path(p).unlink(), "does not exist"),
+        (lambda p: manifest_path(p).unlink(), "does not exist"),
         (lambda p: p.unlink(), "does not exist"),
     ],
 )

@@ -1,0 +1,43 @@
+"""A shipped weight file and its manifest, read and checked in one place.
+
+The learned answer stage (rag/answerability.py) and the reading model
+(rag/reader.py) ship their weights as JSON beside a manifest that records the
+weights' sha256 (with the data hashes, features and metrics of the run that
+made them). A file that is missing, not JSON, of another format, or edited
+since its manifest was written is refused with one line that says how to
+make it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def manifest_path(weights: Path) -> Path:
+    return weights.with_name(weights.stem + ".manifest.json")
+
+
+def read_checked(path: Path, fmt: str, what: str, retrain: str, error: type[Exception]) -> tuple[dict, dict]:
+    """(weights, manifest) of `path`, both JSON objects, the weights of format
+    `fmt` and matching the manifest's sha256; else `error` naming `what`
+    (e.g. "answer model") and `retrain` (how to make the file again)."""
+    mpath = manifest_path(path)
+    for p in (path, mpath):
+        if not p.is_file():
+            raise error(f"{what} file {p} does not exist: {retrain}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{what} {path} or its manifest is not valid JSON ({e.__class__.__name__}): {retrain}") from e
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise error(f"{path} is not a {fmt} weight file: {retrain}")
+    if not isinstance(manifest, dict) or manifest.get("weights_sha256") != sha256(path):
+        raise error(f"{path} does not match the sha256 in {mpath.name} (edited or mixed up): {retrain}")
+    return data, manifest
