@@ -305,7 +305,7 @@ def extractive_answer(
         # Albania and Kosovo); without one, the articles do not say. Lazily,
         # best first: only the sentences above the lead are read.
         names = question_names(question)
-        lead = next(
+        typed = next(
             (
                 e for e in evidence
                 if e.score >= settings.abstain_below
@@ -314,9 +314,9 @@ def extractive_answer(
             ),
             None,
         )
-        if lead is None:
+        if typed is None:
             return abstain(hits, missing_type_text(kind), notes)
-        evidence = [lead, *(e for e in evidence if e is not lead)]
+        evidence = [typed, *(e for e in evidence if e is not typed)]
     if not evidence or evidence[0].score < settings.abstain_below:
         return abstain(hits, notes=notes)
     chosen = select(evidence, scored, settings.sentences, settings.margin, settings.duplicate_similarity,

@@ -28,7 +28,8 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -400,6 +401,33 @@ def _open_session(path: Path, threads: int):
         raise OnnxUnavailable(f"ONNX Runtime cannot load {path} ({e}): delete the file to export it again") from e
 
 
+@contextmanager
+def _staged(target: Path, prefix: str, failed: str) -> Iterator[Path]:
+    """A path beside `target` to write a new model file to, moved onto
+    `target` when the block ends without error (atomically: a concurrent
+    reader sees no file or the whole one). Any error but OnnxUnavailable
+    becomes one that starts with `failed`; the scratch folder is removed."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    except OSError as e:
+        raise OnnxUnavailable(
+            f"cannot write the ONNX model to {target.parent} ({e.strerror}): set XDG_CACHE_HOME to a writable folder"
+        ) from e
+    try:
+        staged = scratch / target.name
+        yield staged
+        os.replace(staged, target)
+    except OnnxUnavailable:
+        raise
+    except Exception as e:  # the exporter and the quantiser raise many types; all mean the same here
+        raise OnnxUnavailable(f"{failed} ({type(e).__name__}: {e})") from e
+    finally:
+        for leftover in scratch.iterdir():
+            leftover.unlink()
+        scratch.rmdir()
+
+
 def export_onnx(folder: Path, target: Path, runner_for) -> None:
     """Export the local sentence-transformers model at `folder` to `target`.
 
@@ -415,27 +443,10 @@ def export_onnx(folder: Path, target: Path, runner_for) -> None:
         import torch
     except ImportError as e:
         raise OnnxUnavailable(f"{e.name} is not installed (pip install {e.name})") from e
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
-    except OSError as e:
-        raise OnnxUnavailable(
-            f"cannot write the ONNX model to {target.parent} ({e.strerror}): set XDG_CACHE_HOME to a writable folder"
-        ) from e
-    try:
-        staged = scratch / target.name
+    with _staged(target, ".export-", "exporting the model to ONNX failed") as staged:
         model = _load_sentence_transformer(folder).eval()
         _trace(model, staged, torch)
         _check_agreement(model, runner_for(staged))
-        os.replace(staged, target)  # atomic: a concurrent reader sees no file or the whole one
-    except OnnxUnavailable:
-        raise
-    except Exception as e:  # the tracer and exporter raise many types; all mean the same here
-        raise OnnxUnavailable(f"exporting the model to ONNX failed ({type(e).__name__}: {e})") from e
-    finally:
-        for leftover in scratch.iterdir():
-            leftover.unlink()
-        scratch.rmdir()
     log.info("exported the embedding model to %s", target)
 
 
@@ -519,11 +530,9 @@ def quantize_int8(source: Path, target: Path, runner_for) -> None:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as e:
         raise OnnxUnavailable(f"{e.name} is not installed (pip install {e.name.split('.')[0]})") from e
-    scratch = Path(tempfile.mkdtemp(prefix=".quantize-", dir=target.parent))
     root = logging.getLogger()
     level = root.level
-    try:
-        staged = scratch / target.name
+    with _staged(target, ".quantize-", "quantising the model to int8 failed") as staged:
         keep_float = _first_down_projection(onnx.load(str(source), load_external_data=False))
         root.setLevel(logging.ERROR)  # it advises a pre-processing step on the root logger; measured, not needed
         try:
@@ -538,15 +547,6 @@ def quantize_int8(source: Path, target: Path, runner_for) -> None:
         cosine = float((floats * ints).sum(axis=1).min())
         if cosine < INT8_AGREEMENT:
             raise OnnxUnavailable(f"the int8 model disagrees with the float one (cosine {cosine:.4f} < {INT8_AGREEMENT})")
-        os.replace(staged, target)
-    except OnnxUnavailable:
-        raise
-    except Exception as e:  # the quantiser raises many types; all mean the same here
-        raise OnnxUnavailable(f"quantising the model to int8 failed ({type(e).__name__}: {e})") from e
-    finally:
-        for leftover in scratch.iterdir():
-            leftover.unlink()
-        scratch.rmdir()
     log.info("wrote the int8 embedding model to %s", target)
 
 
