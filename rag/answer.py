@@ -147,12 +147,9 @@ def speaks_of_others(names: Sequence[Name], text: str, start: int, end: int) -> 
 _FIGURE = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*(?![\w])")
 
 
-def question_figures(text: str) -> frozenset[str]:
+def figures_of(text: str) -> frozenset[str]:
     """The figures of a question or sentence ("in June 2010", "350,000"), commas dropped."""
     return frozenset(m.group(0).replace(",", "") for m in _FIGURE.finditer(text))
-
-
-sentence_figures = question_figures
 
 
 def following(e: Evidence, evidence: Sequence[Evidence], text: str) -> Evidence | None:
@@ -367,21 +364,22 @@ def extractive_answer(
     if not evidence or evidence[0].score < settings.abstain_below:
         return abstain(hits, notes=notes)
     if names and not kind:
-        # A lead about a neighbouring subject ("whites made up 51%" for a
-        # question about Asians) gives way to a close one about the question's.
+        # A lead about a neighbouring subject ("The Balkan states' stance toward
+        # Israel" for a question about Montenegro's) gives way to a close one
+        # about the question's (a date or number question's lead already is).
         # Only from the same article: in another, the close sentence is more
         # often about something else that shares a name.
         first = evidence[0]
         evidence = lead_with(evidence, settings.names_margin,
                              lambda e: e.article_id == first.article_id and about_the_question(e))
-    figures = question_figures(question)
+    figures = figures_of(question)
     if figures:
         # A lead without the question's figures ("released in 1995" for "Which
         # album was released in 1991?") gives way to a close one with them
         # (and, for a date or number question, with one and about its subject).
         evidence = lead_with(
             evidence, settings.figures_margin,
-            lambda e: figures <= sentence_figures(sentence(e)) and (
+            lambda e: figures <= figures_of(sentence(e)) and (
                 not kind or (has_answer_type(sentence(e), kind) and about_the_question(e))),
         )
     chosen = select(evidence, scored, settings.sentences, settings.margin, settings.duplicate_similarity,

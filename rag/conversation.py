@@ -200,7 +200,7 @@ def _slots(question: str) -> list[Slot]:
             if is_entity and (nxt[:1].isupper() or nxt[:1].isdigit() or nxt.lower() in ("of", "the") and j + 2 < len(tokens) and tokens[j + 2][0][:1].isupper()):
                 j += 1
             elif (not is_entity and nxt[:1].isalnum() and nxt.lower() not in _STOP and nxt.lower() not in _REFERRING
-                  and not nxt[:1].isupper() and not _verb_like(nxt)):
+                  and not any(c.isupper() for c in nxt) and not _verb_like(nxt)):  # "minister pro-Western": two
                 j += 1
             else:
                 break
@@ -306,6 +306,8 @@ def substitute(frame: str, fragment: str) -> tuple[str, str] | None:
     if span is None:
         after_the = common and core_words[0].lower() == "the"
         for n, wanted in enumerate((
+            # "And in Dallas?" after "... lived in Houston in 2010?": Houston, not 2010.
+            lambda s: preposition is not None and s.preposition == preposition and s.kind == kind,
             lambda s: preposition is not None and s.preposition == preposition,
             lambda s: after_the and s.determiner,
             lambda s: len(core_words) == 1 and kind not in ("year", "number") and s.coordinated,
@@ -322,7 +324,7 @@ def substitute(frame: str, fragment: str) -> tuple[str, str] | None:
                 # subject ("the Xbox 360 Core priced at in the US"). Preferring a
                 # phrase as long as the fragment was tried: it swapped "Balkan"
                 # for "Erdogan" in "Which Balkan countries has Isaac Herzog visited?".
-                choice = matching[0] if n == 1 else matching[-1]
+                choice = matching[0] if n == 2 else matching[-1]
                 break
         if choice is None:
             return None

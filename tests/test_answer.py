@@ -941,11 +941,11 @@ def test_refers_back(sentence: str, expected: bool) -> None:
     assert refers_back(sentence) is expected
 
 
-def test_question_figures_are_whole_figures() -> None:
-    from rag.answer import question_figures
+def test_figures_are_whole_figures() -> None:
+    from rag.answer import figures_of
 
-    assert question_figures("How many were at the 2008 concert of 350,000 in Kharkiv, 2.5 km away?") == {"2008", "350000", "2.5"}
-    assert question_figures("What did the G2 summit and the 2nd round decide?") == frozenset()
+    assert figures_of("How many were at the 2008 concert of 350,000 in Kharkiv, 2.5 km away?") == {"2008", "350000", "2.5"}
+    assert figures_of("What did the G2 summit and the 2nd round decide?") == frozenset()
 
 
 TORCH = "Protesters in Vietnam carried banners along the route of the torch. Vietnam: The event was held in Ho Chi Minh City on April 29."

@@ -281,6 +281,11 @@ def test_substitute_puts_the_fragment_in_the_frame(frame, fragment, expected, re
         ("Of what discipline is ethology a branch?", "affective computing",
          "Of what discipline is affective computing a branch?", "ethology"),
         ("How many municiplaities are in Bern?", "libraries", "How many libraries are in Bern?", "municiplaities"),
+        # of two phrases after the same preposition, the one of the fragment's kind
+        ("How many people lived in Houston in 2010?", "in Dallas", "How many people lived in Dallas in 2010?", "Houston"),
+        # a small-letter phrase stops before a word with a capital ("prime minister", then "pro-Western")
+        ("In Serbia, is the prime minister pro-Western or pro-Russian?", "the president",
+         "In Serbia, is the president pro-Western or pro-Russian?", "prime minister"),
     ],
 )
 def test_substitute_more_forms(frame, fragment, expected, replaced) -> None:
