@@ -143,10 +143,33 @@ def speaks_of_others(names: Sequence[Name], text: str, start: int, end: int) -> 
     return any(not held(w, asked) for w in own)
 
 
+# A figure as written: "1991", "2.1", "350,000" (not the "2" of "G2" or "2nd").
+_FIGURE = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*(?![\w])")
+
+
+def figures_of(text: str) -> frozenset[str]:
+    """The figures of a question or sentence ("in June 2010", "350,000"), commas dropped."""
+    return frozenset(m.group(0).replace(",", "") for m in _FIGURE.finditer(text))
+
+
 def following(e: Evidence, evidence: Sequence[Evidence], text: str) -> Evidence | None:
     """The sentence right after `e` in its article, when the passages hold it."""
     after = [x for x in evidence if x.article_id == e.article_id and x.start >= e.end and not text[e.end : x.start].strip()]
     return min(after, key=lambda x: x.start) if after else None
+
+
+# A sentence that opens by pointing back ("He was the only candidate", "With its
+# capital at Asmara, it is bordered by ...") goes on about the one before it.
+_REFERS_BACK = re.compile(
+    r"^\W*(?:(?:he|she|it|they|this|these|those|such|its|his|her|their|the latter|the former)\b"
+    r"|[^,.;]{0,60},\s*(?:he|she|it|they)\b)",
+    re.I,
+)
+
+
+def refers_back(sentence: str) -> bool:
+    """Whether a sentence opens with a word that points to the sentence before."""
+    return bool(_REFERS_BACK.match(sentence))
 
 
 def order_readably(chosen: Sequence[Evidence]) -> list[Evidence]:
@@ -287,6 +310,16 @@ def screen(
     return None
 
 
+def lead_with(evidence: list[Evidence], margin: float, good: Callable[[Evidence], bool]) -> list[Evidence]:
+    """`evidence` unchanged when its first sentence is `good`, else with the
+    best `good` one scoring within `margin` of the first moved to the front."""
+    first = evidence[0]
+    if good(first):
+        return evidence
+    better = next((e for e in evidence[1:] if e.score >= first.score - margin and good(e)), None)
+    return evidence if better is None else [better, *(e for e in evidence if e is not better)]
+
+
 def extractive_answer(
     question: str,
     scored: EvidenceSet,
@@ -294,23 +327,34 @@ def extractive_answer(
     articles: Mapping[str, Article],
     settings: AnswerSettings,
     notes: Sequence[str] = (),
+    query: str | None = None,
 ) -> Answer:
-    """The sentences of the hits that answer `question`, quoted, or an abstention."""
+    """The sentences of the hits that answer `question`, quoted, or an abstention.
+
+    query: the question as searched, when it differs (a follow-up made to
+    stand alone: "When did the torch arrive in Vietnam?" for "How about in
+    Vietnam?"); what it asks for and names are read from it."""
+    question = query or question
     evidence = scored.items
     kind = answer_type(question)
+    names = question_names(question)
+
+    def sentence(e: Evidence) -> str:
+        return articles[e.article_id].text[e.start : e.end]
+
+    def about_the_question(e: Evidence) -> bool:
+        return not speaks_of_others(names, articles[e.article_id].text, e.start, e.end)
+
     if kind and evidence:
         # Lead with the best sentence that holds what the question asks for
         # (a date, a number) and speaks of what the question names ("How much
         # did exports to Serbia amount to?" is not answered by the figures for
         # Albania and Kosovo); without one, the articles do not say. Lazily,
         # best first: only the sentences above the lead are read.
-        names = question_names(question)
         typed = next(
             (
                 e for e in evidence
-                if e.score >= settings.abstain_below
-                and has_answer_type(articles[e.article_id].text[e.start : e.end], kind)
-                and not speaks_of_others(names, articles[e.article_id].text, e.start, e.end)
+                if e.score >= settings.abstain_below and has_answer_type(sentence(e), kind) and about_the_question(e)
             ),
             None,
         )
@@ -319,6 +363,25 @@ def extractive_answer(
         evidence = [typed, *(e for e in evidence if e is not typed)]
     if not evidence or evidence[0].score < settings.abstain_below:
         return abstain(hits, notes=notes)
+    if names and not kind:
+        # A lead about a neighbouring subject ("The Balkan states' stance toward
+        # Israel" for a question about Montenegro's) gives way to a close one
+        # about the question's (a date or number question's lead already is).
+        # Only from the same article: in another, the close sentence is more
+        # often about something else that shares a name.
+        first = evidence[0]
+        evidence = lead_with(evidence, settings.names_margin,
+                             lambda e: e.article_id == first.article_id and about_the_question(e))
+    figures = figures_of(question)
+    if figures:
+        # A lead without the question's figures ("released in 1995" for "Which
+        # album was released in 1991?") gives way to a close one with them
+        # (and, for a date or number question, with one and about its subject).
+        evidence = lead_with(
+            evidence, settings.figures_margin,
+            lambda e: figures <= figures_of(sentence(e)) and (
+                not kind or (has_answer_type(sentence(e), kind) and about_the_question(e))),
+        )
     chosen = select(evidence, scored, settings.sentences, settings.margin, settings.duplicate_similarity,
                     settings.other_article_margin)
     lead = evidence[0]
@@ -329,7 +392,10 @@ def extractive_answer(
         # of countries, the reason, the year): it joins at a wider margin.
         nxt.score >= lead.score - settings.neighbour_margin
         # A restatement is never the answer on its own.
-        or restates(lead.lexical, frozenset(tokenize([question])[0]), frozenset(tokenize([text[lead.start : lead.end]])[0]))
+        or restates(lead.lexical, frozenset(tokenize([question])[0]), frozenset(tokenize([sentence(lead)])[0]))
+        # One that goes on about the lead's subject ("He was the only
+        # candidate", "With its capital at Asmara, it ...") wider still.
+        or (nxt.score >= lead.score - settings.referring_margin and refers_back(sentence(nxt)))
     ):
         chosen = order_readably([*chosen, nxt])
     return compose(extractive_claims(chosen, articles, hits), hits, articles, notes)

@@ -120,7 +120,7 @@ def elliptical_fragment(question: str) -> str | None:
 def _kind(words: list[str]) -> str:
     """name (capitalised), year, number or phrase: what a slot holds."""
     content = [w for w in words if w.lower() not in _STOP]
-    if content and all(re.fullmatch(r"1\d{3}s?|20\d\ds?", w) for w in content):
+    if content and all(_YEAR.fullmatch(w) for w in content):
         return "year"
     if content and any(w[:1].isdigit() for w in content):
         return "number"
@@ -129,39 +129,151 @@ def _kind(words: list[str]) -> str:
     return "phrase"
 
 
-def _slots(question: str) -> list[tuple[int, int, str | None, str]]:
-    """The replaceable phrases of a question: (start, end, preposition before, kind).
+_YEAR = re.compile(r"1\d{3}s?|20\d\ds?")
+_DETERMINERS = frozenset({"the", "a", "an"})
+# After these the next phrase is what the question asks for ("what year",
+# "how many routes"), not its subject: it is replaced only when nothing else is.
+_ASKING = frozenset({"what", "which", "whose", "many", "much"})
+# Verbs of a question that a phrase must not swallow ("the first hotel built in"):
+# past participles in -ed, and the irregular ones questions use most.
+_PARTICIPLES = frozenset(
+    "built made held born done given taken known written won begun sold found led seen said paid brought "
+    "bought kept left lost meant put run set shown spent told thought understood become chosen drawn driven "
+    "eaten fallen grown hidden ridden risen shaken spoken stolen sworn thrown worn".split()
+)
+
+
+def _verb_like(word: str) -> bool:
+    lower = word.lower()
+    return lower in _PARTICIPLES or (len(lower) > 4 and lower.endswith("ed") and word[:1].islower())
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A replaceable phrase of a question: its characters, its tokens [first, last],
+    the preposition before it (past a determiner: "in the US" has "in"), and what it is."""
+
+    start: int
+    end: int
+    first: int
+    last: int
+    preposition: str | None
+    kind: str
+    determiner: bool = False  # "the" or "a" right before it
+    asked: bool = False  # right after "what", "which", "how many": what the question asks for
+    predicate: bool = False  # after "a"/"an": "is ethology a branch", not what it is about
+    coordinated: bool = False  # "Blacks or African Americans": two names as one
+
+
+def _tokens(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group(0), m.start(), m.end()) for m in _SLOT_TOKEN.finditer(text)]
+
+
+def _slots(question: str) -> list[Slot]:
+    """The replaceable phrases of a question.
 
     A slot is a run of capitalised words or of figures (a name, a year, a
     number), or failing those a run of content words; the question's first
-    word is capitalised as a sentence start and never a slot by that alone.
+    word is capitalised as a sentence start and never a slot by that alone. A
+    possessive ends a name ("Tucson's NBC station": Tucson, NBC), a year
+    stands alone ("the 2011 Corruption Perceptions Index": 2011, then the
+    name), and past participles are no phrase ("built"). Names joined by
+    "and"/"or" make one slot ("Hispanic or Latino").
     """
-    tokens = [(m.group(0), m.start(), m.end()) for m in _SLOT_TOKEN.finditer(question)]
-    slots = []
+    tokens = _tokens(question)
+    slots: list[Slot] = []
     i = 0
     while i < len(tokens):
         word = tokens[i][0]
         lower = word.lower()
         is_entity = (word[:1].isupper() and (i > 0 or lower not in _STOP | _CLAUSE)) or word[:1].isdigit()
-        is_content = word[:1].isalnum() and lower not in _STOP and lower not in _REFERRING
+        is_content = (word[:1].isalnum() and lower not in _STOP and lower not in _REFERRING and lower not in _ASKING
+                      and not _verb_like(word))
         if not (is_entity or is_content):
             i += 1
             continue
         j = i
-        while j + 1 < len(tokens):
+        while j + 1 < len(tokens) and not _POSSESSIVE.search(tokens[j][0]) and not _YEAR.fullmatch(tokens[j][0]):
             nxt = tokens[j + 1][0]
+            if is_entity and _YEAR.fullmatch(nxt):
+                break
             if is_entity and (nxt[:1].isupper() or nxt[:1].isdigit() or nxt.lower() in ("of", "the") and j + 2 < len(tokens) and tokens[j + 2][0][:1].isupper()):
                 j += 1
-            elif not is_entity and nxt[:1].isalnum() and nxt.lower() not in _STOP and nxt.lower() not in _REFERRING and not nxt[:1].isupper():
+            elif (not is_entity and nxt[:1].isalnum() and nxt.lower() not in _STOP and nxt.lower() not in _REFERRING
+                  and not any(c.isupper() for c in nxt) and not _verb_like(nxt)):  # "minister pro-Western": two
                 j += 1
             else:
                 break
-        before = tokens[i - 1][0].lower() if i else None
+        k = i - 1
+        while k >= 0 and tokens[k][0].lower() in _DETERMINERS:
+            k -= 1
+        before = tokens[k][0].lower() if k >= 0 else None
         words = [t[0] for t in tokens[i : j + 1]]
         end = tokens[j][2] - (len(m.group(0)) if (m := _POSSESSIVE.search(tokens[j][0])) else 0)  # "Houston's": the name is "Houston"
-        slots.append((tokens[i][1], end, before if before in _PREPOSITIONS else None, _kind(words) if is_entity else "phrase"))
+        previous = tokens[i - 1][0].lower() if i else None
+        slots.append(Slot(
+            tokens[i][1], end, i, j, before if before in _PREPOSITIONS else None, _kind(words) if is_entity else "phrase",
+            determiner=previous in _DETERMINERS, asked=previous in _ASKING or (k >= 0 and tokens[k][0].lower() in _ASKING),
+            predicate=previous in ("a", "an"),
+        ))
         i = j + 1
-    return slots
+    return _coordinated(question, tokens, slots)
+
+
+def _coordinated(question: str, tokens: list[tuple[str, int, int]], slots: list[Slot]) -> list[Slot]:
+    """Names joined by "and"/"or" as one slot: "Blacks or African Americans"."""
+    out: list[Slot] = []
+    for slot in slots:
+        last = out[-1] if out else None
+        if (
+            last and last.kind == "name" and slot.kind == "name" and slot.first == last.last + 2
+            and tokens[last.last + 1][0].lower() in ("and", "or")
+        ):
+            out[-1] = Slot(last.start, slot.end, last.first, slot.last, last.preposition, "name", last.determiner,
+                           last.asked, last.predicate, coordinated=True)
+        else:
+            out.append(slot)
+    return out
+
+
+def _root(word: str) -> str:
+    lower = word.lower()
+    return lower[:-1] if len(lower) > 3 and lower.endswith("s") and not lower.endswith("ss") else lower
+
+
+def _head(words: list[str]) -> str | None:
+    """The noun a phrase is about: its last word, or the last before "of"
+    ("the president of France": president)."""
+    lowered = [w.lower() for w in words]
+    if "of" in lowered[1:]:
+        words = words[: lowered.index("of", 1)]
+    content = [w for w in words if w.lower() not in _STOP and not _POSSESSIVE.search(w)]
+    return content[-1] if content else None
+
+
+def _same_head(frame: str, core: str) -> tuple[int, int] | None:
+    """The phrase of `frame` that ends in the noun `core` ends in ("the Baird
+    system" for "France's 819 line system", "high levels" for "low levels"):
+    that noun and the words before it, back to a function word or a
+    possessive; only over small-letter words when the core's are."""
+    words = _WORD.findall(core)
+    head = words[-1] if words else None
+    if head is None or head.lower() in _STOP or head.lower() in _REFERRING:
+        return None
+    tokens = _tokens(frame)
+    at = [t for t in range(len(tokens)) if _root(tokens[t][0]) == _root(head)]
+    if not at:
+        return None
+    t = at[-1]
+    small = all(w[:1].islower() or w[:1].isdigit() for w in words[:-1] if w.lower() not in _STOP)
+    first = t
+    while first > 0:
+        word = tokens[first - 1][0]
+        if (not word[:1].isalnum() or word.lower() in _STOP | _CLAUSE | _REFERRING | _ASKING or _verb_like(word)
+                or _POSSESSIVE.search(word) or (small and word[:1].isupper())):
+            break
+        first -= 1
+    return tokens[first][1], tokens[t][2]
 
 
 def substitute(frame: str, fragment: str) -> tuple[str, str] | None:
@@ -170,41 +282,82 @@ def substitute(frame: str, fragment: str) -> tuple[str, str] | None:
     None when the frame has no phrase to replace ("Why did they?").
 
     The phrase replaced is, in order of preference, one after the same
-    preposition ("And to Kosovo?" replaces "to Albania"), one of the same kind
-    (a name for a name, a year for a year), any name or figure, any phrase;
-    among several, the last.
+    preposition ("And to Kosovo?" replaces "to Albania"; "in the US" counts
+    as "in"), one ending in the same noun ("And the dry season?" replaces
+    "rainy season"), for a common noun after "the", the first phrase after
+    "the" ("And the president?" replaces "the prime minister"), for one
+    word, names joined by "and"/"or" ("And Asians?" replaces "Blacks or
+    African Americans"), one of the same kind (a name for a name, a year for
+    a year), any name or figure, any phrase; among several, the last. What
+    the question asks for ("what year") and a predicate ("a branch") come
+    last.
     """
     words = _WORD.findall(fragment)
     preposition = words[0].lower() if len(words) > 1 and words[0].lower() in _PREPOSITIONS else None
     core = fragment[fragment.lower().index(preposition) + len(preposition) :].strip() if preposition else fragment
     core = _POSSESSIVE.sub("", core)  # "And Detroit's?": the frame keeps its own "'s"
-    kind = _kind(_WORD.findall(core))
+    core_words = _WORD.findall(core)
+    kind = _kind(core_words)
+    head = _head(core_words)
+    common = head is not None and head[:1].islower() and kind == "phrase"
     slots = _slots(frame)
+    span = None if preposition else _same_head(frame, core)
     choice = None
-    for wanted in (
-        lambda s: preposition is not None and s[2] == preposition,
-        lambda s: s[3] == kind,
-        lambda s: s[3] != "phrase",
-        lambda s: True,
-    ):
-        matching = [s for s in slots if wanted(s)]
-        if matching:
-            # The last: a subject change most often swaps the object ("visit
-            # Serbia" -> "visit Albania"). Preferring a phrase as long as the
-            # fragment was tried: it swapped "Balkan" for "Erdogan" in "Which
-            # Balkan countries has Isaac Herzog visited?".
-            choice = matching[-1]
-            break
-    if choice is None:
-        return None
-    start, end, _, _ = choice
+    if span is None:
+        after_the = common and core_words[0].lower() == "the"
+        for n, wanted in enumerate((
+            # "And in Dallas?" after "... lived in Houston in 2010?": Houston, not 2010.
+            lambda s: preposition is not None and s.preposition == preposition and s.kind == kind,
+            lambda s: preposition is not None and s.preposition == preposition,
+            lambda s: after_the and s.determiner,
+            lambda s: len(core_words) == 1 and kind not in ("year", "number") and s.coordinated,
+            lambda s: s.kind == kind,
+            lambda s: s.kind != "phrase",
+            lambda s: True,
+        )):
+            matching = [s for s in slots if wanted(s)]
+            # What the question asks for, or says the subject is, is not the subject.
+            matching = [s for s in matching if not (s.asked or s.predicate)] or matching
+            if matching:
+                # The last: a subject change most often swaps the object ("visit
+                # Serbia" -> "visit Albania"); after "the", the first, the
+                # subject ("the Xbox 360 Core priced at in the US"). Preferring a
+                # phrase as long as the fragment was tried: it swapped "Balkan"
+                # for "Erdogan" in "Which Balkan countries has Isaac Herzog visited?".
+                choice = matching[0] if n == 2 else matching[-1]
+                break
+        if choice is None:
+            return None
+        span = (choice.start, choice.end)
+    start, end = span
     replaced = frame[start:end]
     # The fragment's preposition replaces the slot's own ("about Serbia" -> "to Kosovo").
-    if preposition and choice[2]:
-        start = frame.lower().rindex(choice[2], 0, start)
+    # A year or number keeps the frame's "the" ("in the 2011 Corruption Perceptions
+    # Index" -> "in the 2014 ..."); a name does not ("in the US" -> "in Europe").
+    if preposition and choice is not None and choice.preposition and not (choice.determiner and kind in ("year", "number")):
+        start = frame.lower().rindex(choice.preposition, 0, start)
         return frame[:start] + fragment + frame[end:], replaced
-    if re.match(r"(?i)(the|an?)\s", core) and (m := re.search(r"(?i)\b(the|an?)\s+$", frame[:start])):
-        start = m.start()  # "the inaugural meeting" -> "the second meeting", not "the the second meeting"
+    # "those with low levels" for "high levels" in "Those with high levels": the
+    # words the fragment shares with what stands before the slot are not repeated.
+    before = _tokens(frame[:start])
+    lead = _tokens(core)
+    shared = 0
+    for size in range(min(len(lead) - 1, len(before)), 0, -1):
+        if [t[0].lower() for t in lead[:size]] == [t[0].lower() for t in before[-size:]]:
+            shared = size
+            break
+    if shared:
+        core = core[lead[shared][1] :]
+    if preposition and kind in ("year", "number"):
+        return frame[:start] + core + frame[end:], replaced
+    frame_det = re.search(r"(?i)\b(the|an?)\s+$", frame[:start])
+    core_det = re.match(r"(?i)(the|an?)\s+", core)
+    if core_det and frame_det:
+        start = frame_det.start()  # "the inaugural meeting" -> "the second meeting", not "the the second meeting"
+    elif core_det and _POSSESSIVE.search(frame[:start].rstrip()):
+        core = core[core_det.end() :]  # "Brasilia's rainy season" -> "Brasilia's dry season"
+    elif frame_det and _POSSESSIVE.search(_WORD.findall(core)[0] if _WORD.findall(core) else ""):
+        start = frame_det.start()  # "the Baird system" -> "France's 819 line system"
     return frame[:start] + core + frame[end:], replaced
 
 

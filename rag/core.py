@@ -208,7 +208,12 @@ class RAG:
                 if self._learned is not None:
                     extractive = self._learned.answer(query, scored.items, hits, self._articles, notes)
                 else:
-                    extractive = extractive_answer(check.text, scored, hits, self._articles, s.answer, notes)
+                    # A follow-up rewritten to stand alone ("And in 2014?" as "Where did
+                    # Nigeria rank in the 2014 ...?") is answered as that question; one
+                    # searched with the earlier topic words appended is not.
+                    standalone = None if query.startswith(check.text) else query
+                    extractive = extractive_answer(check.text, scored, hits, self._articles, s.answer, notes,
+                                                   query=standalone)
                 if s.answer.reader_gate:
                     from .reader import gate
 

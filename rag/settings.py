@@ -195,6 +195,16 @@ class AnswerSettings:
     other_article_margin: float = 0.02
     neighbour_margin: float = 0.2
     duplicate_similarity: float = 0.85
+    # The lead gives way to a sentence within names_margin of it that speaks
+    # of what the question names when it does not (it names another subject),
+    # and to one within figures_margin that holds the question's figures ("in
+    # 1991") when it lacks them; the sentence after the lead also joins within
+    # referring_margin when it goes on about the lead's subject ("He was the
+    # only candidate"). Chosen on the development set and SQuAD training
+    # articles 40-59 (README, Evaluation, "How the answer rules were chosen").
+    names_margin: float = 0.1
+    figures_margin: float = 0.2
+    referring_margin: float = 0.3
     # Below this best-sentence score the articles are taken not to answer.
     # 0.36 balances the two errors on the question set: 3/91 answerable
     # questions abstain, 5/16 unanswerable near misses are answered.
@@ -217,6 +227,9 @@ class AnswerSettings:
             (self.margin >= 0.0, "answer_margin must be at least 0"),
             (self.other_article_margin >= 0.0, "answer_other_article_margin must be at least 0"),
             (self.neighbour_margin >= 0.0, "answer_neighbour_margin must be at least 0"),
+            (self.names_margin >= 0.0, "names_margin must be at least 0"),
+            (self.figures_margin >= 0.0, "figures_margin must be at least 0"),
+            (self.referring_margin >= 0.0, "referring_margin must be at least 0"),
         ])
 
 

@@ -861,3 +861,100 @@ def test_answers_are_the_same_with_the_stored_word_counts_or_without(real_rag) -
     a = SentenceScorer(with_table, articles).score(question, vector, hits, 0.6).items
     b = SentenceScorer(without, articles).score(question, vector, hits, 0.6).items
     assert a == b and len(a) > 3
+
+
+# --- which sentence leads, and what joins it (issue 11) --------------------------------
+
+
+def _sentences(text: str, scores: list[float]) -> tuple[dict, EvidenceSet, list[Hit]]:
+    """An article of real sentences, each scored as given, in one passage."""
+    parts = [p + "." for p in text.rstrip(".").split(". ")]
+    evidence, at = [], 0
+    for row, (part, score) in enumerate(zip(parts, scores)):
+        start = text.index(part, at)
+        at = start + len(part)
+        evidence.append(Evidence("t", start, at, score, score, 0.5, row))
+    evidence.sort(key=lambda e: -e.score)
+    hit = Hit("t", "T", text, 1.0, 0, len(text), "t#0")
+    return {"t": make_article("t", text)}, EvidenceSet(evidence, np.eye(len(parts), dtype=np.float32)), [hit]
+
+
+def _quotes(question: str, text: str, scores: list[float], query: str | None = None, **settings) -> list[str]:
+    from rag.answer import extractive_answer
+    from rag.settings import AnswerSettings
+
+    articles, scored, hits = _sentences(text, scores)
+    answer = extractive_answer(question, scored, hits, articles, AnswerSettings(sentences=1, **settings), query=query)
+    return [c.quote for c in answer.citations]
+
+
+ALBUMS = ("Queen's last album featuring Mercury, titled Made in Heaven, was finally released in 1995. "
+          "The band continued making albums, starting with The Miracle in 1989 and continuing with Innuendo in 1991.")
+
+
+def test_a_lead_without_the_question_s_figure_gives_way_to_a_close_one_with_it() -> None:
+    q = "Which Queen album was released in 1991?"
+    innuendo = ALBUMS.split(". ")[1]
+    assert _quotes(q, ALBUMS, [0.67, 0.48], neighbour_margin=0.0) == [innuendo]
+    # Beyond the margin the better-scoring sentence stays.
+    assert _quotes(q, ALBUMS, [0.67, 0.48], neighbour_margin=0.0, figures_margin=0.1) == [ALBUMS.split(". ")[0] + "."]
+
+
+STANCES = ("The Balkan states' stance toward Israel and its war in Gaza has been varied. "
+           "Meanwhile, Montenegro and North Macedonia have adopted a low-profile diplomatic stance.")
+
+
+def test_a_lead_about_another_subject_gives_way_to_a_close_one_about_the_question_s() -> None:
+    q = "What stance have Montenegro and North Macedonia taken toward Israel?"
+    balkan, low_profile = STANCES.split(". ")
+    assert _quotes(q, STANCES, [0.67, 0.58], neighbour_margin=0.0) == [low_profile]
+    assert _quotes(q, STANCES, [0.67, 0.58], neighbour_margin=0.0, names_margin=0.05) == [balkan + "."]
+
+
+ERITREA = ("Eritrea, officially the State of Eritrea, is a country in East Africa. "
+           "With its capital at Asmara, it is bordered by Sudan in the west.")
+
+
+def test_the_next_sentence_joins_at_a_wider_margin_when_it_goes_on_about_the_lead() -> None:
+    q = "What is the capital of Eritrea?"
+    both = [ERITREA]  # adjacent: one quote
+    assert _quotes(q, ERITREA, [0.65, 0.40], neighbour_margin=0.2, referring_margin=0.3) == both
+    assert _quotes(q, ERITREA, [0.65, 0.40], neighbour_margin=0.2, referring_margin=0.2) == [ERITREA.split(". ")[0] + "."]
+    # A next sentence that does not point back joins only within the neighbour margin.
+    other = ERITREA.replace("With its capital at Asmara, it is", "Asmara is the capital and Eritrea is")
+    assert _quotes(q, other, [0.65, 0.40], neighbour_margin=0.2, referring_margin=0.3) == [other.split(". ")[0] + "."]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("He was the only candidate for the position.", True),
+        ("With its capital at Asmara, it is bordered by Sudan in the west.", True),
+        ("This limitation can be partially alleviated by placing the telescope at a high altitude.", True),
+        ("Herschel published his results in 1800 before the Royal Society of London.", False),
+        ("Thereafter the club moved to Les Corts.", False),
+    ],
+)
+def test_refers_back(sentence: str, expected: bool) -> None:
+    from rag.answer import refers_back
+
+    assert refers_back(sentence) is expected
+
+
+def test_figures_are_whole_figures() -> None:
+    from rag.answer import figures_of
+
+    assert figures_of("How many were at the 2008 concert of 350,000 in Kharkiv, 2.5 km away?") == {"2008", "350000", "2.5"}
+    assert figures_of("What did the G2 summit and the 2nd round decide?") == frozenset()
+
+
+TORCH = "Protesters in Vietnam carried banners along the route of the torch. Vietnam: The event was held in Ho Chi Minh City on April 29."
+
+
+def test_a_follow_up_is_answered_as_the_question_it_stands_for() -> None:
+    """"How about in Vietnam?" asks nothing by itself; made to stand alone it asks
+    when, and the lead must hold a date."""
+    dated = TORCH.split(". ")[1]
+    assert _quotes("How about in Vietnam?", TORCH, [0.57, 0.52], neighbour_margin=0.0) == [TORCH.split(". ")[0] + "."]
+    assert _quotes("How about in Vietnam?", TORCH, [0.57, 0.52], query="When did the torch arrive in Vietnam?",
+                   neighbour_margin=0.0) == [dated]

@@ -243,6 +243,56 @@ def test_substitute_puts_the_fragment_in_the_frame(frame, fragment, expected, re
     assert substitute(frame, fragment) == (expected, replaced)
 
 
+@pytest.mark.parametrize(
+    ("frame", "fragment", "expected", "replaced"),
+    [
+        # a group for names joined by "or"/"and", not for the last of them
+        ("What share of Houston's population were Blacks or African Americans in 2010?", "Asians",
+         "What share of Houston's population were Asians in 2010?", "Blacks or African Americans"),
+        ("What percentage of the population of Atlantic City were Hispanic or Latino?", "whites",
+         "What percentage of the population of Atlantic City were whites?", "Hispanic or Latino"),
+        # a year stands alone inside a name; "the" stays before a year
+        ("Where did Nigeria rank in the 2011 Corruption Perceptions Index?", "in 2014",
+         "Where did Nigeria rank in the 2014 Corruption Perceptions Index?", "2011"),
+        # the preposition is found past "the", and "the" goes with the name it stood before
+        ("What software attach rate had the Xbox 360 reached in the US by March 2008?", "in Europe",
+         "What software attach rate had the Xbox 360 reached in Europe by March 2008?", "US"),
+        # a possessive ends a name: "Tucson's NBC station" holds Tucson and NBC
+        ("What is Tucson's NBC station?", "CBS", "What is Tucson's CBS station?", "NBC"),
+        # the phrase that ends in the same noun, back to a function word or possessive
+        ("When is Brasilia's rainy season?", "the dry season", "When is Brasilia's dry season?", "rainy season"),
+        ("When was the Baird system discontinued?", "France's 819 line system",
+         "When was France's 819 line system discontinued?", "Baird system"),
+        ("What is the average household size in the city of Ann Arbor?", "the average family size",
+         "What is the average family size in the city of Ann Arbor?", "average household size"),
+        ("What is the success rate of Aeta female hunters?", "male hunters",
+         "What is the success rate of Aeta male hunters?", "female hunters"),
+        # words the fragment shares with the frame before the phrase are not repeated
+        ("Those with high levels of identity diffusion are classified as what?", "those with low levels",
+         "Those with low levels of identity diffusion are classified as what?", "high levels"),
+        # a common noun after "the" takes the first phrase after "the", the subject
+        ("What was the Xbox 360 Core priced at in the US at launch?", "the Elite package",
+         "What was the Elite package priced at in the US at launch?", "Xbox 360 Core"),
+        ("Who was the PM of Britain in 2010?", "the president of France", "Who was the president of France in 2010?",
+         "PM of Britain"),
+        ("In what year was the first commercial hotel built in Atlantic City?", "the first boardwalk",
+         "In what year was the first boardwalk built in Atlantic City?", "first commercial hotel"),
+        # neither what the question asks for ("what discipline") nor a predicate ("a branch")
+        ("Of what discipline is ethology a branch?", "affective computing",
+         "Of what discipline is affective computing a branch?", "ethology"),
+        ("How many municiplaities are in Bern?", "libraries", "How many libraries are in Bern?", "municiplaities"),
+        # of two phrases after the same preposition, the one of the fragment's kind
+        ("How many people lived in Houston in 2010?", "in Dallas", "How many people lived in Dallas in 2010?", "Houston"),
+        # a small-letter phrase stops before a word with a capital ("prime minister", then "pro-Western")
+        ("In Serbia, is the prime minister pro-Western or pro-Russian?", "the president",
+         "In Serbia, is the president pro-Western or pro-Russian?", "prime minister"),
+    ],
+)
+def test_substitute_more_forms(frame, fragment, expected, replaced) -> None:
+    """Forms of the development set's follow-ups (eval/squad/dev_follow_ups.jsonl) and the SQuAD set's."""
+    assert substitute(frame, fragment) == (expected, replaced)
+
+
 def test_a_frame_without_a_phrase_to_replace_gives_nothing() -> None:
     assert substitute("Why?", "Albania") is None
     assert substitute("Why did they?", "to Kosovo") is None

@@ -150,7 +150,14 @@ def test_the_development_set_holds_training_articles_only(tmp_path) -> None:
     assert not ids & {p.stem for p in SQUAD_CORPUS.glob("squad_*.txt")}
     rows = [json.loads(line) for line in (tmp_path / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {r.get("kind") for r in rows} == {"answerable", "out_of_corpus"}
-    assert all(r["id"][0] in "so" for r in rows)
+    # Sampled questions, and the subject-changing follow-ups of dev_follow_ups.jsonl
+    # (none of the evaluation set's hand-written ones), each about a development
+    # article whose text holds its gold answer.
+    follow_ups = [r for r in rows if r["id"].startswith("dfu")]
+    assert all(r["id"][0] in "so" for r in rows if r not in follow_ups)
+    assert len(follow_ups) >= 20 and all(r["history"] and r["articles"][0] in ids for r in follow_ups)
+    texts = {i: " ".join((tmp_path / "corpus" / f"{i}.txt").read_text(encoding="utf-8").split()) for i in ids}
+    assert all(any(g in texts[r["articles"][0]] for g in r["answers"]) for r in follow_ups)
 
 
 def test_the_development_set_is_never_written_over_the_evaluation_set() -> None:

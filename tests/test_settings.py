@@ -48,3 +48,10 @@ def test_located_sets_folders_backend_and_dsn_and_keeps_the_rest() -> None:
 def test_the_index_group_is_one_value() -> None:
     assert Settings().index == Settings().index
     assert Settings(embed_batch_size=8).index != Settings().index  # with_settings refuses any such change
+
+
+@pytest.mark.parametrize("name", ["names_margin", "figures_margin", "referring_margin"])
+def test_a_negative_lead_margin_is_refused_by_name(name: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name} must be at least 0"):
+        Settings(**{name: -0.1})
+    assert getattr(Settings(**{name: 0.0}).answer, name) == 0.0  # 0 turns the rule off

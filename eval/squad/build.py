@@ -41,8 +41,12 @@ OUT_OF_CORPUS_PER_ARTICLE = 3
 SEED = 20161117  # fixed: the sample is part of the set's definition
 HAND_WRITTEN = ("near_miss.jsonl", "follow_ups.jsonl")
 # The development set (--development): training articles only, for choosing
-# answer rules without looking at the evaluation set; no hand-written questions.
+# answer rules without looking at the evaluation set. Its one hand-written file
+# holds subject-changing follow-ups ("And whites?" after a question about the
+# Hispanic share), made from pairs of SQuAD questions of one article that differ
+# in one phrase: the second question's gold answers are the follow-up's.
 DEVELOPMENT = (range(300, 320), range(320, 340))
+DEVELOPMENT_HAND_WRITTEN = ("dev_follow_ups.jsonl",)
 
 
 def ordered_articles(source: Path) -> list[dict]:
@@ -130,7 +134,7 @@ def build(
     out_of_corpus_articles: range = OUT_OF_CORPUS_ARTICLES,
     hand_written_files: tuple[str, ...] = HAND_WRITTEN,
 ) -> dict[str, int]:
-    """Write the set; other article ranges (and no hand-written files) make
+    """Write the set; other article ranges (and their own hand-written files) make
     the development set of training articles (DEVELOPMENT)."""
     articles = ordered_articles(source)
     if len(articles) < max(out_of_corpus_articles) + 1:
@@ -168,7 +172,7 @@ def build(
     seen: set[str] = set()
     for row in rows:
         if row["id"] in seen:
-            sys.exit(f"question id {row['id']!r} is used twice: rename it in {', '.join(HAND_WRITTEN)}")
+            sys.exit(f"question id {row['id']!r} is used twice: rename it in {', '.join(hand_written_files)}")
         seen.add(row["id"])
     (out / "questions.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8", newline="\n"
@@ -189,12 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help=f"the set's folder (default: {HERE})")
     p.add_argument("--development", action="store_true",
                    help="build the development set instead: training articles 300-319 as the corpus, out-of-corpus "
-                        "questions from training articles 320-339, no hand-written questions (needs --out)")
+                        "questions from training articles 320-339, the follow-ups of dev_follow_ups.jsonl (needs --out)")
     args = p.parse_args(argv)
     if args.development:
         if args.out is None or args.out.resolve() == HERE:
             p.error("--development needs --out DIR outside eval/squad/, e.g. --out /tmp/squad-dev")
-        counts = build(args.source, args.out, *DEVELOPMENT, hand_written_files=())
+        counts = build(args.source, args.out, *DEVELOPMENT, hand_written_files=DEVELOPMENT_HAND_WRITTEN)
     else:
         counts = build(args.source, args.out or HERE)
     print(", ".join(f"{k}: {v:,}" for k, v in counts.items()))
