@@ -34,6 +34,7 @@ MB, memory-mapped), projected once (about 0.2 s), and kept for the process.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import threading
@@ -380,20 +381,28 @@ class ReaderVerdict:
     abstain: bool
 
 
-def neighbours(evidence: Sequence, articles: Mapping) -> list[tuple[str, str, str]]:
+def neighbours(evidence: Sequence, articles: Mapping, among: Sequence | None = None) -> list[tuple[str, str, str]]:
     """(sentence, before, after) for each Evidence: the neighbours are the
-    scored sentences of the same passages right before and after it (only
-    white space between), or "" at a passage's edge."""
+    sentences of `among` (default: `evidence` itself; the scored sentences of
+    the same passages) right before and after it (only white space between),
+    or "" at a passage's edge."""
     by_article: dict[str, list] = {}
-    for e in evidence:
+    for e in evidence if among is None else among:
         by_article.setdefault(e.article_id, []).append(e)
-    for items in by_article.values():
+    starts: dict[str, list[int]] = {}
+    for article_id, items in by_article.items():
         items.sort(key=lambda e: e.start)
+        starts[article_id] = [e.start for e in items]
     out = []
     for e in evidence:
         text = articles[e.article_id].text
-        items = by_article[e.article_id]
-        i = next(j for j, x in enumerate(items) if x.start == e.start and x.end == e.end)
+        items = by_article.get(e.article_id, [])
+        # Binary search, not a scan: this runs for each candidate of every ask.
+        i = bisect.bisect_left(starts.get(e.article_id, []), e.start)
+        while i < len(items) and items[i].end != e.end and items[i].start == e.start:
+            i += 1
+        if i >= len(items) or items[i].start != e.start:
+            items = [*items[:i], e, *items[i:]]  # not among the others: its own place
         before = items[i - 1] if i > 0 and not text[items[i - 1].end : e.start].strip() else None
         after = items[i + 1] if i + 1 < len(items) and not text[e.end : items[i + 1].start].strip() else None
         out.append((
@@ -433,7 +442,7 @@ class ReaderHook:
         candidates = list(evidence[:CANDIDATES])
         if not candidates:
             return ReaderVerdict(0.0, (), True)
-        triples = neighbours(candidates + list(evidence[CANDIDATES:]), articles)[: len(candidates)]
+        triples = neighbours(candidates, articles, among=evidence)
         logits = self.reader.logits(question, *map(list, zip(*triples)))
         p = combine(self.reader.weights, combiner_row(logits, candidates, hits))
         return ReaderVerdict(p, tuple(float(v) for v in logits), p < self.reader.weights.threshold)
