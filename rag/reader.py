@@ -82,7 +82,8 @@ class ReaderFileError(RagError):
 # --- text features shared by training and inference ---------------------------------------------
 
 
-def _numbers(text: str) -> set[str]:
+def numbers_in(text: str) -> set[str]:
+    """The numbers a text writes (digits, commas dropped): "1,200" and "1200" are one."""
     return {m.group(0).replace(",", "").rstrip(".") for m in _NUMBER.finditer(text)}
 
 
@@ -98,7 +99,7 @@ def _question_facts(question: str) -> tuple[bool, frozenset, str | None, str]:
     from .answerability import question_kind
     from .questions import answer_type
 
-    return bool(_NEGATION.search(question)), frozenset(_numbers(question)), answer_type(question), question_kind(question)
+    return bool(_NEGATION.search(question)), frozenset(numbers_in(question)), answer_type(question), question_kind(question)
 
 
 @lru_cache(maxsize=50_000)
@@ -107,7 +108,7 @@ def _text_facts(text: str, kind: str | None) -> tuple[bool, frozenset, bool]:
     # and the regular expressions were most of an ask's reader time.
     from .questions import has_answer_type
 
-    return bool(_NEGATION.search(text)), frozenset(_numbers(text)), bool(kind) and has_answer_type(text, kind)
+    return bool(_NEGATION.search(text)), frozenset(numbers_in(text)), bool(kind) and has_answer_type(text, kind)
 
 
 def extra_features(question: str, sentence: str, window: str) -> np.ndarray:
@@ -457,7 +458,11 @@ def load_reader(path: str | Path = DEFAULT_WEIGHTS, model: str = EMBEDDING_MODEL
     embedding matrix; the shipped one is loaded once per process."""
     from .embedding import resolve_model
 
-    key = f"{Path(path).resolve()}|{model}"
+    # Keyed by the path as given: resolving it touched the file system on every ask.
+    key = f"{path}|{model}"
+    found = _SHIPPED.get(key)
+    if found is not None:
+        return found
     with _LOCK:
         if key not in _SHIPPED:
             weights, manifest = load_weights(path)
