@@ -26,6 +26,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from rag.core import RAG
+    from rag.trace import NO_TRACE, Trace
 
     base = RAG.load(args.corpus, args.index).with_settings(query_cache_size=0)
     stages = {"rules": base,  # with the calibrated probability (rag/calibration.py), as by default
@@ -37,18 +38,25 @@ def main() -> int:
         for r in stages.values():
             r.ask(q)
     times: dict[str, list[float]] = {"retrieve": [], **{f"ask {name}": [] for name in stages}}
+    probability_stage: list[float] = []  # the calibrated probability's own stage inside "ask rules"
     for _ in range(args.repeats):
         for q in questions:
+            trace = Trace()
             calls = [("retrieve", lambda: base.retrieve(q))]
-            calls += [(f"ask {name}", lambda r=r: r.ask(q)) for name, r in stages.items()]
+            calls += [(f"ask {name}", lambda r=r, name=name: r.ask(q, trace=trace if name == "rules" else NO_TRACE))
+                      for name, r in stages.items()]
             for name, call in calls:
                 t = time.perf_counter()
                 call()
                 times[name].append(1000 * (time.perf_counter() - t))
+            probability_stage.append(1000 * trace.seconds().get("answerable", 0.0))
     p50 = {name: statistics.median(v) for name, v in times.items()}
     p95 = {name: sorted(v)[int(0.95 * (len(v) - 1))] for name, v in times.items()}
     for name, v in p50.items():
         print(f"{name:17s} p50 {v:6.1f} ms   p95 {p95[name]:6.1f} ms   ({v / p50['retrieve']:.2f}x retrieve)")
+    stage = sorted(probability_stage)
+    print(f"the probability's stage within ask rules: p50 {statistics.median(stage):.2f} ms, "
+          f"p95 {stage[int(0.95 * (len(stage) - 1))]:.2f} ms")
     return 0
 
 

@@ -139,3 +139,46 @@ def test_every_answer_of_the_rules_carries_a_deterministic_probability(real_rag)
     assert fifa.abstained and 0.0 <= fifa.answerable < yes.answerable
     off = real_rag.with_settings(answer_probability=False).ask("Why did Vucic halt arms deliveries to Israel?")
     assert off.answerable is None and off.text == yes.text
+
+
+class _Reader:
+    """Stands in for the reading model: a fixed logit per sentence, in order."""
+
+    def __init__(self, logits):
+        self.values = logits
+
+    def logits(self, question, sentences, befores, afters):
+        assert len(sentences) == len(befores) == len(afters)
+        return np.asarray(self.values[: len(sentences)], dtype=np.float64)
+
+
+def test_the_gate_abstains_below_the_threshold_and_an_abstention_keeps_its_probability(tmp_path):
+    from rag.settings import AnswerSettings
+
+    articles, evidence, hits = _case()
+    quote = articles["a"].text[0:31]
+    answered = Answer(f"{quote} [1]", [Citation(1, "a", "France", quote, 0, 31)], False, hits)
+    question = "What is the capital of France?"
+    strict, _ = C.load_calibration(_write(tmp_path, _data(threshold=0.999)))
+    reader = _Reader([2.0, -1.0, -3.0])
+    gated = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=True), ["a note"],
+                               calibration=strict, reader=reader)
+    assert gated.abstained and gated.citations == [] and gated.notes == ["a note"] and 0.0 < gated.answerable < 0.999
+    kept = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=False),
+                              calibration=strict, reader=reader)
+    assert not kept.abstained and kept.text == answered.text and kept.answerable == gated.answerable
+    # The probability follows the reader: a lower logit, a lower p (the weights of _data).
+    lower = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=False),
+                               calibration=strict, reader=_Reader([0.0, -1.0, -3.0]))
+    assert lower.answerable < kept.answerable
+
+
+def test_word_set_is_the_tokenizers_set_of_words():
+    from rag.sparse import tokenize, word_set
+
+    from .conftest import CORPUS
+
+    texts = [line for p in sorted(CORPUS.glob("*.txt")) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts += ["", "Vučić's Türkiye-Serbia visit, 1,200 troops (2019)!", "the of and"]
+    assert len(texts) > 100
+    assert [word_set(t) for t in texts] == [frozenset(w) for w in tokenize(texts)]
