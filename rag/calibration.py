@@ -27,6 +27,7 @@ held-out metrics), checked on load by rag/weightfile.py. numpy only.
 from __future__ import annotations
 
 import math
+import statistics
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from .answer import MISSING_TYPE_PREFIX, UNKNOWN_NAMES_PREFIX
 from .errors import RagError
 from .evidence import Evidence
 from .questions import answer_type, question_names
-from .reader import numbers_in
+from .reader import load_reader, neighbours, numbers_in
 from .sparse import word_set
 from .types import Answer, Article, Hit
 from .weightfile import read_checked
@@ -116,8 +117,6 @@ def reader_logits(reader, question: str, evidence: Sequence[Evidence], articles:
                   candidates: int = CANDIDATES) -> np.ndarray:
     """The reading model's logit for each of the first `candidates` sentences
     (with their neighbours among all of `evidence`)."""
-    from .reader import neighbours
-
     first = list(evidence[:candidates])
     if not first:
         return np.zeros(0)
@@ -161,10 +160,12 @@ def signals(
     """Every feature of FEATURES for one answer of the rules. `logits`: the
     reader's for the first len(logits) of `evidence`; `knows_all`: the corpus
     uses every name of the question (the unknown-name rule did not fire)."""
-    n = len(logits)
-    reader_max = float(np.max(logits)) if n else -10.0
-    reader_top = float(logits[0]) if n else -10.0
-    cited = [float(v) for v, e in zip(logits, evidence) if _cited(e, answer)]
+    # Plain floats: numpy's reductions cost more than the sums over three numbers.
+    values = [float(v) for v in logits]
+    n = len(values)
+    reader_max = max(values) if n else -10.0
+    reader_top = values[0] if n else -10.0
+    cited = [v for v, e in zip(values, evidence) if _cited(e, answer)]
     dense = [e.dense for e in evidence[:CANDIDATES]]
     best = evidence[0] if evidence else None
     type_missing = answer.abstained and answer.text.startswith(MISSING_TYPE_PREFIX)
@@ -177,12 +178,12 @@ def signals(
         "reader_top": reader_top,
         "reader_cited": max(cited) if cited else reader_top,
         # How far the best stands above the rest: a paraphrased question lowers every logit alike.
-        "reader_gap": reader_max - float(np.median(logits)) if n > 1 else 0.0,
+        "reader_gap": reader_max - statistics.median(values) if n > 1 else 0.0,
         "best_score": best.score if best else 0.0,
         "best_dense": best.dense if best else 0.0,
         "best_lexical": best.lexical if best else 0.0,
         "max_hit_dense": max((h.dense_score or 0.0 for h in hits), default=0.0),
-        "dense_gap": (best.dense - float(np.mean(dense[1:]))) if len(dense) > 1 else 0.0,
+        "dense_gap": (best.dense - sum(dense[1:]) / (len(dense) - 1)) if len(dense) > 1 else 0.0,
         "unknown_names": float(not knows_all),
         "type_missing": float(type_missing),
         "below_threshold": float(best is None or best.score < abstain_below),
@@ -236,8 +237,6 @@ def probability(
 ) -> float:
     """p that the passages answer `question`, for the rules' `answer`
     (default: the shipped calibration and reading model)."""
-    from .reader import load_reader
-
     cal = calibration or shipped_calibration()
     logits = reader_logits(reader or load_reader(), question, evidence, articles)
     return cal.probability(signals(question, answer, evidence, hits, articles, logits, abstain_below,
