@@ -116,11 +116,12 @@ PROFILE_STAGES = (
     ("screen", "answer: language and unknown-name checks"),
     ("evidence", "answer: sentence scoring"),
     ("answer", "answer: select + compose"),
+    ("answerable", "answer: the calibrated probability and its gate"),
     ("short", "answer: the short answer"),
 )
 STAGE_KEYS = tuple(key for key, _ in PROFILE_STAGES)
 RETRIEVAL_STAGES = ("embed", "dense", "bm25", "fusion", "hits")
-ANSWER_STAGES = ("screen", "evidence", "answer", "short")
+ANSWER_STAGES = ("screen", "evidence", "answer", "answerable", "short")
 # Variables that set thread pools when a library starts; recorded when set.
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TOKENIZERS_PARALLELISM")

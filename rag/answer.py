@@ -36,13 +36,18 @@ NOT_ENGLISH_TEXT = (
 _KIND_WORDS = {"month": "the month or date", "time": "the date", "quantity": "the number"}
 
 
+# How the abstentions of the two question rules begin (rag/calibration.py reads which rule fired).
+UNKNOWN_NAMES_PREFIX = "The articles do not answer this question: they never mention "
+MISSING_TYPE_PREFIX = "The articles do not answer this question: they do not give "
+
+
 def unknown_names_text(names: Sequence[str]) -> str:
     listed = ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1]
-    return f"The articles do not answer this question: they never mention {listed}."
+    return f"{UNKNOWN_NAMES_PREFIX}{listed}."
 
 
 def missing_type_text(kind: str) -> str:
-    return f"The articles do not answer this question: they do not give {_KIND_WORDS[kind]} it asks for."
+    return f"{MISSING_TYPE_PREFIX}{_KIND_WORDS[kind]} it asks for."
 
 
 INSTRUCTIONS_NOTE = (

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .answer import extractive_answer, question_notes, screen
+from .calibration import with_probability
 from .answerability import LearnedStage
 from .conversation import contextualise, normalise_history
 from .embedding import Embedder, embedder_for
@@ -201,9 +202,12 @@ class RAG:
         hits = self.retriever.search(query, k, articles, s.retrieval.mode, vector, trace)
         with trace.stage("screen"):
             early = screen(check, hits, self.backend.knows, notes, names=self._learned is None)
-        if early is None:
+        # The rules' answers carry a probability, abstentions by the unknown-name rule too.
+        calibrated = self._learned is None and s.answer.probability and check.english
+        if early is None or calibrated:
             with trace.stage("evidence"):
                 scored = self.scorer.score(query, vector, hits, s.answer.sentence_dense_weight)
+        if early is None:
             with trace.stage("answer"):
                 if self._learned is not None:
                     extractive = self._learned.answer(query, scored.items, hits, self._articles, notes)
@@ -220,6 +224,9 @@ class RAG:
                     extractive = gate(query, extractive, scored.items, hits, self._articles, notes)
         else:
             extractive = early
+        if calibrated and extractive.answerable is None:
+            with trace.stage("answerable"):
+                extractive = with_probability(query, extractive, scored.items, hits, self._articles, s.answer, notes)
         with trace.stage("short"):
             extractive = with_short_answer(query, extractive, self._articles)
         if client is None or extractive.abstained:

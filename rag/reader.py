@@ -34,6 +34,7 @@ MB, memory-mapped), projected once (about 0.2 s), and kept for the process.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import threading
@@ -81,7 +82,8 @@ class ReaderFileError(RagError):
 # --- text features shared by training and inference ---------------------------------------------
 
 
-def _numbers(text: str) -> set[str]:
+def numbers_in(text: str) -> set[str]:
+    """The numbers a text writes (digits, commas dropped): "1,200" and "1200" are one."""
     return {m.group(0).replace(",", "").rstrip(".") for m in _NUMBER.finditer(text)}
 
 
@@ -97,7 +99,7 @@ def _question_facts(question: str) -> tuple[bool, frozenset, str | None, str]:
     from .answerability import question_kind
     from .questions import answer_type
 
-    return bool(_NEGATION.search(question)), frozenset(_numbers(question)), answer_type(question), question_kind(question)
+    return bool(_NEGATION.search(question)), frozenset(numbers_in(question)), answer_type(question), question_kind(question)
 
 
 @lru_cache(maxsize=50_000)
@@ -106,7 +108,7 @@ def _text_facts(text: str, kind: str | None) -> tuple[bool, frozenset, bool]:
     # and the regular expressions were most of an ask's reader time.
     from .questions import has_answer_type
 
-    return bool(_NEGATION.search(text)), frozenset(_numbers(text)), bool(kind) and has_answer_type(text, kind)
+    return bool(_NEGATION.search(text)), frozenset(numbers_in(text)), bool(kind) and has_answer_type(text, kind)
 
 
 def extra_features(question: str, sentence: str, window: str) -> np.ndarray:
@@ -380,20 +382,28 @@ class ReaderVerdict:
     abstain: bool
 
 
-def neighbours(evidence: Sequence, articles: Mapping) -> list[tuple[str, str, str]]:
+def neighbours(evidence: Sequence, articles: Mapping, among: Sequence | None = None) -> list[tuple[str, str, str]]:
     """(sentence, before, after) for each Evidence: the neighbours are the
-    scored sentences of the same passages right before and after it (only
-    white space between), or "" at a passage's edge."""
+    sentences of `among` (default: `evidence` itself; the scored sentences of
+    the same passages) right before and after it (only white space between),
+    or "" at a passage's edge."""
     by_article: dict[str, list] = {}
-    for e in evidence:
+    for e in evidence if among is None else among:
         by_article.setdefault(e.article_id, []).append(e)
-    for items in by_article.values():
+    starts: dict[str, list[int]] = {}
+    for article_id, items in by_article.items():
         items.sort(key=lambda e: e.start)
+        starts[article_id] = [e.start for e in items]
     out = []
     for e in evidence:
         text = articles[e.article_id].text
-        items = by_article[e.article_id]
-        i = next(j for j, x in enumerate(items) if x.start == e.start and x.end == e.end)
+        items = by_article.get(e.article_id, [])
+        # Binary search, not a scan: this runs for each candidate of every ask.
+        i = bisect.bisect_left(starts.get(e.article_id, []), e.start)
+        while i < len(items) and items[i].end != e.end and items[i].start == e.start:
+            i += 1
+        if i >= len(items) or items[i].start != e.start:
+            items = [*items[:i], e, *items[i:]]  # not among the others: its own place
         before = items[i - 1] if i > 0 and not text[items[i - 1].end : e.start].strip() else None
         after = items[i + 1] if i + 1 < len(items) and not text[e.end : items[i + 1].start].strip() else None
         out.append((
@@ -433,7 +443,7 @@ class ReaderHook:
         candidates = list(evidence[:CANDIDATES])
         if not candidates:
             return ReaderVerdict(0.0, (), True)
-        triples = neighbours(candidates + list(evidence[CANDIDATES:]), articles)[: len(candidates)]
+        triples = neighbours(candidates, articles, among=evidence)
         logits = self.reader.logits(question, *map(list, zip(*triples)))
         p = combine(self.reader.weights, combiner_row(logits, candidates, hits))
         return ReaderVerdict(p, tuple(float(v) for v in logits), p < self.reader.weights.threshold)
@@ -448,7 +458,11 @@ def load_reader(path: str | Path = DEFAULT_WEIGHTS, model: str = EMBEDDING_MODEL
     embedding matrix; the shipped one is loaded once per process."""
     from .embedding import resolve_model
 
-    key = f"{Path(path).resolve()}|{model}"
+    # Keyed by the path as given: resolving it touched the file system on every ask.
+    key = f"{path}|{model}"
+    found = _SHIPPED.get(key)
+    if found is not None:
+        return found
     with _LOCK:
         if key not in _SHIPPED:
             weights, manifest = load_weights(path)

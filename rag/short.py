@@ -115,6 +115,7 @@ def _is_capital(t: Token) -> bool:
     return t.text[0].isupper()
 
 
+@lru_cache(maxsize=100_000)  # asked ~400 times a question for the same few words (0.3 ms of each ask)
 def _stem(word: str) -> str:
     """A crude stem that joins a question's words to the sentence's ("visited", "visits")."""
     word = word.lower().strip("’'")

@@ -6,6 +6,7 @@ Readers type "Vucic" and "Turkiye" where the articles print "Vučić" and
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from functools import lru_cache
@@ -56,6 +57,23 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(
         [fold(t) for t in texts], stopwords=stopwords(), stemmer=_stemmer(), return_ids=False, show_progress=False
     )
+
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default token pattern, which tokenize() uses
+
+
+@lru_cache(maxsize=1)
+def _stopword_set() -> frozenset[str]:
+    return frozenset(stopwords())
+
+
+def word_set(text: str) -> frozenset[str]:
+    """set(tokenize([text])[0]), without bm25s's overhead per call (progress
+    bars made and a stop-word set built each time: 0.2 ms, where the answer
+    stage asks for a few short texts per question)."""
+    stop = _stopword_set()
+    words = sorted({w for w in _TOKEN.findall(fold(text).lower()) if w not in stop})
+    return frozenset(_stemmer().stemWords(words))
 
 
 # From this many chunks on, top-k is MaxScore's (rag/topk.py), the same top

@@ -176,8 +176,10 @@ class Answer:
     hits: list[Hit]  # the passages that were considered
     notes: list[str] = field(default_factory=list)  # what the reader should know: fallbacks, removed markers
     unsupported: list[str] = field(default_factory=list)  # LLM sentences the cited passage does not support
-    # The learned answer stage's probability that the passages answer the
-    # question (None with the rules, which give no calibrated probability).
+    # The probability that the passages answer the question: the calibration's
+    # (rag/calibration.py) for the rules' answers, the learned stage's for its
+    # own; None when none was computed (Settings(answer_probability=False), a
+    # question not in English, an answer of the language model).
     answerable: float | None = None
     short: ShortAnswer | None = None  # the span that answers a factoid question (rag.short), when one is confident
 

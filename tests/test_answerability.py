@@ -275,7 +275,10 @@ def test_the_learned_stage_answers_and_abstains_on_the_real_corpus(real_rag):
     assert r.settings.answer.stage == "learned" and real_rag.settings.answer.stage == "rules"  # rules stay the default
     a = r.ask("Why did Vucic halt arms deliveries to Israel?")
     assert not a.abstained and "attacked Iran" in a.text
-    assert 0.5 < a.answerable <= 1.0 and real_rag.ask("Why did Vucic halt arms deliveries to Israel?").answerable is None
+    assert 0.5 < a.answerable <= 1.0
+    # The rules' answer carries the calibration's probability (rag/calibration.py), not this model's.
+    rules = real_rag.ask("Why did Vucic halt arms deliveries to Israel?")
+    assert rules.answerable is not None and rules.answerable != a.answerable
     assert invariant_problems(a, {x.id: x for x in r.articles}) == []
     assert 1 <= len(a.citations) <= A.shipped_model().max_sentences
     b = r.ask("Who won the 2022 FIFA World Cup?")

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("hybrid", "dense", "bm25")
-STAGES = ("checks", "embed", "dense", "bm25", "fusion", "hits", "screen", "evidence", "answer", "short")  # RAG.ask's Trace
+STAGES = ("checks", "embed", "dense", "bm25", "fusion", "hits", "screen", "evidence", "answer", "answerable", "short")  # RAG.ask's Trace
 TABLE_LINES = (
     "warm retrieve", "where a warm ask's time goes", "query embedding: word-piece count + model call", "dense search (FAISS)",
     "BM25 search", "total, as RAG.ask's Trace records it", "warm queries: torch",

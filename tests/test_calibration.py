@@ -1,0 +1,184 @@
+"""The default answer's probability of being answerable (rag/calibration.py):
+its weight file is checked before use, its signals say which rule fired, and
+with the real model every answer of the rules, abstentions too, carries a
+deterministic p in [0, 1] that ranks an answerable question above others."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import calibration as C
+from rag.answer import abstain, missing_type_text, unknown_names_text
+from rag.evidence import Evidence
+from rag.types import Answer, Article, Citation, Hit
+from rag.weightfile import manifest_path, sha256
+
+FEATURES = ["reader_max", "best_score", "unknown_names"]
+
+
+def _data(**changes) -> dict:
+    data = {"format": C.FORMAT, "features": FEATURES, "mean": [0.0, 0.4, 0.0], "scale": [1.0, 0.1, 1.0],
+            "weights": [0.5, 1.0, -2.0], "bias": 0.2, "threshold": 0.3}
+    return data | changes
+
+
+def _write(folder: Path, data: dict) -> Path:
+    path = folder / "calibration-v1.json"
+    path.write_text(json.dumps(data))
+    manifest_path(path).write_text(json.dumps({"weights_sha256": sha256(path)}))
+    return path
+
+
+def test_weights_round_trip_and_give_a_probability(tmp_path):
+    cal, _ = C.load_calibration(_write(tmp_path, _data()))
+    assert cal.features == tuple(FEATURES) and cal.threshold == 0.3
+    p = cal.probability({"reader_max": 1.0, "best_score": 0.5, "unknown_names": 0.0, "ignored": 9.0})
+    assert p == pytest.approx(1 / (1 + np.exp(-(0.5 + 1.0 + 0.2))))
+    assert cal.probability({"reader_max": 1.0, "best_score": 0.5, "unknown_names": 1.0}) < p
+    # Far outside the training range the logit is clipped, not overflowed.
+    assert 0.0 < cal.probability({"reader_max": -1e6, "best_score": 0.0, "unknown_names": 1.0}) < 1e-12
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.write_text("{not json"), "not valid JSON"),
+        (lambda p: p.write_text(p.read_text().replace("0.2", "0.25")), "does not match the sha256"),
+        (lambda p: p.unlink(), "does not exist"),
+        (lambda p: manifest_path(p).unlink(), "does not exist"),
+    ],
+)
+def test_a_damaged_weight_file_is_refused_in_one_line(tmp_path, damage, message):
+    path = _write(tmp_path, _data())
+    damage(path)
+    with pytest.raises(C.CalibrationFileError, match=message) as e:
+        C.load_calibration(path)
+    assert "\n" not in str(e.value) and "python -m rag.train_calibration" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"format": "rag-reader/1"}, "is not a rag-calibration/1 weight file"),
+        ({"features": ["reader_max", "best_score", "tea_leaves"]}, r"features \['tea_leaves'\] are not computed"),
+        ({"weights": [1.0, 2.0]}, "need 3 numbers each"),
+        ({"scale": [1.0, 0.0, 1.0]}, "non-positive scale"),
+        ({"threshold": 1.5}, "threshold outside"),
+        ({"bias": "high"}, "malformed"),
+    ],
+)
+def test_weights_that_do_not_fit_this_code_are_refused(tmp_path, change, message):
+    with pytest.raises(C.CalibrationFileError, match=message) as e:
+        C.load_calibration(_write(tmp_path, _data(**change)))
+    assert "\n" not in str(e.value)
+
+
+def _case():
+    text = "Paris is the capital of France. It has two million people. Lyon is smaller."
+    article = Article("a", "France", None, None, None, "a.txt", text)
+    evidence = [Evidence("a", 0, 31, 0.7, 0.8, 0.6, 0), Evidence("a", 32, 59, 0.5, 0.5, 0.2, 1),
+                Evidence("a", 60, 76, 0.2, 0.3, 0.0, 2)]
+    hits = [Hit("a", "France", text, 0.9, 0, 76, "a-0", dense_score=0.75, bm25_score=3.0)]
+    return {"a": article}, evidence, hits
+
+
+def test_signals_name_every_feature_and_which_rule_fired():
+    articles, evidence, hits = _case()
+    quote = articles["a"].text[0:31]
+    answered = Answer(f"{quote} [1]", [Citation(1, "a", "France", quote, 0, 31)], False, hits)
+    logits = np.asarray([2.0, -1.0, -3.0])
+    s = C.signals("What is the capital of France?", answered, evidence, hits, articles, logits, 0.36, True)
+    assert tuple(s) == C.FEATURES
+    assert s["reader_max"] == 2.0 and s["reader_cited"] == 2.0 and s["reader_gap"] == 3.0
+    assert s["best_score"] == 0.7 and s["max_hit_dense"] == 0.75 and s["dense_gap"] == pytest.approx(0.8 - 0.4)
+    assert s["rules_abstained"] == s["unknown_names"] == s["type_missing"] == s["below_threshold"] == 0.0
+    assert s["name_cover"] == 1.0 and s["type_asked"] == 0.0
+
+    unknown = abstain(hits, unknown_names_text(["Narnia"]))
+    s = C.signals("What is the capital of Narnia?", unknown, evidence, hits, articles, logits, 0.36, C.knows_every_name(unknown))
+    assert s["unknown_names"] == 1.0 and s["rules_abstained"] == 1.0 and s["name_cover"] == 0.0
+    typed = abstain(hits, missing_type_text("quantity"))
+    s = C.signals("How many people live in Lyon?", typed, evidence, hits, articles, logits, 0.36, C.knows_every_name(typed))
+    assert s["type_missing"] == 1.0 and s["unknown_names"] == 0.0 and s["type_asked"] == 1.0
+    # No sentence at all: the reader read nothing, the rules' score counts as below the threshold.
+    s = C.signals("What?", abstain([]), [], [], articles, np.zeros(0), 0.36, True)
+    assert s["reader_max"] == -10.0 and s["below_threshold"] == 1.0
+
+
+def test_the_shipped_weights_load_and_match_their_manifest():
+    cal, manifest = C.load_calibration(C.DEFAULT_WEIGHTS)
+    assert manifest["format"] == C.FORMAT and manifest["features"] == list(cal.features)
+    assert len(manifest["data"]["squad_file_sha256"]) == 64 and "0-39 never read" in manifest["data"]["split_rule"]
+    assert manifest["reader_weights_sha256"] == sha256(C.MODELS_DIR / "reader-v1.json")
+    assert 0.0 < cal.threshold < 1.0 and "auc_near_miss" in manifest["metrics"]["held_out"]
+    assert C.DEFAULT_WEIGHTS.stat().st_size < 2_000_000
+
+
+def test_the_probability_is_on_and_the_gate_is_a_setting():
+    from rag.settings import Settings
+
+    assert Settings().answer.probability is True
+    assert Settings(answer_probability=False).answer.probability is False
+    assert Settings(answer_gate=True).answer.gate is True
+
+
+# --- with the real model ---------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_every_answer_of_the_rules_carries_a_deterministic_probability(real_rag):
+    yes = real_rag.ask("Why did Vucic halt arms deliveries to Israel?")
+    assert not yes.abstained and 0.0 <= yes.answerable <= 1.0
+    assert real_rag.ask("Why did Vucic halt arms deliveries to Israel?").answerable == yes.answerable
+    # An abstention of the unknown-name rule carries one too, and a low one.
+    fifa = real_rag.ask("Who won the 2022 FIFA World Cup?")
+    assert fifa.abstained and 0.0 <= fifa.answerable < yes.answerable
+    off = real_rag.with_settings(answer_probability=False).ask("Why did Vucic halt arms deliveries to Israel?")
+    assert off.answerable is None and off.text == yes.text
+
+
+class _Reader:
+    """Stands in for the reading model: a fixed logit per sentence, in order."""
+
+    def __init__(self, logits):
+        self.values = logits
+
+    def logits(self, question, sentences, befores, afters):
+        assert len(sentences) == len(befores) == len(afters)
+        return np.asarray(self.values[: len(sentences)], dtype=np.float64)
+
+
+def test_the_gate_abstains_below_the_threshold_and_an_abstention_keeps_its_probability(tmp_path):
+    from rag.settings import AnswerSettings
+
+    articles, evidence, hits = _case()
+    quote = articles["a"].text[0:31]
+    answered = Answer(f"{quote} [1]", [Citation(1, "a", "France", quote, 0, 31)], False, hits)
+    question = "What is the capital of France?"
+    strict, _ = C.load_calibration(_write(tmp_path, _data(threshold=0.999)))
+    reader = _Reader([2.0, -1.0, -3.0])
+    gated = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=True), ["a note"],
+                               calibration=strict, reader=reader)
+    assert gated.abstained and gated.citations == [] and gated.notes == ["a note"] and 0.0 < gated.answerable < 0.999
+    kept = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=False),
+                              calibration=strict, reader=reader)
+    assert not kept.abstained and kept.text == answered.text and kept.answerable == gated.answerable
+    # The probability follows the reader: a lower logit, a lower p (the weights of _data).
+    lower = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=False),
+                               calibration=strict, reader=_Reader([0.0, -1.0, -3.0]))
+    assert lower.answerable < kept.answerable
+
+
+def test_word_set_is_the_tokenizers_set_of_words():
+    from rag.sparse import tokenize, word_set
+
+    from .conftest import CORPUS
+
+    texts = [line for p in sorted(CORPUS.glob("*.txt")) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts += ["", "Vučić's Türkiye-Serbia visit, 1,200 troops (2019)!", "the of and"]
+    assert len(texts) > 100
+    assert [word_set(t) for t in texts] == [frozenset(w) for w in tokenize(texts)]
