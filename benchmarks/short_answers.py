@@ -55,7 +55,8 @@ def main() -> int:
     from rag.core import RAG
     from rag.settings import Settings
     from rag.short import load_model, short_answer
-    from rag.short_train import normalise_answer, split_articles, token_f1
+    from rag.evaluate import exact_match, squad_normalise, token_f1
+    from rag.short_train import split_articles
 
     questions = write_corpus(split_articles(args.data)[:20], args.work / "corpus")
     if args.n:
@@ -70,12 +71,12 @@ def main() -> int:
     for i, q in enumerate(questions, 1):
         answer = r.ask(q["question"])
         short = short_answer(q["question"], answer, articles, model)
-        quotes = normalise_answer(" ".join(c.quote for c in answer.citations))
-        holds += bool(quotes) and any(normalise_answer(g) in quotes for g in q["answers"])
+        quotes = squad_normalise(" ".join(c.quote for c in answer.citations))
+        holds += bool(quotes) and any(squad_normalise(g) in quotes for g in q["answers"])
         if short is not None:
             shown += 1
-            em += max(float(normalise_answer(short.text) == normalise_answer(g)) for g in q["answers"])
-            f1 += max(token_f1(short.text, g) for g in q["answers"])
+            em += exact_match(short.text, q["answers"])
+            f1 += token_f1(short.text, q["answers"])
         if i % 200 == 0:
             print(f"{i}/{len(questions)}: EM {em / i:.3f}, F1 {f1 / i:.3f}", file=sys.stderr, flush=True)
     n = len(questions)

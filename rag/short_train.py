@@ -25,16 +25,14 @@ import gzip
 import hashlib
 import json
 import math
-import re
-import string
 import sys
 import time
 from array import array
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from .evaluate import exact_match, token_f1  # SQuAD's rules: one copy, shared with `rag eval`
 from .sentences import split_sentences
 from .short import MODEL_PATH, candidates, question_frame, sentence_features, sentence_views
 from .types import Article
@@ -53,27 +51,6 @@ ITERATIONS = 150  # the loss stops moving by about 100 (measured)
 # the rest (F1 of shown answers about 0.45), and some 80% of factoid questions
 # get one; at 0.5 only a third of them would (measured on the held-out articles).
 TARGET_PRECISION = 0.35
-
-
-# --- SQuAD's answer normalisation (the official evaluation script's rules) -------------
-
-_PUNCT = set(string.punctuation)
-
-
-def normalise_answer(s: str) -> str:
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in _PUNCT)
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    p, g = normalise_answer(prediction).split(), normalise_answer(gold).split()
-    common = sum((Counter(p) & Counter(g)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(p), common / len(g)
-    return 2 * precision * recall / (precision + recall)
 
 
 def split_articles(path: Path) -> list[dict]:
@@ -155,13 +132,11 @@ def build_rows(articles: list[dict], per_article: int, rows: Rows, grow: bool, p
             views = sentence_views(((doc.id, s.start, s.end) for s in sentences_of[pi]), {doc.id: doc}, frame)
             chosen = sorted((v for v in views if v.rank < SENTENCES_PER_QUESTION), key=lambda v: v.start)
             chosen = sentence_views(((doc.id, v.start, v.end) for v in chosen), {doc.id: doc}, frame)
-            gold_norm = {normalise_answer(g) for g in golds}
             for v in chosen:
                 cands = candidates(v.tokens, frame)
                 for c, named in zip(cands, sentence_features(cands, v, frame)):
                     text = context[v.tokens[c.first].start : v.tokens[c.last].end]
-                    label = normalise_answer(text) in gold_norm
-                    rows.add(named, label, question_id, max(token_f1(text, g) for g in golds), grow)
+                    rows.add(named, exact_match(text, golds) == 1.0, question_id, token_f1(text, golds), grow)
             question_id += 1
         progress(ai + 1, len(articles))
     return question_id - first
