@@ -5,21 +5,22 @@ answer is "1888", the span of that sentence the question asks for. It is
 found in two steps:
 
 1. candidates: spans of the cited sentences shaped like answers (numbers with
-   their units, dates and years, runs of capitalised words, the words between
-   stop words, the phrase after a preposition), minus any span made only of
-   words the question already has;
+   their units, dates and years, runs of capitalised words with and without a
+   possessive "'s", lists of three or more, the words between stop words, the
+   phrase after a preposition), minus any span made only of words the
+   question already has;
 2. a learned scorer (logistic regression over named features: what the
    question asks for and what the span looks like, how close the span sits to
-   the question's words in its sentence, how it compares with the sentence's
-   other candidates, where it is) gives each candidate its probability of
-   being exactly the answer. The best one is the short answer when that
-   probability reaches the threshold chosen on held-out articles; else there
-   is none.
+   the question's words in its sentence and on which side of them, how it
+   compares with the sentence's other candidates, where it is) gives each
+   candidate its probability of being exactly the answer. The best one is the
+   short answer when that probability reaches the threshold chosen on
+   held-out articles; else there is none.
 
 The weights are plain JSON (rag/models/short_answer.json, with a manifest of
 the data, features and metrics); `python -m rag.short_train` retrains them.
-Inference is a dictionary look-up per feature: no model, no embedding, well
-under a millisecond a question.
+Inference is a dictionary look-up per feature: no model, no embedding, a
+few milliseconds a question.
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ MODEL_PATH = Path(__file__).parent / "models" / "short_answer.json"
 
 # Numbers keep their thousands separators, decimals, a currency sign and a
 # suffix ("$1.5", "214,285", "1990s", "20th", "45%"); words keep inner
-# apostrophes, hyphens and dots ("St. John's" is "St", ".", "John's"; "U.S").
-# A possessive "'s" is a token of its own, so "Alexander Hamilton" is a span
-# of "Alexander Hamilton's suggestion" (SQuAD's answers leave it out; a name
-# that ends in it, "St. John's", is still a candidate: see candidates()).
+# apostrophes, hyphens and dots ("O'Brien", "U.S"). A possessive "'s" is a
+# token of its own ("St. John's" is "St", ".", "John", "'s"), so "Alexander
+# Hamilton" is a span of "Alexander Hamilton's suggestion" (SQuAD's answers
+# leave it out; a name that ends in it is still a candidate: see candidates()).
 _TOKEN = re.compile(
     r"[$€£¥]?\d+(?:,\d{3})*(?:\.\d+)?(?:%|[a-z]{1,2}\b)?(?:[-–][^\W_]+)*"
     r"|[^\W_]+(?:(?:[’'](?![sS]\b)|[.\-])[^\W_]+)*|[’'][sS]\b|\S",
@@ -124,7 +125,7 @@ def _is_possessive(t: Token) -> bool:
     return t.lower in ("'s", "’s")
 
 
-def stem(word: str) -> str:
+def _stem(word: str) -> str:
     """A crude stem that joins a question's words to the sentence's ("visited", "visits")."""
     word = word.lower().strip("’'")
     for suffix in ("'s", "’s", "ies", "ing", "ed", "es", "s"):
@@ -182,10 +183,10 @@ def question_frame(question: str) -> QuestionFrame:
                         head = raw_head = later
                         break
             break
-    words = frozenset(stem(t) for t in tokens if t not in _STOP and t[:1].isalnum())
-    before = frozenset(stem(t) for t in tokens[:wh_at] if t not in _STOP and t[:1].isalnum())
+    words = frozenset(_stem(t) for t in tokens if t not in _STOP and t[:1].isalnum())
+    before = frozenset(_stem(t) for t in tokens[:wh_at] if t not in _STOP and t[:1].isalnum())
     several = raw_head.endswith("s") and not raw_head.endswith("ss") or any(t in _SEVERAL for t in tokens)
-    return QuestionFrame(wh, stem(head) if head else "", words, answer_type(question), before, several)
+    return QuestionFrame(wh, _stem(head) if head else "", words, answer_type(question), before, several)
 
 
 # --- candidates ---------------------------------------------------------------------
@@ -336,7 +337,7 @@ def candidates(tokens: Sequence[Token], frame: QuestionFrame) -> list[Candidate]
     out = []
     for (first, last), kinds in sorted(found.items()):
         content = [t for t in tokens[first : last + 1] if _is_word(t) and t.lower not in _STOP]
-        if content and all(stem(t.text) in frame.words for t in content):
+        if content and all(_stem(t.text) in frame.words for t in content):
             continue  # the question's own words do not answer it
         out.append(Candidate(first, last, frozenset(kinds)))
     return out
@@ -365,7 +366,7 @@ def sentence_views(spans: Iterable[tuple[str, int, int]], articles: Mapping[str,
         text = articles[article_id].text
         for s in split_sentences(text[start:end]):
             tokens = tokenize(text[start + s.start : start + s.end], start + s.start)[:_MAX_SENTENCE_TOKENS]
-            shared = {stem(t.text) for t in tokens} & frame.words
+            shared = {_stem(t.text) for t in tokens} & frame.words
             raw.append((article_id, start + s.start, start + s.end, tokens, len(shared) / max(len(frame.words), 1)))
     order = sorted(range(len(raw)), key=lambda k: -raw[k][4])
     ranks = {k: r for r, k in enumerate(order)}
@@ -394,7 +395,7 @@ def _shape(c: Candidate, span: Sequence[Token]) -> str:
 
 
 def _question_positions(view: SentenceView, frame: QuestionFrame) -> list[int]:
-    return [k for k, t in enumerate(view.tokens) if t.lower not in _STOP and stem(t.text) in frame.words]
+    return [k for k, t in enumerate(view.tokens) if t.lower not in _STOP and _stem(t.text) in frame.words]
 
 
 def _nearest(c: Candidate, positions: Sequence[int]) -> int:
@@ -422,7 +423,7 @@ def _question_order(view: SentenceView, anchor: tuple[int, int] | None, frame: Q
     """Whether the anchor's words come before the question word in the question, after it, or both."""
     if anchor is None:
         return "none"
-    stems = {stem(t.text) for t in view.tokens[anchor[0] : anchor[1] + 1]} & frame.words
+    stems = {_stem(t.text) for t in view.tokens[anchor[0] : anchor[1] + 1]} & frame.words
     before = len(stems & frame.before_wh)
     return "before" if before == len(stems) else "after" if not before else "both"
 
@@ -496,7 +497,7 @@ def features(c: Candidate, view: SentenceView, frame: QuestionFrame) -> list[tup
     near3 = sum(1 for d in left + right if d <= 3) / n_q
     near8 = sum(1 for d in left + right if d <= 8) / n_q
     content = [t for t in span if _is_word(t) and t.lower not in _STOP]
-    in_question = sum(stem(t.text) in frame.words for t in content) / max(len(content), 1)
+    in_question = sum(_stem(t.text) in frame.words for t in content) / max(len(content), 1)
     atype = frame.answer_type or "none"
     typed = {
         "time": "year" in c.kinds or "date" in c.kinds,
@@ -520,9 +521,9 @@ def features(c: Candidate, view: SentenceView, frame: QuestionFrame) -> list[tup
     if frame.head:
         add((f"head={frame.head}|shape={shape}", 1.0))
         add((f"head={frame.head}|next={nxt}", 1.0))
-        add((f"head={frame.head}|last={stem(span[-1].text)}", 1.0))
-        add((f"head_in_span={stem(frame.head) in {stem(t.text) for t in span}}", 1.0))
-        add((f"head_next={stem(nxt) == frame.head}", 1.0))
+        add((f"head={frame.head}|last={_stem(span[-1].text)}", 1.0))
+        add((f"head_in_span={_stem(frame.head) in {_stem(t.text) for t in span}}", 1.0))
+        add((f"head_next={_stem(nxt) == frame.head}", 1.0))
     add((f"nearest={_bucket(nearest, (1, 2, 3, 5, 8, 15))}", 1.0))
     add((f"wh={wh}|nearest={_bucket(nearest, (1, 2, 3, 5, 8, 15))}", 1.0))
     add(("near3", near3))
@@ -530,7 +531,7 @@ def features(c: Candidate, view: SentenceView, frame: QuestionFrame) -> list[tup
     add(("q_left", 1.0 if left else 0.0))
     add(("q_right", 1.0 if right else 0.0))
     add(("in_question", in_question))
-    add((f"ends_in_question={stem(span[0].text) in frame.words}|{stem(span[-1].text) in frame.words}", 1.0))
+    add((f"ends_in_question={_stem(span[0].text) in frame.words}|{_stem(span[-1].text) in frame.words}", 1.0))
     add((f"sentence_rank={min(view.rank, 3)}", 1.0))
     add(("sentence_overlap", view.overlap))
     add(("position", c.first / max(len(toks), 1)))
