@@ -327,6 +327,19 @@ def test_retraining_help_and_bad_arguments(tmp_path: Path, capsys) -> None:
     assert "--per-article is 0" in capsys.readouterr().err
 
 
+def test_the_benchmark_refuses_a_bad_article_range(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "short_answers.py"
+    data = tiny_squad(tmp_path / "s.jsonl.gz", n=5)
+    for bad in ("5-2", "300", "0-440"):
+        done = subprocess.run([sys.executable, str(script), "--data", str(data), "--work", str(tmp_path / "w"), "--articles", bad],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert f"--articles {bad!r}" in done.stderr and "300-319" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
 # --- through the product ------------------------------------------------------------------------
 
 
