@@ -5,21 +5,22 @@ answer is "1888", the span of that sentence the question asks for. It is
 found in two steps:
 
 1. candidates: spans of the cited sentences shaped like answers (numbers with
-   their units, dates and years, runs of capitalised words, the words between
-   stop words, the phrase after a preposition), minus any span made only of
-   words the question already has;
+   their units, dates and years, runs of capitalised words with and without a
+   possessive "'s", lists of three or more, the words between stop words, the
+   phrase after a preposition), minus any span made only of words the
+   question already has;
 2. a learned scorer (logistic regression over named features: what the
    question asks for and what the span looks like, how close the span sits to
-   the question's words in its sentence, how it compares with the sentence's
-   other candidates, where it is) gives each candidate its probability of
-   being exactly the answer. The best one is the short answer when that
-   probability reaches the threshold chosen on held-out articles; else there
-   is none.
+   the question's words in its sentence and on which side of them, how it
+   compares with the sentence's other candidates, where it is) gives each
+   candidate its probability of being exactly the answer. The best one is the
+   short answer when that probability reaches the threshold chosen on
+   held-out articles; else there is none.
 
 The weights are plain JSON (rag/models/short_answer.json, with a manifest of
 the data, features and metrics); `python -m rag.short_train` retrains them.
-Inference is a dictionary look-up per feature: no model, no embedding, well
-under a millisecond a question.
+Inference is a dictionary look-up per feature: no model, no embedding, a
+few milliseconds a question.
 """
 
 from __future__ import annotations
@@ -42,9 +43,13 @@ MODEL_PATH = Path(__file__).parent / "models" / "short_answer.json"
 
 # Numbers keep their thousands separators, decimals, a currency sign and a
 # suffix ("$1.5", "214,285", "1990s", "20th", "45%"); words keep inner
-# apostrophes, hyphens and dots ("St. John's" is "St", ".", "John's"; "U.S").
+# apostrophes, hyphens and dots ("O'Brien", "U.S"). A possessive "'s" is a
+# token of its own ("St. John's" is "St", ".", "John", "'s"), so "Alexander
+# Hamilton" is a span of "Alexander Hamilton's suggestion" (SQuAD's answers
+# leave it out; a name that ends in it is still a candidate: see candidates()).
 _TOKEN = re.compile(
-    r"[$€£¥]?\d+(?:,\d{3})*(?:\.\d+)?(?:%|[a-z]{1,2}\b)?(?:[-–][^\W_]+)*|[^\W_]+(?:[’'.\-][^\W_]+)*|\S",
+    r"[$€£¥]?\d+(?:,\d{3})*(?:\.\d+)?(?:%|[a-z]{1,2}\b)?(?:[-–][^\W_]+)*"
+    r"|[^\W_]+(?:(?:[’'](?![sS]\b)|[.\-])[^\W_]+)*|[’'][sS]\b|\S",
     re.UNICODE,
 )
 
@@ -97,6 +102,7 @@ _APPROXIMATELY = frozenset("about around over under nearly almost approximately 
 # read only this far: the candidates' pairwise comparisons grow with its square.
 _MAX_SENTENCE_TOKENS = 300
 _MAX_SPAN = 10  # tokens; longer SQuAD factoid answers are rare and such spans are rarely right
+_MAX_LIST = 25  # tokens of a list of names or noun phrases, commas included
 
 
 def _is_number(t: Token) -> bool:
@@ -115,6 +121,10 @@ def _is_capital(t: Token) -> bool:
     return t.text[0].isupper()
 
 
+def _is_possessive(t: Token) -> bool:
+    return t.lower in ("'s", "’s")
+
+
 @lru_cache(maxsize=100_000)  # asked ~400 times a question for the same few words (0.3 ms of each ask)
 def _stem(word: str) -> str:
     """A crude stem that joins a question's words to the sentence's ("visited", "visits")."""
@@ -129,6 +139,7 @@ def _stem(word: str) -> str:
 
 _HOW_QUANTITY = frozenset("many much long far old large big tall high often fast deep wide heavy".split())
 _WH = ("who", "whom", "whose", "when", "where", "which", "what", "why", "how")
+_SEVERAL = frozenset("two three four five six both".split())
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,12 @@ class QuestionFrame:
     head: str  # the word that says what is asked for ("year" in "In what year ..."), or ""
     words: frozenset[str]  # the question's content words, stemmed
     answer_type: str | None  # rag.questions.answer_type: month, time, quantity or None
+    # The content words said before the question word ("The treaty was signed
+    # where?"): with them the answer tends to follow the matched words in the
+    # sentence; with the words after it ("Who signed the treaty?"), to precede them.
+    before_wh: frozenset[str] = frozenset()
+    # "Which countries ...", "Name three types ...": the answer may be a list.
+    several: bool = False
 
     @property
     def factoid(self) -> bool:
@@ -149,9 +166,10 @@ def question_frame(question: str) -> QuestionFrame:
     from .questions import answer_type
 
     tokens = [t.lower for t in tokenize(question)]
-    wh, head = "other", ""
+    wh, head, wh_at, raw_head = "other", "", 0, ""
     for i, w in enumerate(tokens):
         if w in _WH:
+            wh_at = i
             nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
             if w == "how":
                 wh = "how_many" if nxt in _HOW_QUANTITY else "how"
@@ -163,11 +181,13 @@ def question_frame(question: str) -> QuestionFrame:
                 # "who", "when" ... it is the subject, not the kind of answer.)
                 for later in tokens[i + 1 : i + 5] if wh in ("what", "which") else ():
                     if later not in _STOP and later.isalpha():
-                        head = later
+                        head = raw_head = later
                         break
             break
     words = frozenset(_stem(t) for t in tokens if t not in _STOP and t[:1].isalnum())
-    return QuestionFrame(wh, _stem(head) if head else "", words, answer_type(question))
+    before = frozenset(_stem(t) for t in tokens[:wh_at] if t not in _STOP and t[:1].isalnum())
+    several = raw_head.endswith("s") and not raw_head.endswith("ss") or any(t in _SEVERAL for t in tokens)
+    return QuestionFrame(wh, _stem(head) if head else "", words, answer_type(question), before, several)
 
 
 # --- candidates ---------------------------------------------------------------------
@@ -259,6 +279,9 @@ def candidates(tokens: Sequence[Token], frame: QuestionFrame) -> list[Candidate]
             ):
                 j += 1
             add(i, j, "name")
+            if j + 1 < n and _is_possessive(tokens[j + 1]):
+                # "St. John's" is a name; "Hamilton's" in "Alexander Hamilton's suggestion" is not
+                found.setdefault((i, j + 1), set()).add("name")
             _add_affixes(add, i, j, "name")
             part = i
             for k in range(i, j + 2):
@@ -289,6 +312,21 @@ def candidates(tokens: Sequence[Token], frame: QuestionFrame) -> list[Candidate]
             add(a, d, "chunk")
         if between in (["and"], ["or"], [",", "and"]) or between[:1] == ["and"] and all(w in ("and", "the", "a", "an") for w in between):
             add(a, d, "chunk")  # "the arts and sciences": a pair is one answer
+    # A list of three or more ("Germany, Italy and Japan", "bishops, abbots,
+    # earls, and barons"): SQuAD asks for the whole list ("which countries ...").
+    for a in range(len(runs)):
+        k = a
+        while k + 1 < len(runs):
+            between = [t.lower for t in tokens[runs[k][1] + 1 : runs[k + 1][0]] if t.lower not in _ARTICLES]
+            if between == [","]:
+                k += 1
+                continue
+            if k > a and between in (["and"], ["or"], [",", "and"], [",", "or"]):
+                # The last item may run on into a verb ("... and barons formed"): each end is a candidate.
+                for end in range(runs[k + 1][0], runs[k + 1][1] + 1):
+                    if end - runs[a][0] < _MAX_LIST:
+                        found.setdefault((runs[a][0], end), set()).add("list")
+            break
     # After a preposition, the phrase up to the next punctuation mark or
     # preposition: "on [the eastern tip] of ...", "by [Samuel de Champlain]".
     for i, t in enumerate(tokens[:-1]):
@@ -346,11 +384,13 @@ def _bucket(value: int, edges: Sequence[int]) -> str:
 def _shape(c: Candidate, span: Sequence[Token]) -> str:
     if "year" in c.kinds and len(span) == 1:
         return "year"
+    if "list" in c.kinds:
+        return "list"
     if "date" in c.kinds:
         return "date"
     if "num" in c.kinds or any(ch.isdigit() for t in span for ch in t.text):
         return "num"
-    if all(_is_capital(t) or t.lower in _NAME_JOINERS for t in span):
+    if all(_is_capital(t) or t.lower in _NAME_JOINERS or _is_possessive(t) for t in span):
         return "name"
     return "mixed" if any(_is_capital(t) for t in span) else "lower"
 
@@ -363,6 +403,43 @@ def _nearest(c: Candidate, positions: Sequence[int]) -> int:
     return min((c.first - k if k < c.first else k - c.last for k in positions if not c.first <= k <= c.last), default=99)
 
 
+def _joined(tokens: Sequence[Token], c: Candidate) -> bool:
+    """Whether the span joins items with "and", "or" or commas ("France and Spain")."""
+    return any(t.lower in ("and", "or", ",") for t in tokens[c.first + 1 : c.last])
+
+
+def _anchor(positions: Sequence[int]) -> tuple[int, int] | None:
+    """The sentence's longest phrase of question words (a gap of one stop word
+    or mark allowed: "the feast day of John"), as first and last token index."""
+    best, first = None, None
+    for k, p in enumerate(positions):
+        if first is None or p - positions[k - 1] > 2:
+            first = p
+        if best is None or p - first > best[1] - best[0]:
+            best = (first, p)
+    return best
+
+
+def _question_order(view: SentenceView, anchor: tuple[int, int] | None, frame: QuestionFrame) -> str:
+    """Whether the anchor's words come before the question word in the question, after it, or both."""
+    if anchor is None:
+        return "none"
+    stems = {_stem(t.text) for t in view.tokens[anchor[0] : anchor[1] + 1]} & frame.words
+    before = len(stems & frame.before_wh)
+    return "before" if before == len(stems) else "after" if not before else "both"
+
+
+def _side(c: Candidate, anchor: tuple[int, int] | None) -> tuple[str, str]:
+    """Where the span sits against the anchor: right after it, some words before it ..."""
+    if anchor is None:
+        return "none", ""
+    if c.last < anchor[0]:
+        return "before", _bucket(anchor[0] - c.last, (1, 2, 4, 8))
+    if c.first > anchor[1]:
+        return "after", _bucket(c.first - anchor[1], (1, 2, 4, 8))
+    return "overlaps", ""
+
+
 def sentence_features(cands: Sequence[Candidate], view: SentenceView, frame: QuestionFrame) -> list[list[tuple[str, float]]]:
     """The features of each candidate of one sentence: its own (`features`),
     and how it compares with the sentence's other candidates (the only year
@@ -370,6 +447,9 @@ def sentence_features(cands: Sequence[Candidate], view: SentenceView, frame: Que
     candidate ...), which is what tells two candidates of one shape apart."""
     wh = frame.wh
     positions = _question_positions(view, frame)
+    anchor = _anchor(positions)
+    order = _question_order(view, anchor, frame)
+    q_at = frozenset(positions)
     shapes = [_shape(c, view.tokens[c.first : c.last + 1]) for c in cands]
     nearest = [_nearest(c, positions) for c in cands]
     per_shape: dict[str, list[int]] = {}
@@ -387,6 +467,15 @@ def sentence_features(cands: Sequence[Candidate], view: SentenceView, frame: Que
         f.append((f"atype={frame.answer_type}|closer_{shapes[k]}={min(closer, 3)}", 1.0))
         f.append((f"wh={wh}|inside={inside}|holds={holds}", 1.0))
         f.append((f"shape={shapes[k]}|inside={inside}|holds={holds}", 1.0))
+        side, gap = _side(c, anchor)
+        f.append((f"wh={wh}|order={order}|side={side}|gap={gap}", 1.0))
+        f.append((f"shape={shapes[k]}|side={side}|gap={gap}", 1.0))
+        f.append((f"head={frame.head}|side={side}", 1.0))
+        f.append((f"wh={wh}|q_before={c.first - 1 in q_at}|q_after={c.last + 1 in q_at}", 1.0))
+        f.append((f"several={frame.several}|shape={shapes[k]}", 1.0))
+        f.append((f"several={frame.several}|joined={_joined(view.tokens, c)}", 1.0))
+        if _is_possessive(view.tokens[c.last]):
+            f.append((f"wh={wh}|ends_possessive", 1.0))
         out.append(f)
     return out
 

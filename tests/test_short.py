@@ -19,9 +19,19 @@ import pytest
 from rag.answer import compose, invariant_problems
 from rag.answer import Claim, Evidence
 from rag.errors import ModelError
-from rag.short import MODEL_PATH, ShortModel, candidates, load_model, question_frame, short_answer, tokenize
+from rag.short import (
+    MODEL_PATH,
+    SentenceView,
+    ShortModel,
+    candidates,
+    load_model,
+    question_frame,
+    sentence_features,
+    short_answer,
+    tokenize,
+)
+from rag.short_train import choose_threshold
 from rag.short_train import main as train_main
-from rag.short_train import normalise_answer, token_f1
 from rag.types import Article, Hit
 
 # --- the question -----------------------------------------------------------------------
@@ -86,6 +96,43 @@ def test_a_range_and_a_month_named_may_are_candidates() -> None:
     text = "The uprising lasted from 1910 to 1913 and the treaty was signed in May 1915."
     found = spans("When was the treaty signed?", text)
     assert "1910 to 1913" in found and "May 1915" in found
+
+
+def test_a_possessive_is_left_out_of_a_name_unless_it_ends_one() -> None:
+    # SQuAD's answer is "Alexander Hamilton", not "Alexander Hamilton's"; but "St. John's" is a name.
+    found = spans("Who proposed the ratio?", "This has to do with Alexander Hamilton's suggestion of a fixed 15:1 ratio.")
+    assert "Alexander Hamilton" in found
+    assert "St. John's" in spans("Which port grew?", "The port of St. John's grew quickly.")
+
+
+def test_a_list_of_three_or_more_is_one_candidate() -> None:
+    found = spans("Which former axis powers does Sterio include?",
+                  "Sterio includes the former axis powers (Germany, Italy and Japan) and India among the great powers.")
+    assert "Germany, Italy and Japan" in found
+    # The last item may run on into a verb; the list that stops at the item is a candidate too.
+    found = spans("Who formed the House of Lords?", "Bishops, abbots, earls, and barons formed the House of Lords.")
+    assert "Bishops, abbots, earls, and barons" in found
+
+
+def named_features(question: str, text: str) -> dict[str, set[str]]:
+    """Each candidate's feature names, by the candidate's text."""
+    frame = question_frame(question)
+    tokens = tokenize(text)
+    cands = candidates(tokens, frame)
+    view = SentenceView("a", 0, len(text), tokens, 0, 1.0)
+    return {text[tokens[c.first].start : tokens[c.last].end]: {n for n, _ in f} for c, f in zip(cands, sentence_features(cands, view, frame))}
+
+
+def test_features_say_where_a_span_sits_against_the_question_words() -> None:
+    # "Who founded the Federal Bureau?": the question's words come after "who",
+    # and the founder stands right before "founded the Federal Bureau".
+    f = named_features("Who founded the Federal Bureau?", "Charles Bonaparte founded the Federal Bureau in 1908.")
+    assert "wh=who|order=after|side=before|gap=1" in f["Charles Bonaparte"]
+    assert "wh=who|q_before=False|q_after=True" in f["Charles Bonaparte"]
+    assert "wh=who|order=after|side=after|gap=2" in f["1908"]  # after "in"
+    # "The Federal Bureau was founded when?": the question's words come before "when".
+    f = named_features("The Federal Bureau was founded when?", "The Federal Bureau was founded in 1908 by Charles Bonaparte.")
+    assert "wh=when|order=before|side=after|gap=2" in f["1908"]
 
 
 # --- short_answer on hand-made answers ------------------------------------------------------
@@ -196,11 +243,15 @@ def test_the_shipped_weights_are_small_plain_json_with_a_manifest() -> None:
 # --- SQuAD normalisation ---------------------------------------------------------------------
 
 
-def test_squad_normalisation_and_token_f1() -> None:
-    assert normalise_answer("The  Eastern Tip.") == "eastern tip"
-    assert normalise_answer("an (official) U.S. ban") == "official us ban"
-    assert token_f1("the eastern tip", "Eastern tip of the peninsula") == pytest.approx(2 * 1 * 0.5 / 1.5)
-    assert token_f1("Halifax", "Canada") == 0.0
+def test_training_labels_use_the_squad_rules_of_rag_eval() -> None:
+    # One copy of SQuAD's normalisation: the trainer labels candidates with
+    # the functions `rag eval` scores with, so a label and a score never disagree.
+    import rag.evaluate as evaluate
+    import rag.short_train as short_train
+
+    assert short_train.exact_match is evaluate.exact_match and short_train.token_f1 is evaluate.token_f1
+    assert evaluate.squad_normalise("an (official) U.S. ban") == "official us ban"
+    assert evaluate.token_f1("the eastern tip", ["Eastern tip of the peninsula"]) == pytest.approx(2 * 1 * 0.5 / 1.5)
 
 
 # --- the retraining command -----------------------------------------------------------------------
@@ -235,13 +286,29 @@ def test_retraining_is_deterministic_and_writes_a_manifest(tmp_path: Path) -> No
         assert outs[0][key] == outs[1][key]
     manifest = outs[0]["manifest"]
     assert manifest["held_out_metrics"] == outs[1]["manifest"]["held_out_metrics"]
-    assert manifest["data"]["train_questions"] == 340 * 3 and manifest["held_out_metrics"]["questions"] == 60 * 3
+    # Articles 40-379 but the development set's 300-339 train; 380-439 are held out.
+    assert manifest["data"]["train_questions"] == 300 * 3 and manifest["held_out_metrics"]["questions"] == 60 * 3
     # The pattern is easy: the held-out towns are answered.
     assert manifest["held_out_metrics"]["em_if_always_shown"] > 0.6
     model = load_model(tmp_path / "one.json")
     art = article("Town999 was founded in 1650 by Governor Karl Mer999. It has a population of 5,000 people.")
     answer = answer_quoting(art, "Town999 was founded in 1650 by Governor Karl Mer999.")
     assert short_answer("When was Town999 founded?", answer, {art.id: art}, dataclasses.replace(model, threshold=0)).text == "1650"
+
+
+def test_the_threshold_hides_only_answers_as_unsure_as_rarely_right_ones() -> None:
+    # 100 held-out questions, most confident first: half right, then one in
+    # five right, then none. A band is 5 questions: the least sure band that is
+    # still right for at least 10% ends at question 89, whose probability is
+    # the threshold; the last ten are hidden.
+    top = []
+    for i in range(100):
+        right = i % 2 == 0 if i < 50 else i % 5 == 0 if i < 90 else False
+        top.append((1 - i / 100, float(right), 1.0 if right else 0.25))
+    threshold, metrics = choose_threshold(top, 100)
+    assert threshold == pytest.approx(0.11)
+    assert metrics["shown"] == 0.9 and metrics["em"] == pytest.approx((25 + 8) / 100)
+    assert metrics["em_if_always_shown"] == metrics["em"]  # the hidden ten were all wrong
 
 
 def test_retraining_help_and_bad_arguments(tmp_path: Path, capsys) -> None:
@@ -258,6 +325,19 @@ def test_retraining_help_and_bad_arguments(tmp_path: Path, capsys) -> None:
     assert "holds 5 articles" in err and "440" in err
     assert train_main(["--data", str(missing), "--per-article", "0", "-q"]) == 2
     assert "--per-article is 0" in capsys.readouterr().err
+
+
+def test_the_benchmark_refuses_a_bad_article_range(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "short_answers.py"
+    data = tiny_squad(tmp_path / "s.jsonl.gz", n=5)
+    for bad in ("5-2", "300", "0-440"):
+        done = subprocess.run([sys.executable, str(script), "--data", str(data), "--work", str(tmp_path / "w"), "--articles", bad],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert f"--articles {bad!r}" in done.stderr and "300-319" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 # --- through the product ------------------------------------------------------------------------
