@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 import dataclasses
 from dataclasses import dataclass
@@ -354,9 +355,21 @@ class SentenceView:
     article_id: str
     start: int  # offsets into the article text
     end: int
-    tokens: list[Token]
+    tokens: Sequence[Token]
     rank: int  # 0 for the sentence sharing most words with the question, 1 for the next ...
     overlap: float  # share of the question's content words the sentence has
+
+
+@lru_cache(maxsize=4096)
+def _quote_sentences(quote: str, offset: int) -> tuple[tuple[int, int, tuple[Token, ...]], ...]:
+    """The sentences of a cited quote at `offset` in its article, tokenised:
+    (start, end, tokens) in article offsets. Cached: the same passages are
+    cited again and again, and splitting them (syntok) was a fifth of the
+    short answer's time."""
+    return tuple(
+        (offset + s.start, offset + s.end, tuple(tokenize(quote[s.start : s.end], offset + s.start)[:_MAX_SENTENCE_TOKENS]))
+        for s in split_sentences(quote)
+    )
 
 
 def sentence_views(spans: Iterable[tuple[str, int, int]], articles: Mapping[str, Article], frame: QuestionFrame) -> list[SentenceView]:
@@ -364,11 +377,9 @@ def sentence_views(spans: Iterable[tuple[str, int, int]], articles: Mapping[str,
     question words they share (ties: text order)."""
     raw = []
     for article_id, start, end in spans:
-        text = articles[article_id].text
-        for s in split_sentences(text[start:end]):
-            tokens = tokenize(text[start + s.start : start + s.end], start + s.start)[:_MAX_SENTENCE_TOKENS]
+        for s_start, s_end, tokens in _quote_sentences(articles[article_id].text[start:end], start):
             shared = {_stem(t.text) for t in tokens} & frame.words
-            raw.append((article_id, start + s.start, start + s.end, tokens, len(shared) / max(len(frame.words), 1)))
+            raw.append((article_id, s_start, s_end, tokens, len(shared) / max(len(frame.words), 1)))
     order = sorted(range(len(raw)), key=lambda k: -raw[k][4])
     ranks = {k: r for r, k in enumerate(order)}
     return [SentenceView(a, s, e, toks, ranks[k], ov) for k, (a, s, e, toks, ov) in enumerate(raw)]
@@ -604,9 +615,10 @@ def _words(s: Scored) -> list[str]:
     return [t.lower for t in s.view.tokens[s.candidate.first : s.candidate.last + 1] if _is_word(t) and t.lower not in _ARTICLES]
 
 
-def _overlap_f1(a: list[str], b: list[str]) -> float:
-    common = sum(min(a.count(w), b.count(w)) for w in set(a))
-    return 0.0 if not common else 2 * common / (len(a) + len(b))
+def _overlap_f1(a: Counter, b: Counter) -> float:
+    """SQuAD's token F1 of two spans' word counts."""
+    common = sum((a & b).values())
+    return 0.0 if not common else 2 * common / (a.total() + b.total())
 
 
 def _consensus(scored: Sequence[Scored]) -> Scored:
@@ -614,7 +626,8 @@ def _consensus(scored: Sequence[Scored]) -> Scored:
     under the scorer's probabilities: of "Governor William Milliken" and
     "William Milliken", the one most of the probability agrees with."""
     words = [_words(s) for s in scored]
-    expected = [sum(o.probability * _overlap_f1(w, words[j]) for j, o in enumerate(scored)) for w in words]
+    counts = [Counter(w) for w in words]
+    expected = [sum(o.probability * _overlap_f1(counts[i], counts[j]) for j, o in enumerate(scored)) for i in range(len(scored))]
     return scored[max(range(len(scored)), key=lambda i: (expected[i], -i))]
 
 

@@ -51,15 +51,7 @@ def stopwords() -> list[str]:
     return sorted(set(STOPWORDS_EN) | QUESTION_STOPWORDS)  # Lucene's 33 words and rag/words.py's
 
 
-def tokenize(texts: list[str]) -> list[list[str]]:
-    import bm25s
-
-    return bm25s.tokenize(
-        [fold(t) for t in texts], stopwords=stopwords(), stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
-
-
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default token pattern, which tokenize() uses
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default token pattern
 
 
 @lru_cache(maxsize=1)
@@ -67,10 +59,22 @@ def _stopword_set() -> frozenset[str]:
     return frozenset(stopwords())
 
 
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """bm25s.tokenize(fold(texts), stopwords, stemmer, return_ids=False), word
+    for word, without its overhead per call: it makes three progress bars and
+    a stop-word set each time (0.2 ms), and the answer stage calls this for a
+    few short texts about ten times a question. The index build, BM25 queries
+    and the answer stage all read words through here, so they agree;
+    tests/test_tokenize.py holds it to bm25s's output on the whole corpus."""
+    stop = _stopword_set()
+    docs = [[w for w in _TOKEN.findall(fold(t).lower()) if w not in stop] for t in texts]
+    vocab = list(dict.fromkeys(w for doc in docs for w in doc))
+    stem = dict(zip(vocab, _stemmer().stemWords(vocab)))
+    return [[stem[w] for w in doc] for doc in docs]
+
+
 def word_set(text: str) -> frozenset[str]:
-    """set(tokenize([text])[0]), without bm25s's overhead per call (progress
-    bars made and a stop-word set built each time: 0.2 ms, where the answer
-    stage asks for a few short texts per question)."""
+    """set(tokenize([text])[0])."""
     stop = _stopword_set()
     words = sorted({w for w in _TOKEN.findall(fold(text).lower()) if w not in stop})
     return frozenset(_stemmer().stemWords(words))

@@ -171,14 +171,3 @@ def test_the_gate_abstains_below_the_threshold_and_an_abstention_keeps_its_proba
     lower = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=False),
                                calibration=strict, reader=_Reader([0.0, -1.0, -3.0]))
     assert lower.answerable < kept.answerable
-
-
-def test_word_set_is_the_tokenizers_set_of_words():
-    from rag.sparse import tokenize, word_set
-
-    from .conftest import CORPUS
-
-    texts = [line for p in sorted(CORPUS.glob("*.txt")) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts += ["", "Vučić's Türkiye-Serbia visit, 1,200 troops (2019)!", "the of and"]
-    assert len(texts) > 100
-    assert [word_set(t) for t in texts] == [frozenset(w) for w in tokenize(texts)]

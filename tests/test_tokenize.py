@@ -1,0 +1,36 @@
+"""The product's BM25 tokenizer is bm25s's, word for word (rag/sparse.py
+reimplements it without bm25s's per-call overhead): an index built before and
+a query tokenized now must meet on the same words."""
+
+from __future__ import annotations
+
+import bm25s
+
+from rag.sparse import _stemmer, fold, stopwords, tokenize, word_set
+
+from .conftest import CORPUS
+
+
+def _corpus_lines() -> list[str]:
+    lines = [line for p in sorted(CORPUS.glob("*.txt")) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return lines + ["", "the of and", "Vučić's Türkiye-Serbia visit, 1,200 troops (2019)!", "Running runners ran; RUNS run."]
+
+
+def test_tokenize_is_bm25s_tokenize_word_for_word():
+    texts = _corpus_lines()
+    assert len(texts) > 100
+    expected = bm25s.tokenize([fold(t) for t in texts], stopwords=stopwords(), stemmer=_stemmer(), return_ids=False, show_progress=False)
+    assert tokenize(texts) == expected
+    # one text at a time, as the answer stage asks, gives the same words
+    assert [tokenize([t])[0] for t in texts[:50]] == expected[:50]
+
+
+def test_tokenize_keeps_order_and_repeats_and_drops_stop_words():
+    assert tokenize(["Serbia and serbia, the Serbian visits"]) == [["serbia", "serbia", "serbian", "visit"]]
+    assert tokenize(["", "the of and"]) == [[], []]
+    assert tokenize([]) == []
+
+
+def test_word_set_is_the_set_of_tokenize():
+    texts = _corpus_lines()
+    assert [word_set(t) for t in texts] == [frozenset(w) for w in tokenize(texts)]
