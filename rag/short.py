@@ -617,7 +617,7 @@ def _words(s: Scored) -> list[str]:
 
 def _overlap_f1(a: Counter, b: Counter) -> float:
     """SQuAD's token F1 of two spans' word counts."""
-    common = sum((a & b).values())
+    common = sum(min(n, b[w]) for w, n in a.items() if w in b)
     return 0.0 if not common else 2 * common / (a.total() + b.total())
 
 
@@ -627,7 +627,12 @@ def _consensus(scored: Sequence[Scored]) -> Scored:
     "William Milliken", the one most of the probability agrees with."""
     words = [_words(s) for s in scored]
     counts = [Counter(w) for w in words]
-    expected = [sum(o.probability * _overlap_f1(counts[i], counts[j]) for j, o in enumerate(scored)) for i in range(len(scored))]
+    n = len(scored)
+    f1 = [[0.0] * n for _ in range(n)]  # symmetric: each pair once
+    for i in range(n):
+        for j in range(i, n):
+            f1[i][j] = f1[j][i] = _overlap_f1(counts[i], counts[j])
+    expected = [sum(o.probability * f1[i][j] for j, o in enumerate(scored)) for i in range(n)]
     return scored[max(range(len(scored)), key=lambda i: (expected[i], -i))]
 
 
