@@ -468,7 +468,7 @@ def sentence_features(cands: Sequence[Candidate], view: SentenceView, frame: Que
         per_shape.setdefault(shape, []).append(k)
     out = []
     for k, c in enumerate(cands):
-        f = features(c, view, frame)
+        f = features(c, view, frame, positions)
         same = per_shape[shapes[k]]
         closer = sum(1 for other in same if nearest[other] < nearest[k])
         inside = any(o.first <= c.first and c.last <= o.last and (o.first, o.last) != (c.first, c.last) and shapes[j] == shapes[k] for j, o in enumerate(cands))
@@ -491,8 +491,10 @@ def sentence_features(cands: Sequence[Candidate], view: SentenceView, frame: Que
     return out
 
 
-def features(c: Candidate, view: SentenceView, frame: QuestionFrame) -> list[tuple[str, float]]:
-    """Named features of one candidate: binary ones as (name, 1.0), a few real-valued."""
+def features(c: Candidate, view: SentenceView, frame: QuestionFrame, q_positions: Sequence[int] | None = None) -> list[tuple[str, float]]:
+    """Named features of one candidate: binary ones as (name, 1.0), a few
+    real-valued. `q_positions`: the sentence's `_question_positions`, when the
+    caller has them (they are the same for every candidate of a sentence)."""
     toks = view.tokens
     span = toks[c.first : c.last + 1]
     length = c.last - c.first + 1
@@ -501,7 +503,8 @@ def features(c: Candidate, view: SentenceView, frame: QuestionFrame) -> list[tup
     nxt = toks[c.last + 1].lower if c.last + 1 < len(toks) else "</s>"
     shape = _shape(c, span)
     # Where the question's words sit in the sentence, relative to the span.
-    q_positions = _question_positions(view, frame)
+    if q_positions is None:
+        q_positions = _question_positions(view, frame)
     left = [c.first - k for k in q_positions if k < c.first]
     right = [k - c.last for k in q_positions if k > c.last]
     nearest = min(left + right) if left or right else 99

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .weightfile import manifest_path, sha256
+from .weightfile import manifest_path, run_unsalted, sha256
 
 # Which SQuAD articles (in the shared sha256 order) play which part. The
 # corpus holds TRAIN_CORPUS; questions of the first ones train, of the last
@@ -480,13 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0.0 <= args.false_abstention < 1.0:
         parser.error(f"--false-abstention must lie in [0, 1), not {args.false_abstention}")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        # Python salts string hashes per process, so sets of words iterate in
-        # another order each run, and the scores summed over them differ in
-        # the last bit: enough to change the weight file. Run again unsalted.
-        os.environ["PYTHONHASHSEED"] = "0"
-        os.execv(sys.executable, [sys.executable, "-m", "rag.train_answer", *(sys.argv[1:] if argv is None else argv)])
+    run_unsalted("rag.train_answer", argv)
     train(args.cache, args.out, args.false_abstention)
     return 0
 

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from . import calibration as C
-from .weightfile import manifest_path, sha256
+from .weightfile import manifest_path, run_unsalted, sha256
 
 # The held-out false-abstention rate the threshold is set for. At 3% (the rate
 # of the learned stage and the reader's gate) the gate, on top of the rules,
@@ -253,11 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0.0 <= args.false_abstention < 1.0:
         parser.error(f"--false-abstention must lie in [0, 1), not {args.false_abstention}")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        # Sets of words iterate in a salted order otherwise (see rag.train_answer).
-        os.environ["PYTHONHASHSEED"] = "0"
-        os.execv(sys.executable, [sys.executable, "-m", "rag.train_calibration", *(sys.argv[1:] if argv is None else argv)])
+    run_unsalted("rag.train_calibration", argv)
     train(args.cache, args.out, args.false_abstention)
     return 0
 

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reader as R
-from .weightfile import manifest_path, sha256
+from .weightfile import manifest_path, run_unsalted, sha256
 
 READER_ARTICLES = (104, 440)
 QUESTIONS_PER_ARTICLE = 60
@@ -805,12 +805,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--false-abstention must lie in [0, 1), not {args.false_abstention}")
     if args.epochs < 1:
         parser.error(f"--epochs must be at least 1, not {args.epochs}")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        # Sets of words iterate in a salted order otherwise, and sums over them
-        # differ in the last bit (see rag.train_answer).
-        os.environ["PYTHONHASHSEED"] = "0"
-        os.execv(sys.executable, [sys.executable, "-m", "rag.train_reader", *(sys.argv[1:] if argv is None else argv)])
+    run_unsalted("rag.train_reader", argv)
     if args.evaluate:
         result = evaluate(args.cache, args.out)
         if args.json:

@@ -1,17 +1,21 @@
 """A shipped weight file and its manifest, read and checked in one place.
 
-The learned answer stage (rag/answerability.py) and the reading model
-(rag/reader.py) ship their weights as JSON beside a manifest that records the
-weights' sha256 (with the data hashes, features and metrics of the run that
-made them). A file that is missing, not JSON, of another format, or edited
-since its manifest was written is refused with one line that says how to
-make it again.
+The learned answer stage (rag/answerability.py), the reading model
+(rag/reader.py) and the answer's probability (rag/calibration.py) ship their
+weights as JSON beside a manifest that records the weights' sha256 (with the
+data hashes, features and metrics of the run that made them). A file that is
+missing, not JSON, of another format, or edited since its manifest was
+written is refused with one line that says how to make it again. Their
+training commands share `run_unsalted`, which makes their runs repeatable.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -41,3 +45,15 @@ def read_checked(path: Path, fmt: str, what: str, retrain: str, error: type[Exce
     if not isinstance(manifest, dict) or manifest.get("weights_sha256") != sha256(path):
         raise error(f"{path} does not match the sha256 in {mpath.name} (edited or mixed up): {retrain}")
     return data, manifest
+
+
+def run_unsalted(module: str, argv: Sequence[str] | None) -> None:
+    """Start a training command (`python -m MODULE`) again with
+    PYTHONHASHSEED=0 unless it already runs so, and offline. Python salts
+    string hashes per process, so sets of words iterate in another order each
+    run, and scores summed over them differ in the last bit: enough to change
+    a weight file that must come out the same from the same data."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(sys.executable, [sys.executable, "-m", module, *(sys.argv[1:] if argv is None else argv)])
