@@ -107,16 +107,22 @@ def _fingerprint(folder: Path) -> str:
 SMALL_CALL = 4
 
 
-def _threads_for(n_texts: int) -> int:
-    """One thread for a question, every core for a batch.
+def _threads_for(n_texts: int, spinning: bool = True) -> int:
+    """Every core for a batch; for a question, one thread when the backend's
+    idle threads spin (PyTorch), every core when they sleep (ONNX Runtime,
+    see _open_session).
 
-    A short text gains nothing from a second thread, and when the other
-    core is busy the second thread makes the first wait for it: measured
-    here under load, a query took 500 ms at p50 with two threads and 13 ms
-    with one. Batches (indexing) do gain from every core. Both backends
-    follow this.
+    With spinning threads, a second thread makes a question wait for a busy
+    core: measured here under load, a query on PyTorch took 500 ms at p50 with
+    two threads and 13 ms with one. ONNX Runtime's sleeping pool does not:
+    a question of eval/questions.jsonl on two threads against one, 345 each,
+    interleaved, p50 (p95): idle cores 4.19 (5.41) against 5.00 (6.29) ms;
+    one core busy with another process 4.97 (6.55) against 5.30 (6.85); both
+    busy 10.6 (18.0) against 12.4 (19.4).
     """
-    return 1 if n_texts <= SMALL_CALL else (os.cpu_count() or 1)
+    if n_texts <= SMALL_CALL and spinning:
+        return 1
+    return os.cpu_count() or 1
 
 
 class _LocalModel:
@@ -163,8 +169,10 @@ class _LocalModel:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            vectors = self._encode(list(texts), _threads_for(len(texts)), progress)
+            vectors = self._encode(list(texts), _threads_for(len(texts), self._spinning), progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    _spinning = True  # whether the backend's idle threads spin (see _threads_for)
 
     def _encode(self, texts: list[str], threads: int, progress: bool) -> np.ndarray:
         raise NotImplementedError
@@ -256,7 +264,7 @@ class OnnxEmbedder(_LocalModel):
                 export_onnx(self.folder, self.float_path, self._runner_for)
             if self.int8 and not self.onnx_path.is_file():
                 quantize_int8(self.float_path, self.onnx_path, self._runner_for)
-            self._runner.session(1)  # a damaged file fails here rather than mid-query
+            self._runner.session(_threads_for(1, spinning=False))  # the questions' session: a damaged file fails here, not mid-query
             return "onnx-int8" if self.int8 else "onnx"
         except OnnxUnavailable as e:
             if self.int8:
@@ -274,6 +282,10 @@ class OnnxEmbedder(_LocalModel):
     @cached_property
     def _torch(self) -> SentenceTransformerEmbedder:
         return SentenceTransformerEmbedder(str(self.folder), self.batch_size)
+
+    @property
+    def _spinning(self) -> bool:
+        return self.backend == "torch"
 
     def _encode(self, texts: list[str], threads: int, progress: bool) -> np.ndarray:
         if self.backend == "torch":
