@@ -39,3 +39,13 @@ def test_a_rag_gives_numpy_one_blas_thread_and_leaves_faiss_its_own(tmp_path) ->
     # FAISS's own BLAS (IVF training) keeps what it had.
     faiss_libs = [k for k in result["after"] if k.startswith("faiss")]
     assert faiss_libs and all(result["after"][k] == result["before"][k] for k in faiss_libs)
+
+
+def test_questions_take_every_core_only_where_idle_threads_sleep(monkeypatch) -> None:
+    from rag import embedding
+
+    monkeypatch.setattr(embedding.os, "cpu_count", lambda: 2)
+    assert embedding._threads_for(1, spinning=True) == 1  # PyTorch: a spinning second thread waits for a busy core
+    assert embedding._threads_for(1, spinning=False) == 2  # ONNX Runtime's pool sleeps (allow_spinning 0)
+    assert embedding._threads_for(embedding.SMALL_CALL + 1, spinning=True) == 2  # a batch: every core
+    assert embedding.SentenceTransformerEmbedder._spinning is True
