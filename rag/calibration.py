@@ -26,6 +26,7 @@ held-out metrics), checked on load by rag/weightfile.py. numpy only.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import threading
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer import MISSING_TYPE_PREFIX, UNKNOWN_NAMES_PREFIX
+from .answer import MISSING_TYPE_PREFIX, UNKNOWN_NAMES_PREFIX, abstain
 from .errors import RagError
 from .evidence import Evidence
 from .questions import answer_type, question_names
@@ -248,10 +249,6 @@ def with_probability(question: str, answer: Answer, evidence: Sequence[Evidence]
                      calibration: Calibration | None = None, reader=None) -> Answer:
     """`answer` with `answerable` set; with `settings.gate` (AnswerSettings),
     an abstention in its place when p falls below the calibration's threshold."""
-    import dataclasses
-
-    from .answer import abstain
-
     cal = calibration or shipped_calibration()
     p = probability(question, answer, evidence, hits, articles, settings.abstain_below, cal, reader)
     if settings.gate and not answer.abstained and p < cal.threshold:

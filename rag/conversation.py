@@ -383,8 +383,20 @@ def _topic(questions: list[str], drop: frozenset[str] = frozenset()) -> list[str
     return topic
 
 
-def contextualise(question: str, history: list[Turn]) -> str:
-    """The text to search for: the question, made to stand alone when it is a follow-up.
+@dataclass(frozen=True)
+class FollowUp:
+    """How a question reads in its conversation: `search`, the text to search
+    for; `standalone`, the earlier question with the follow-up's phrase in
+    place when it was rewritten so ("And Albania?" as "When did Erdogan visit
+    Albania?"), else None (the question stands as asked, or only has the
+    conversation's topic words appended for the search)."""
+
+    search: str
+    standalone: str | None = None
+
+
+def resolve_follow_up(question: str, history: list[Turn]) -> FollowUp:
+    """The question, made to stand alone when it is a follow-up.
 
     An elliptical follow-up ("And Albania?" after "When did Erdogan visit
     Serbia?") becomes the earlier question with the new phrase in place of the
@@ -393,17 +405,23 @@ def contextualise(question: str, history: list[Turn]) -> str:
     """
     earlier = _resolved([t.content for t in history if t.role == "user" and t.content.strip()])
     if not earlier or not is_follow_up(question):
-        return question
+        return FollowUp(question)
     fragment = elliptical_fragment(question)
     filled = substitute(earlier[-1], fragment) if fragment else None
     if filled:
         new, replaced = filled
         if not is_follow_up(new):
-            return new
+            return FollowUp(new, new)
         # "When did he visit Albania?": "he" still needs the topic of the
         # questions before, without the phrase that was replaced.
         drop = frozenset(w.lower() for w in _WORD.findall(replaced))
         topic = [w for w in _topic(earlier[:-1], drop) if w.lower() not in {x.lower() for x in content_words(new)}]
-        return f"{new} {' '.join(topic)}" if topic else new
+        search = f"{new} {' '.join(topic)}" if topic else new
+        return FollowUp(search, search)
     topic = _topic(earlier)
-    return f"{question} {' '.join(topic)}" if topic else question
+    return FollowUp(f"{question} {' '.join(topic)}" if topic else question)
+
+
+def contextualise(question: str, history: list[Turn]) -> str:
+    """The text to search for (`resolve_follow_up(...).search`)."""
+    return resolve_follow_up(question, history).search

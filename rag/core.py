@@ -14,7 +14,7 @@ from pathlib import Path
 from .answer import extractive_answer, question_notes, screen
 from .calibration import with_probability
 from .answerability import LearnedStage
-from .conversation import contextualise, normalise_history
+from .conversation import contextualise, normalise_history, resolve_follow_up
 from .embedding import Embedder, embedder_for
 from .errors import QueryError, SettingsError, UnknownArticleError
 from .evidence import SentenceScorer
@@ -190,7 +190,8 @@ class RAG:
         with trace.stage("checks"):
             check = classify(question, s.retrieval.max_question_chars)
             turns = normalise_history(history)
-            query = contextualise(check.text, turns)
+            follow_up = resolve_follow_up(check.text, turns)
+            query = follow_up.search
             answer_mode = mode or s.answer.mode
             if answer_mode not in ANSWER_MODES:
                 raise QueryError(f"unknown answer mode {answer_mode!r}: use one of {', '.join(ANSWER_MODES)}")
@@ -215,9 +216,8 @@ class RAG:
                     # A follow-up rewritten to stand alone ("And in 2014?" as "Where did
                     # Nigeria rank in the 2014 ...?") is answered as that question; one
                     # searched with the earlier topic words appended is not.
-                    standalone = None if query.startswith(check.text) else query
                     extractive = extractive_answer(check.text, scored, hits, self._articles, s.answer, notes,
-                                                   query=standalone)
+                                                   query=follow_up.standalone)
                 if s.answer.reader_gate:
                     from .reader import gate
 

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from rag.conversation import Turn, contextualise, elliptical_fragment, is_follow_up, normalise_history, substitute
+from rag.conversation import (
+    FollowUp,
+    Turn,
+    contextualise,
+    elliptical_fragment,
+    is_follow_up,
+    normalise_history,
+    resolve_follow_up,
+    substitute,
+)
 from rag.errors import QueryError
 from rag.questions import answer_type, classify, has_answer_type, looks_english, unknown_names
 
@@ -158,6 +167,16 @@ def test_a_follow_up_gets_the_previous_questions_topic_words() -> None:
 def test_a_standalone_question_is_unchanged_whatever_the_history() -> None:
     question = "Why did Vucic halt arms deliveries to Israel?"
     assert contextualise(question, ERDOGAN) == question
+
+
+def test_only_a_rewritten_follow_up_has_a_standalone_question() -> None:
+    # rewritten: answered as the earlier question with the new phrase in place
+    history = [Turn("user", "How much did Turkey export to Albania last year?")]
+    rewritten = "How much did Turkey export to Kosovo last year?"
+    assert resolve_follow_up("And to Kosovo?", history) == FollowUp(rewritten, rewritten)
+    # topic words appended for the search only, or no follow-up at all: answered as asked
+    assert resolve_follow_up("When did he visit Serbia?", ERDOGAN) == FollowUp("When did he visit Serbia? Erdogan ever visit Serbia")
+    assert resolve_follow_up("Why did Vucic halt arms deliveries?", ERDOGAN) == FollowUp("Why did Vucic halt arms deliveries?")
 
 
 def test_only_the_latest_user_question_counts() -> None:
