@@ -85,7 +85,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # measure this working copy of `rag`
 
-from measure import peak_rss_mb, percentile, proc_status_mb  # noqa: E402  (this folder is sys.path[0])
+from measure import peak_rss_mb, percentile, proc_status_mb, write_json  # noqa: E402  (this folder is sys.path[0])
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "bench.json"
 DEFAULT_CORPUS = ROOT / "corpus"
@@ -1193,8 +1193,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale:
         data["scale"] = run_scale(args)
         data["total_seconds"] = time.perf_counter() - started
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(data, indent=2) + "\n")
+    write_json(args.json, data)
     note(f"wrote {args.json}")
     return 0
 

@@ -43,7 +43,7 @@ for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from measure import peak_rss_mb, percentile  # noqa: E402
+from measure import peak_rss_mb, percentile, write_json  # noqa: E402
 
 K = 10
 WARMUP = 10
@@ -289,8 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         row["load"] = [run_phase("load-records", {"folder": str(folder), "layout": layout}) for layout in ("jsonl", "npz")]
         data["sizes"].append(row)
     print(report(data))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(data, indent=2) + "\n")
+    write_json(args.json, data)
     note(f"wrote {args.json}")
     return 0
 

@@ -16,15 +16,16 @@ tar -x -C DIR` makes an old checkout. The OLD checkout runs on "onnx" only
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measure import run_child  # noqa: E402
 
 CHILD = r'''
 import json, os, shutil, sys, time
@@ -54,15 +55,8 @@ print(json.dumps({"full_s": full, "chunks": chunks, "sentences": sentences, "ref
 
 
 def measure(root: Path, backend: str) -> dict:
-    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
     with tempfile.TemporaryDirectory(prefix="rag-buildcmp-") as work:
-        result = subprocess.run(
-            [sys.executable, "-c", CHILD, str(root), str(ROOT / "corpus"), work, backend],
-            capture_output=True, text=True, env=env, cwd=root, timeout=1800,
-        )
-    if result.returncode:
-        raise SystemExit(f"build_compare: {root} ({backend}) failed: {result.stderr.strip()[-800:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+        return run_child(f"build_compare: {root} ({backend})", CHILD, [str(root), str(ROOT / "corpus"), work, backend], root)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,13 +13,14 @@ checkout.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measure import run_child  # noqa: E402
 
 CHILD = r'''
 import json, os, sys, time
@@ -42,14 +43,7 @@ print(json.dumps(out))
 
 
 def measure(root: Path, index: Path) -> dict:
-    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD, str(root), str(index), str(ROOT / "corpus"), str(ROOT / "eval" / "questions.jsonl")],
-        capture_output=True, text=True, env=env, cwd=root, timeout=1800,
-    )
-    if result.returncode:
-        raise SystemExit(f"compare: {root} failed: {result.stderr.strip().splitlines()[-1]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_child(f"compare: {root}", CHILD, [str(root), str(index), str(ROOT / "corpus"), str(ROOT / "eval" / "questions.jsonl")], root)
 
 
 def main(argv: list[str] | None = None) -> int:

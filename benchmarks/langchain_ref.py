@@ -29,13 +29,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
+
+from measure import write_json  # noqa: E402  (this folder is sys.path[0])
 
 NEEDED = ("langchain_community", "langchain_text_splitters", "sentence_transformers")
 INSTALL_HINT = (
@@ -225,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         "ask_p50_vs_similarity_search_1_thread": q["ask"]["p50_ms"] / ref1,
         "build_vs_from_documents": build_s["rag"] / build_s["langchain"],
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(data, indent=2))
+    write_json(args.json, data)
     print(report(data))
     print(f"\nfigures written to {args.json}")
     return 0

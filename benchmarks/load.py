@@ -15,7 +15,6 @@ Writes benchmarks/results/load.json (gitignored).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from bench import (  # noqa: E402 - the benchmark's own helpers: process handlin
     APP, CHILD_TIMEOUT, ROOT, Child, build_cli_index, child_env, free_port, http_ask, latency, load_queries, note,
     wait_until_serving,
 )
+from measure import write_json  # noqa: E402
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "load.json"
 
@@ -100,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.clients < 1 or args.per_client < 1:
         parser.error("--clients and --per-client must be at least 1")
     data = run(args.clients, args.per_client, args.corpus)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, data)
     lat, alone = data["latency"], data["alone_latency"]
     print(f"{data['clients']} clients x {data['per_client']} questions: {data['requests']} requests in "
           f"{data['seconds']:.1f} s ({data['requests_per_second']:.1f}/s)")
