@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .evidence import Evidence, EvidenceSet
-from .questions import Name, QuestionCheck, answer_type, has_answer_type, question_names, unknown_names
+from .questions import Name, QuestionCheck, answer_type, gives_answer_type, question_names, unknown_names
 from .sentences import FOOTNOTE
-from .sparse import tokenize
+from .sparse import tokenize, word_set
 from .settings import AnswerSettings
 from .types import Answer, Article, Citation, Hit
 
@@ -73,11 +73,14 @@ def select(
     margin: float,
     duplicate_similarity: float,
     other_article_margin: float | None = None,
+    other_article_adds: Callable[[Evidence, Sequence[Evidence]], bool] | None = None,
 ) -> list[Evidence]:
     """The best sentence, plus up to `max_sentences - 1` others that say
     something the chosen ones do not and score within `margin` of it (within
     `other_article_margin` when they come from another article; None: the
-    same margin). `evidence` is `scored.items` or a reordering of it."""
+    same margin). A sentence from another article joins only when
+    `other_article_adds(e, chosen)` holds too (None: no such test).
+    `evidence` is `scored.items` or a reordering of it."""
     if not evidence:
         return []
     lead = evidence[0]
@@ -90,6 +93,8 @@ def select(
             continue
         if any(scored.similarity(e, c) >= duplicate_similarity for c in chosen):
             continue  # near-duplicate: the same point in other words
+        if other_article_adds is not None and e.article_id != lead.article_id and not other_article_adds(e, chosen):
+            continue
         chosen.append(e)
     return order_readably(chosen)
 
@@ -155,6 +160,19 @@ _FIGURE = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*(?![\w])")
 def figures_of(text: str) -> frozenset[str]:
     """The figures of a question or sentence ("in June 2010", "350,000"), commas dropped."""
     return frozenset(m.group(0).replace(",", "") for m in _FIGURE.finditer(text))
+
+
+def adds_question_words(
+    question_words: frozenset[str], words: Callable[[Evidence], frozenset[str]]
+) -> Callable[[Evidence, Sequence[Evidence]], bool]:
+    """A test for `select`: whether a sentence holds a word of the question
+    (as BM25 tokenizes it) that none of the chosen sentences holds."""
+
+    def adds(e: Evidence, chosen: Sequence[Evidence]) -> bool:
+        held = frozenset().union(*(words(c) for c in chosen))
+        return bool((question_words & words(e)) - held)
+
+    return adds
 
 
 def following(e: Evidence, evidence: Sequence[Evidence], text: str) -> Evidence | None:
@@ -359,7 +377,7 @@ def extractive_answer(
         typed = next(
             (
                 e for e in evidence
-                if e.score >= settings.abstain_below and has_answer_type(sentence(e), kind) and about_the_question(e)
+                if e.score >= settings.abstain_below and gives_answer_type(sentence(e), kind) and about_the_question(e)
             ),
             None,
         )
@@ -385,10 +403,19 @@ def extractive_answer(
         evidence = lead_with(
             evidence, settings.figures_margin,
             lambda e: figures <= figures_of(sentence(e)) and (
-                not kind or (has_answer_type(sentence(e), kind) and about_the_question(e))),
+                not kind or (gives_answer_type(sentence(e), kind) and about_the_question(e))),
         )
+    # A sentence of another article joins only when it holds a word of the
+    # question that the chosen ones lack: one that only shares the lead's
+    # words ("the Balkan Peace Platform represents ...", from an article that
+    # does not list its members) was more often a citation of an article
+    # that does not answer (AnswerSettings.other_article_new_words).
+    other_article_adds = (
+        adds_question_words(word_set(question), lambda e: word_set(sentence(e)))
+        if settings.other_article_new_words else None
+    )
     chosen = select(evidence, scored, settings.sentences, settings.margin, settings.duplicate_similarity,
-                    settings.other_article_margin)
+                    settings.other_article_margin, other_article_adds)
     lead = evidence[0]
     text = articles[lead.article_id].text
     nxt = following(lead, scored.items, text)

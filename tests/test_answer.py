@@ -958,3 +958,56 @@ def test_a_follow_up_is_answered_as_the_question_it_stands_for() -> None:
     assert _quotes("How about in Vietnam?", TORCH, [0.57, 0.52], neighbour_margin=0.0) == [TORCH.split(". ")[0] + "."]
     assert _quotes("How about in Vietnam?", TORCH, [0.57, 0.52], query="When did the torch arrive in Vietnam?",
                    neighbour_margin=0.0) == [dated]
+
+
+RECOGNISED = ("In fact, it was one of the first countries to recognise Kosovo's independence in 2008. "
+              "Kosovo's independence has been accepted by over 100 countries.")
+
+
+def test_one_of_is_not_the_count_a_how_many_question_asks_for() -> None:
+    from rag.questions import gives_answer_type, has_answer_type
+
+    first, accepted = RECOGNISED.split(". ")
+    assert not gives_answer_type(first, "quantity") and not gives_answer_type("They met one another.", "quantity")
+    assert gives_answer_type(accepted, "quantity") and gives_answer_type("One of the three ships sank.", "quantity")
+    assert has_answer_type(first, "quantity")  # the reading model's feature is unchanged
+    q = "How many countries have recognised Kosovo's independence?"
+    assert _quotes(q, RECOGNISED, [0.83, 0.67], neighbour_margin=0.0) == [accepted]
+
+
+# Two articles on one topic: only the first lists the platform's members.
+PLATFORM_X = ("Turkiye launched the Balkan Peace Platform last month. "
+              "The meeting brought together the foreign ministers of Albania, Montenegro and Serbia.")
+PLATFORM_Y = ("The Balkan Peace Platform represents the most visible attempt at a regional dialogue. "
+              "Six countries take part in its meetings.")
+
+
+def _quotes_of_two(question: str, scores: dict[tuple[str, int], float], **settings) -> list[str]:
+    """The quotes answering `question` from articles x and y, their sentences
+    (article, index) scored as given."""
+    from rag.answer import extractive_answer
+    from rag.settings import AnswerSettings
+
+    articles = {"x": make_article("x", PLATFORM_X), "y": make_article("y", PLATFORM_Y)}
+    evidence = []
+    for row, ((aid, i), score) in enumerate(scores.items()):
+        text = articles[aid].text
+        part = text.split(". ")[i].rstrip(".") + "."
+        start = text.index(part)
+        evidence.append(Evidence(aid, start, start + len(part), score, score, 0.3, row))
+    evidence.sort(key=lambda e: -e.score)
+    hits = [Hit(a, a, t.text, 1.0, 0, len(t.text), f"{a}#0") for a, t in articles.items()]
+    scored = EvidenceSet(evidence, np.eye(len(evidence), dtype=np.float32))
+    answer = extractive_answer(question, scored, hits, articles, AnswerSettings(neighbour_margin=0.0, **settings))
+    return [c.quote for c in answer.citations]
+
+
+def test_a_sentence_of_another_article_joins_only_with_a_question_word_the_chosen_lack() -> None:
+    q = "Which countries take part in the Balkan Peace Platform?"
+    x0 = PLATFORM_X.split(". ")[0] + "."
+    y0, y1 = PLATFORM_Y.split(". ")
+    # y's first sentence shares only the lead's words (Balkan, Peace, Platform): it stays out.
+    assert _quotes_of_two(q, {("x", 0): 0.54, ("y", 0): 0.53, ("x", 1): 0.10}) == [x0]
+    assert _quotes_of_two(q, {("x", 0): 0.54, ("y", 0): 0.53, ("x", 1): 0.10}, other_article_new_words=False) == [x0, y0 + "."]
+    # y's second holds "countries" and "take part", which the lead lacks: it joins.
+    assert _quotes_of_two(q, {("x", 0): 0.54, ("y", 1): 0.53, ("x", 1): 0.10}) == [x0, y1]
