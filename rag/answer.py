@@ -333,6 +333,21 @@ def screen(
     return None
 
 
+def follow_up_article(question: str, searched: str, standalone: str | None, hits: Sequence[Hit]) -> str | None:
+    """For a follow-up searched with its conversation's topic words appended
+    ("How was his visit received? Erdogan visit Serbia"), the article of the
+    best passage: the answer comes from it. The topic words, not the
+    follow-up's own, decide which single sentence scores best, and they are
+    as often in another article that shares the topic ("one of the first
+    countries to recognize Kosovo's independence" for "And which one is
+    strongly against it?"); a passage holds the follow-up's words and the
+    topic's together. None for any other question (one rewritten to stand
+    alone is answered as that question)."""
+    if standalone is not None or searched == question or not hits:
+        return None
+    return hits[0].article_id
+
+
 def lead_with(evidence: list[Evidence], margin: float, good: Callable[[Evidence], bool]) -> list[Evidence]:
     """`evidence` unchanged when its first sentence is `good`, else with the
     best `good` one scoring within `margin` of the first moved to the front."""
@@ -351,14 +366,20 @@ def extractive_answer(
     settings: AnswerSettings,
     notes: Sequence[str] = (),
     query: str | None = None,
+    lead_article: str | None = None,
 ) -> Answer:
     """The sentences of the hits that answer `question`, quoted, or an abstention.
 
     query: the question as searched, when it differs (a follow-up made to
     stand alone: "When did the torch arrive in Vietnam?" for "How about in
-    Vietnam?"); what it asks for and names are read from it."""
+    Vietnam?"); what it asks for and names are read from it.
+    lead_article: the article the answer must come from, when it has a
+    sentence scoring at least `settings.abstain_below` (see `follow_up_article`)."""
     question = query or question
     evidence = scored.items
+    if lead_article is not None and any(e.article_id == lead_article and e.score >= settings.abstain_below
+                                        for e in evidence):
+        evidence = [e for e in evidence if e.article_id == lead_article]
     kind = answer_type(question)
     names = question_names(question)
 

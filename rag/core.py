@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .answer import extractive_answer, question_notes, screen
+from .answer import extractive_answer, follow_up_article, question_notes, screen
 from .calibration import with_probability
 from .answerability import LearnedStage
 from .conversation import contextualise, normalise_history, resolve_follow_up
@@ -216,8 +216,11 @@ class RAG:
                     # A follow-up rewritten to stand alone ("And in 2014?" as "Where did
                     # Nigeria rank in the 2014 ...?") is answered as that question; one
                     # searched with the earlier topic words appended is not.
-                    extractive = extractive_answer(check.text, scored, hits, self._articles, s.answer, notes,
-                                                   query=follow_up.standalone)
+                    extractive = extractive_answer(
+                        check.text, scored, hits, self._articles, s.answer, notes, query=follow_up.standalone,
+                        lead_article=follow_up_article(check.text, query, follow_up.standalone, hits)
+                        if s.answer.follow_up_lead else None,
+                    )
                 if s.answer.reader_gate:
                     from .reader import gate
 

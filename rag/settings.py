@@ -203,6 +203,7 @@ class AnswerSettings:
     # topic). The same test for sentences of the best one's own article lost
     # answers (answer contains gold 0.791 -> 0.770 on the development set).
     other_article_new_words: bool = True
+    follow_up_lead: bool = True
     # The lead gives way to a sentence within names_margin of it that speaks
     # of what the question names when it does not (it names another subject),
     # and to one within figures_margin that holds the question's figures ("in

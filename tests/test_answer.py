@@ -982,7 +982,8 @@ PLATFORM_Y = ("The Balkan Peace Platform represents the most visible attempt at 
               "Six countries take part in its meetings.")
 
 
-def _quotes_of_two(question: str, scores: dict[tuple[str, int], float], **settings) -> list[str]:
+def _quotes_of_two(question: str, scores: dict[tuple[str, int], float], lead_article: str | None = None,
+                   **settings) -> list[str]:
     """The quotes answering `question` from articles x and y, their sentences
     (article, index) scored as given."""
     from rag.answer import extractive_answer
@@ -998,7 +999,8 @@ def _quotes_of_two(question: str, scores: dict[tuple[str, int], float], **settin
     evidence.sort(key=lambda e: -e.score)
     hits = [Hit(a, a, t.text, 1.0, 0, len(t.text), f"{a}#0") for a, t in articles.items()]
     scored = EvidenceSet(evidence, np.eye(len(evidence), dtype=np.float32))
-    answer = extractive_answer(question, scored, hits, articles, AnswerSettings(neighbour_margin=0.0, **settings))
+    answer = extractive_answer(question, scored, hits, articles, AnswerSettings(neighbour_margin=0.0, **settings),
+                               lead_article=lead_article)
     return [c.quote for c in answer.citations]
 
 
@@ -1011,3 +1013,22 @@ def test_a_sentence_of_another_article_joins_only_with_a_question_word_the_chose
     assert _quotes_of_two(q, {("x", 0): 0.54, ("y", 0): 0.53, ("x", 1): 0.10}, other_article_new_words=False) == [x0, y0 + "."]
     # y's second holds "countries" and "take part", which the lead lacks: it joins.
     assert _quotes_of_two(q, {("x", 0): 0.54, ("y", 1): 0.53, ("x", 1): 0.10}) == [x0, y1]
+
+
+def test_a_follow_up_searched_with_its_topic_is_led_from_the_best_passage_s_article() -> None:
+    from rag.answer import follow_up_article
+
+    hits = [Hit("y", "y", PLATFORM_Y, 1.0, 0, len(PLATFORM_Y), "y#0"), Hit("x", "x", PLATFORM_X, 0.8, 0, len(PLATFORM_X), "x#0")]
+    q = "Which countries take part?"
+    searched = f"{q} Balkan Peace Platform"
+    assert follow_up_article(q, searched, None, hits) == "y"
+    assert follow_up_article(q, q, None, hits) is None  # not a follow-up
+    assert follow_up_article(q, searched, searched, hits) is None  # rewritten to stand alone: answered as that
+    assert follow_up_article(q, searched, None, []) is None
+    x0 = PLATFORM_X.split(". ")[0] + "."
+    y1 = PLATFORM_Y.split(". ")[1]
+    scores = {("x", 0): 0.60, ("y", 1): 0.45, ("x", 1): 0.10}
+    assert _quotes_of_two(searched, scores) == [x0]
+    assert _quotes_of_two(searched, scores, lead_article="y") == [y1]  # and only from it
+    # Not when the article has no sentence above the abstention threshold.
+    assert _quotes_of_two(searched, scores, lead_article="y", sentences=1, abstain_below=0.5) == [x0]
