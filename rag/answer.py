@@ -426,15 +426,16 @@ def extractive_answer(
             lambda e: figures <= figures_of(sentence(e)) and (
                 not kind or (gives_answer_type(sentence(e), kind) and about_the_question(e))),
         )
-    # A sentence of another article joins only when it holds a word of the
-    # question that the chosen ones lack: one that only shares the lead's
-    # words ("the Balkan Peace Platform represents ...", from an article that
-    # does not list its members) was more often a citation of an article
-    # that does not answer (AnswerSettings.other_article_new_words).
-    other_article_adds = (
-        adds_question_words(word_set(question), lambda e: word_set(sentence(e)))
-        if settings.other_article_new_words else None
-    )
+    # A sentence of another article joins only with evidence of its own: a
+    # word of the question that the chosen ones lack, and for a date or number
+    # question a date or number, as the lead must hold. One that only shares
+    # the lead's words ("the Balkan Peace Platform represents ...", from an
+    # article that does not list its members) was more often a citation of an
+    # article that does not answer (AnswerSettings.other_article_evidence).
+    other_article_adds = None
+    if settings.other_article_evidence:
+        adds = adds_question_words(word_set(question), lambda e: word_set(sentence(e)))
+        other_article_adds = lambda e, chosen: adds(e, chosen) and (not kind or gives_answer_type(sentence(e), kind))
     chosen = select(evidence, scored, settings.sentences, settings.margin, settings.duplicate_similarity,
                     settings.other_article_margin, other_article_adds)
     lead = evidence[0]

@@ -979,7 +979,7 @@ def test_one_of_is_not_the_count_a_how_many_question_asks_for() -> None:
 PLATFORM_X = ("Turkiye launched the Balkan Peace Platform last month. "
               "The meeting brought together the foreign ministers of Albania, Montenegro and Serbia.")
 PLATFORM_Y = ("The Balkan Peace Platform represents the most visible attempt at a regional dialogue. "
-              "Six countries take part in its meetings.")
+              "Six countries take part in its meetings. Its meetings are opened by Turkiye's foreign minister.")
 
 
 def _quotes_of_two(question: str, scores: dict[tuple[str, int], float], lead_article: str | None = None,
@@ -1007,12 +1007,17 @@ def _quotes_of_two(question: str, scores: dict[tuple[str, int], float], lead_art
 def test_a_sentence_of_another_article_joins_only_with_a_question_word_the_chosen_lack() -> None:
     q = "Which countries take part in the Balkan Peace Platform?"
     x0 = PLATFORM_X.split(". ")[0] + "."
-    y0, y1 = PLATFORM_Y.split(". ")
+    y0, y1 = PLATFORM_Y.split(". ")[:2]
     # y's first sentence shares only the lead's words (Balkan, Peace, Platform): it stays out.
     assert _quotes_of_two(q, {("x", 0): 0.54, ("y", 0): 0.53, ("x", 1): 0.10}) == [x0]
-    assert _quotes_of_two(q, {("x", 0): 0.54, ("y", 0): 0.53, ("x", 1): 0.10}, other_article_new_words=False) == [x0, y0 + "."]
+    assert _quotes_of_two(q, {("x", 0): 0.54, ("y", 0): 0.53, ("x", 1): 0.10}, other_article_evidence=False) == [x0, y0 + "."]
     # y's second holds "countries" and "take part", which the lead lacks: it joins.
-    assert _quotes_of_two(q, {("x", 0): 0.54, ("y", 1): 0.53, ("x", 1): 0.10}) == [x0, y1]
+    assert _quotes_of_two(q, {("x", 0): 0.54, ("y", 1): 0.53, ("x", 1): 0.10}) == [x0, y1 + "."]
+    # For a date question, one that adds words ("foreign minister", "opened") but no date stays out too.
+    when = "When did Turkiye's foreign minister open the Balkan Peace Platform?"
+    y2 = PLATFORM_Y.split(". ")[2]
+    assert _quotes_of_two(when, {("x", 0): 0.54, ("y", 2): 0.53, ("x", 1): 0.10}) == [x0]
+    assert _quotes_of_two(when, {("x", 0): 0.54, ("y", 2): 0.53, ("x", 1): 0.10}, other_article_evidence=False) == [x0, y2]
 
 
 def test_a_follow_up_searched_with_its_topic_is_led_from_the_best_passage_s_article() -> None:
@@ -1026,7 +1031,7 @@ def test_a_follow_up_searched_with_its_topic_is_led_from_the_best_passage_s_arti
     assert follow_up_article(q, searched, searched, hits) is None  # rewritten to stand alone: answered as that
     assert follow_up_article(q, searched, None, []) is None
     x0 = PLATFORM_X.split(". ")[0] + "."
-    y1 = PLATFORM_Y.split(". ")[1]
+    y1 = PLATFORM_Y.split(". ")[1] + "."
     scores = {("x", 0): 0.60, ("y", 1): 0.45, ("x", 1): 0.10}
     assert _quotes_of_two(searched, scores) == [x0]
     assert _quotes_of_two(searched, scores, lead_article="y") == [y1]  # and only from it
