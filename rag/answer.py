@@ -162,15 +162,23 @@ def figures_of(text: str) -> frozenset[str]:
     return frozenset(m.group(0).replace(",", "") for m in _FIGURE.finditer(text))
 
 
-def adds_question_words(
-    question_words: frozenset[str], words: Callable[[Evidence], frozenset[str]]
-) -> Callable[[Evidence, Sequence[Evidence]], bool]:
+def adds_question_words(question: str, sentence: Callable[[Evidence], str]) -> Callable[[Evidence, Sequence[Evidence]], bool]:
     """A test for `select`: whether a sentence holds a word of the question
-    (as BM25 tokenizes it) that none of the chosen sentences holds."""
+    (as BM25 tokenizes it) that none of the chosen sentences holds. Words are
+    read on the first call: most questions never make one."""
+    words: dict[Evidence, frozenset[str]] = {}
+    asked: list[frozenset[str]] = []
+
+    def words_of(e: Evidence) -> frozenset[str]:
+        if e not in words:
+            words[e] = word_set(sentence(e))
+        return words[e]
 
     def adds(e: Evidence, chosen: Sequence[Evidence]) -> bool:
-        held = frozenset().union(*(words(c) for c in chosen))
-        return bool((question_words & words(e)) - held)
+        if not asked:
+            asked.append(word_set(question))
+        held = frozenset().union(*(words_of(c) for c in chosen))
+        return bool((asked[0] & words_of(e)) - held)
 
     return adds
 
@@ -434,8 +442,8 @@ def extractive_answer(
     # article that does not answer (AnswerSettings.other_article_evidence).
     other_article_adds = None
     if settings.other_article_evidence:
-        adds = adds_question_words(word_set(question), lambda e: word_set(sentence(e)))
-        other_article_adds = lambda e, chosen: adds(e, chosen) and (not kind or gives_answer_type(sentence(e), kind))
+        adds = adds_question_words(question, sentence)
+        other_article_adds = lambda e, chosen: (not kind or gives_answer_type(sentence(e), kind)) and adds(e, chosen)
     chosen = select(evidence, scored, settings.sentences, settings.margin, settings.duplicate_similarity,
                     settings.other_article_margin, other_article_adds)
     lead = evidence[0]
