@@ -13,11 +13,7 @@ articles (`python -m rag.train_calibration`):
   others', and which rule abstained (a name the corpus never uses, no date or
   number of the kind asked for, a score under the threshold);
 - whether the question asks for a date or number, and the shares of its
-  names and numbers that the cited text holds;
-- the corpus's: how much of the question's weight (its words' IDF over the
-  corpus's sentences) the corpus, the lead article, the passages and the
-  answer lack, and how the passages agree (one article or several, dense and
-  BM25 leading with the same article, the dense margin over the last hit).
+  names and numbers that the cited text holds.
 
 Relative signals (a gap over the other candidates) are there for questions
 that are paraphrased: they share few words with their answer, so every
@@ -36,9 +32,7 @@ import statistics
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
@@ -69,8 +63,6 @@ FEATURES: tuple[str, ...] = (
     "best_score", "best_dense", "best_lexical", "max_hit_dense", "dense_gap",
     "unknown_names", "type_missing", "below_threshold", "rules_abstained",
     "type_asked", "name_cover", "number_cover", "predicate_cover",
-    "absent_corpus", "absent_article", "absent_passages", "absent_answer", "title_cover",
-    "lead_article_share", "lead_agreement", "hit_dense_margin", "bm25_per_idf",
 )
 
 
@@ -122,32 +114,6 @@ def load_calibration(path: str | Path = DEFAULT_WEIGHTS) -> tuple[Calibration, d
 # --- the signals -----------------------------------------------------------------------------------
 
 
-class WordWeights(Protocol):
-    """The corpus's IDF over its sentences, as the answer scorer holds it
-    (rag.evidence.SentenceScorer): a word absent from the table occurs in
-    no sentence of the corpus and weighs `idf_unseen`."""
-
-    idf_table: Mapping[str, float]
-    idf_unseen: float
-
-
-@dataclass(frozen=True)
-class IdfTable:
-    """A WordWeights of its own, for callers without a scorer (tests, tools)."""
-
-    idf_table: Mapping[str, float]
-    idf_unseen: float
-
-
-# Word sets of whole articles and of passages, kept between questions: an
-# article is tokenized once (milliseconds), then every question that reaches
-# it costs a dictionary look-up. Keyed by the text itself (its hash is cached
-# by Python), so an article re-indexed with new text is not served stale words.
-@lru_cache(maxsize=4096)
-def _text_words(text: str) -> frozenset[str]:
-    return word_set(text)
-
-
 def reader_logits(reader, question: str, evidence: Sequence[Evidence], articles: Mapping[str, Article],
                   candidates: int = CANDIDATES) -> np.ndarray:
     """The reading model's logit for each of the first `candidates` sentences
@@ -191,12 +157,10 @@ def signals(
     logits: np.ndarray,
     abstain_below: float,
     knows_all: bool,
-    weights: WordWeights,
 ) -> dict[str, float]:
     """Every feature of FEATURES for one answer of the rules. `logits`: the
     reader's for the first len(logits) of `evidence`; `knows_all`: the corpus
-    uses every name of the question (the unknown-name rule did not fire);
-    `weights`: the corpus's IDF table."""
+    uses every name of the question (the unknown-name rule did not fire)."""
     # Plain floats: numpy's reductions cost more than the sums over three numbers.
     values = [float(v) for v in logits]
     n = len(values)
@@ -235,49 +199,6 @@ def signals(
         "name_cover": _cover(name_words, text_words),
         "number_cover": _cover(q_numbers, numbers_in(text)),
         "predicate_cover": _cover(q_words - name_words - q_numbers, text_words),
-        **corpus_signals(q_words, text_words, hits, articles, weights),
-    }
-
-
-def _absent(wanted: Mapping[str, float], found: frozenset[str]) -> float:
-    total = sum(wanted.values())
-    return sum(v for w, v in wanted.items() if w not in found) / total if total else 0.0
-
-
-def corpus_signals(q_words: frozenset[str], text_words: frozenset[str], hits: Sequence[Hit],
-                   articles: Mapping[str, Article], weights: WordWeights) -> dict[str, float]:
-    """The signals that read the corpus beyond the answer's sentences.
-
-    An out-of-corpus question is answered when a passage shares some of its
-    words ("Darwin's book" against the Adolescence article's "Darwin's
-    evolution"); what it lacks is the rest, and the rarest words weigh most:
-    a question's rare words name its topic. Each `absent_*` is the IDF-weighted
-    share of the question's words missing from the corpus, from the lead
-    hit's whole article, from all the hits, from the answer's text."""
-    table, unseen = weights.idf_table, weights.idf_unseen
-    idf = {w: table.get(w, unseen) for w in q_words}
-    total = sum(idf.values())
-    lead = hits[0] if hits else None
-    article = articles.get(lead.article_id) if lead else None
-    passages = frozenset().union(*(_text_words(h.text) for h in hits)) if hits else frozenset()
-    dense = [h.dense_score for h in hits if h.dense_score is not None]
-    by_dense = max((h for h in hits if h.dense_score is not None), key=lambda h: h.dense_score, default=None)
-    by_bm25 = max((h for h in hits if h.bm25_score is not None), key=lambda h: h.bm25_score, default=None)
-    best_bm25 = by_bm25.bm25_score if by_bm25 else 0.0
-    return {
-        "absent_corpus": sum(v for w, v in idf.items() if w not in table) / total if total else 0.0,
-        "absent_article": _absent(idf, _text_words(article.text)) if article else 1.0,
-        "absent_passages": _absent(idf, passages),
-        "absent_answer": _absent(idf, text_words),
-        # The share of the question's weight in the lead article's title: a
-        # question asked of an article names its subject, and titles name theirs.
-        "title_cover": 1.0 - _absent(idf, _text_words(lead.title)) if lead else 0.0,
-        "lead_article_share": sum(h.article_id == lead.article_id for h in hits) / len(hits) if lead else 0.0,
-        "lead_agreement": float(by_dense is not None and by_bm25 is not None and by_dense.article_id == by_bm25.article_id),
-        "hit_dense_margin": max(dense) - min(dense) if len(dense) > 1 else 0.0,
-        # BM25 of the best passage per unit of the question's IDF: how much of
-        # what the question could match, one passage matches.
-        "bm25_per_idf": best_bm25 / total if total else 0.0,
     }
 
 
@@ -312,7 +233,6 @@ def probability(
     hits: Sequence[Hit],
     articles: Mapping[str, Article],
     abstain_below: float,
-    weights: WordWeights,
     calibration: Calibration | None = None,
     reader=None,
 ) -> float:
@@ -321,17 +241,16 @@ def probability(
     cal = calibration or shipped_calibration()
     logits = reader_logits(reader or load_reader(), question, evidence, articles)
     return cal.probability(signals(question, answer, evidence, hits, articles, logits, abstain_below,
-                                   knows_every_name(answer), weights))
+                                   knows_every_name(answer)))
 
 
 def with_probability(question: str, answer: Answer, evidence: Sequence[Evidence], hits: Sequence[Hit],
-                     articles: Mapping[str, Article], settings, notes: Sequence[str] = (), *,
-                     weights: WordWeights, calibration: Calibration | None = None, reader=None) -> Answer:
+                     articles: Mapping[str, Article], settings, notes: Sequence[str] = (),
+                     calibration: Calibration | None = None, reader=None) -> Answer:
     """`answer` with `answerable` set; with `settings.gate` (AnswerSettings),
-    an abstention in its place when p falls below the calibration's threshold.
-    `weights`: the corpus's IDF table (the index's SentenceScorer)."""
+    an abstention in its place when p falls below the calibration's threshold."""
     cal = calibration or shipped_calibration()
-    p = probability(question, answer, evidence, hits, articles, settings.abstain_below, weights, cal, reader)
+    p = probability(question, answer, evidence, hits, articles, settings.abstain_below, cal, reader)
     if settings.gate and not answer.abstained and p < cal.threshold:
         return dataclasses.replace(abstain(hits, notes=notes), answerable=p)
     return dataclasses.replace(answer, answerable=p)

@@ -226,8 +226,7 @@ class RAG:
             extractive = early
         if calibrated and extractive.answerable is None:
             with trace.stage("answerable"):
-                extractive = with_probability(query, extractive, scored.items, hits, self._articles, s.answer, notes,
-                                              weights=self.scorer)
+                extractive = with_probability(query, extractive, scored.items, hits, self._articles, s.answer, notes)
         with trace.stage("short"):
             extractive = with_short_answer(query, extractive, self._articles)
         if client is None or extractive.abstained:

@@ -61,26 +61,18 @@ READ_CANDIDATES = 10  # logits kept per question, so that fewer can be tried wit
 _RULES = ("reader_max", "reader_top", "reader_cited", "best_dense", "max_hit_dense",
           "unknown_names", "type_missing", "rules_abstained")
 _COVERAGE = ("name_cover", "number_cover", "predicate_cover")
-_RELATIVE = ("reader_gap", "dense_gap", "type_asked")
-# What the corpus lacks of the question (IDF-weighted), and how the passages agree.
-_ABSENT = ("absent_corpus", "absent_article", "absent_passages", "absent_answer")
-_AGREEMENT = ("title_cover", "lead_article_share", "lead_agreement", "hit_dense_margin", "bm25_per_idf")
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "reader": ("reader_max", "reader_top"),
     "reader+rules": _RULES,
     "reader+rules+coverage": _RULES + _COVERAGE,
-    "reader+rules+coverage+relative": _RULES + _COVERAGE + _RELATIVE,
-    "reader+rules+coverage+relative+absent": _RULES + _COVERAGE + _RELATIVE + _ABSENT,
-    "reader+rules+coverage+relative+absent+agreement": _RULES + _COVERAGE + _RELATIVE + _ABSENT + _AGREEMENT,
+    "reader+rules+coverage+relative": _RULES + _COVERAGE + ("reader_gap", "dense_gap", "type_asked"),
 }
 # Features whose effect has a known direction (a weight of the other sign is a
 # quirk of the training data and is held at 0).
 SIGNS = {
     **{f: +1 for f in ("reader_max", "reader_top", "reader_cited", "reader_gap", "best_score", "best_dense",
-                       "max_hit_dense", "dense_gap", "name_cover", "number_cover", "predicate_cover",
-                       "title_cover", "lead_article_share", "lead_agreement", "hit_dense_margin", "bm25_per_idf")},
-    **{f: -1 for f in ("unknown_names", "type_missing", "below_threshold", "rules_abstained",
-                       "absent_corpus", "absent_article", "absent_passages", "absent_answer")},
+                       "max_hit_dense", "dense_gap", "name_cover", "number_cover", "predicate_cover")},
+    **{f: -1 for f in ("unknown_names", "type_missing", "below_threshold", "rules_abstained")},
 }
 UNANSWERABLE_KINDS = ("near_miss", "out_of_corpus", "answer_removed")
 
@@ -120,7 +112,7 @@ def signal_table(r, reader, records, articles) -> tuple[list, list[dict], list[n
         answer = rules_answer(r, q.question, evidence, hits, articles)
         logits = C.reader_logits(reader, q.question, evidence, articles, READ_CANDIDATES)
         rows.append(C.signals(q.question, answer, evidence, hits, articles, logits[: C.CANDIDATES],
-                              r.settings.answer.abstain_below, C.knows_every_name(answer), r.scorer))
+                              r.settings.answer.abstain_below, C.knows_every_name(answer)))
         questions.append(q)
         all_logits.append(logits)
         if n % 500 == 0:

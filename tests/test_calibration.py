@@ -86,17 +86,12 @@ def _case():
     return {"a": article}, evidence, hits
 
 
-# IDF of the corpus's sentence words as the scorer would hold them (stemmed: "capit" is "capital").
-WEIGHTS = C.IdfTable({"pari": 1.0, "capit": 1.5, "franc": 2.0, "million": 2.0, "peopl": 1.0, "lyon": 2.0,
-                      "smaller": 2.0, "live": 2.0, "two": 1.0}, 3.0)
-
-
 def test_signals_name_every_feature_and_which_rule_fired():
     articles, evidence, hits = _case()
     quote = articles["a"].text[0:31]
     answered = Answer(f"{quote} [1]", [Citation(1, "a", "France", quote, 0, 31)], False, hits)
     logits = np.asarray([2.0, -1.0, -3.0])
-    s = C.signals("What is the capital of France?", answered, evidence, hits, articles, logits, 0.36, True, WEIGHTS)
+    s = C.signals("What is the capital of France?", answered, evidence, hits, articles, logits, 0.36, True)
     assert tuple(s) == C.FEATURES
     assert s["reader_max"] == 2.0 and s["reader_cited"] == 2.0 and s["reader_gap"] == 3.0
     assert s["best_score"] == 0.7 and s["max_hit_dense"] == 0.75 and s["dense_gap"] == pytest.approx(0.8 - 0.4)
@@ -104,39 +99,14 @@ def test_signals_name_every_feature_and_which_rule_fired():
     assert s["name_cover"] == 1.0 and s["type_asked"] == 0.0
 
     unknown = abstain(hits, unknown_names_text(["Narnia"]))
-    s = C.signals("What is the capital of Narnia?", unknown, evidence, hits, articles, logits, 0.36, C.knows_every_name(unknown), WEIGHTS)
+    s = C.signals("What is the capital of Narnia?", unknown, evidence, hits, articles, logits, 0.36, C.knows_every_name(unknown))
     assert s["unknown_names"] == 1.0 and s["rules_abstained"] == 1.0 and s["name_cover"] == 0.0
     typed = abstain(hits, missing_type_text("quantity"))
-    s = C.signals("How many people live in Lyon?", typed, evidence, hits, articles, logits, 0.36, C.knows_every_name(typed), WEIGHTS)
+    s = C.signals("How many people live in Lyon?", typed, evidence, hits, articles, logits, 0.36, C.knows_every_name(typed))
     assert s["type_missing"] == 1.0 and s["unknown_names"] == 0.0 and s["type_asked"] == 1.0
     # No sentence at all: the reader read nothing, the rules' score counts as below the threshold.
-    s = C.signals("What?", abstain([]), [], [], articles, np.zeros(0), 0.36, True, WEIGHTS)
+    s = C.signals("What?", abstain([]), [], [], articles, np.zeros(0), 0.36, True)
     assert s["reader_max"] == -10.0 and s["below_threshold"] == 1.0
-
-
-def test_corpus_signals_weigh_what_the_corpus_lacks_of_the_question_by_rarity():
-    articles, evidence, hits = _case()
-    other = Article("b", "Narnia", None, None, None, "b.txt", "Aslan lives in Narnia.")
-    articles = articles | {"b": other}
-    quote = articles["a"].text[0:31]
-    answered = Answer(f"{quote} [1]", [Citation(1, "a", "France", quote, 0, 31)], False, hits)
-    logits = np.asarray([2.0, -1.0, -3.0])
-    s = C.signals("What is the capital of France?", answered, evidence, hits, articles, logits, 0.36, True, WEIGHTS)
-    # Every word of the question is in the corpus, the lead article, the passages and the quote.
-    assert s["absent_corpus"] == s["absent_article"] == s["absent_passages"] == s["absent_answer"] == 0.0
-    assert s["title_cover"] == pytest.approx(2.0 / 3.5) and s["lead_article_share"] == 1.0
-    assert s["bm25_per_idf"] == pytest.approx(3.0 / 3.5) and s["hit_dense_margin"] == 0.0
-    # "Wardrobe" is in no sentence (IDF 3.0, the unseen weight): 3 of the 6.5 the question weighs.
-    s = C.signals("What is the capital of France's wardrobe?", answered, evidence, hits, articles, logits, 0.36,
-                  True, WEIGHTS)
-    assert s["absent_corpus"] == s["absent_article"] == pytest.approx(3.0 / 6.5)
-    # "Live" is in the corpus and a passage but not in the lead article; the quote holds none of
-    # the question's words; the best dense and the best BM25 passage come from different articles.
-    two = [hits[0], Hit("b", "Narnia", other.text, 0.5, 0, 22, "b-0", dense_score=0.8, bm25_score=1.0)]
-    s = C.signals("How many people live in Lyon?", answered, evidence, two, articles, logits, 0.36, True, WEIGHTS)
-    assert s["absent_corpus"] == s["absent_passages"] == 0.0 and s["absent_answer"] == 1.0
-    assert s["absent_article"] == pytest.approx(2.0 / 5.0)  # of peopl 1, live 2, lyon 2
-    assert s["lead_article_share"] == 0.5 and s["lead_agreement"] == 0.0 and s["hit_dense_margin"] == pytest.approx(0.05)
 
 
 def test_the_shipped_weights_load_and_match_their_manifest():
@@ -192,12 +162,12 @@ def test_the_gate_abstains_below_the_threshold_and_an_abstention_keeps_its_proba
     strict, _ = C.load_calibration(_write(tmp_path, _data(threshold=0.999)))
     reader = _Reader([2.0, -1.0, -3.0])
     gated = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=True), ["a note"],
-                               weights=WEIGHTS, calibration=strict, reader=reader)
+                               calibration=strict, reader=reader)
     assert gated.abstained and gated.citations == [] and gated.notes == ["a note"] and 0.0 < gated.answerable < 0.999
     kept = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=False),
-                              weights=WEIGHTS, calibration=strict, reader=reader)
+                              calibration=strict, reader=reader)
     assert not kept.abstained and kept.text == answered.text and kept.answerable == gated.answerable
     # The probability follows the reader: a lower logit, a lower p (the weights of _data).
     lower = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=False),
-                               weights=WEIGHTS, calibration=strict, reader=_Reader([0.0, -1.0, -3.0]))
+                               calibration=strict, reader=_Reader([0.0, -1.0, -3.0]))
     assert lower.answerable < kept.answerable
