@@ -159,9 +159,11 @@ def _negates(a: str, b: str) -> bool:
 
 
 def paraphrase(question: str, article_text: str, table: WordTable | None = None,
-               article_stems: frozenset[str] | None = None) -> str | None:
+               article_stems: frozenset[str] | None = None, drop: bool = False) -> str | None:
     """`question` with every copied content word replaced (module docstring);
-    None if none was. `article_stems`: word_set(article_text), if at hand."""
+    None if none was. `article_stems`: word_set(article_text), if at hand.
+    `drop`: a copied word with no neighbour is left out instead of kept (a
+    user names fewer of the article's details than a worker reading it)."""
     table = table or word_table()
     article_stems = word_set(article_text) if article_stems is None else article_stems
     name_words = {w.lower() for n in question_names(question) for w in n.words}
@@ -175,11 +177,14 @@ def paraphrase(question: str, article_text: str, table: WordTable | None = None,
         if word in stop or word in name_words or _stem(word) not in article_stems:
             return word
         new = substitute(word, table, avoid)
+        if new is None and drop:
+            changed = True
+            return ""
         changed = changed or new is not None
         return new or word
 
-    text = _WORD.sub(swap, question)
-    return text if changed else None
+    text = re.sub(r"\s{2,}", " ", _WORD.sub(swap, question)).strip()
+    return text if changed and len(word_set(text)) >= 2 else None
 
 
 def paraphrased_questions(questions: Iterable, articles_text: dict[str, str]) -> list:
@@ -195,7 +200,10 @@ def paraphrased_questions(questions: Iterable, articles_text: dict[str, str]) ->
             continue
         if q.article not in stems:
             stems[q.article] = word_set(articles_text[q.article])
-        text = paraphrase(q.question, articles_text[q.article], table, stems[q.article])
-        if text:
-            out.append(dataclasses.replace(q, id=q.id + "-paraphrased", question=text, source=q.question))
+        made = set()
+        for suffix, drop in (("-paraphrased", False), ("-dropped-paraphrased", True)):
+            text = paraphrase(q.question, articles_text[q.article], table, stems[q.article], drop)
+            if text and text not in made:
+                made.add(text)
+                out.append(dataclasses.replace(q, id=q.id + suffix, question=text, source=q.question))
     return out
