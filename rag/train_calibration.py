@@ -75,40 +75,6 @@ SIGNS = {
     **{f: -1 for f in ("unknown_names", "type_missing", "below_threshold", "rules_abstained")},
 }
 UNANSWERABLE_KINDS = ("near_miss", "out_of_corpus", "answer_removed")
-# Answerable questions with their copied words replaced (rag/paraphrase.py):
-# SQuAD's own copy their paragraph's words, so without these the fit learns
-# "lexical overlap = answerable" and the held-out threshold is set on
-# questions no user writes. Their share of the positives' weight in the fit.
-PARAPHRASE_SHARE = 0.5
-PARAPHRASES_VERSION = "paraphrases/2"
-
-
-def paraphrase_records(r, records, cache: Path) -> list:
-    """Records (question, hits, evidence) for a paraphrased copy of each
-    answerable record that has one, retrieved as `ask` does; cached under
-    `cache` and stamped with the questions' hash."""
-    from . import squad
-    from .paraphrase import MIN_COSINE, paraphrased_questions
-    from .train_answer import TRAIN_CORPUS, collect, read_records
-
-    texts = {a.title: " ".join(a.paragraphs) for a in squad.articles(*TRAIN_CORPUS, for_training=True)}
-    t0 = time.time()
-    questions = paraphrased_questions([q for q, _, _ in records], texts)
-    log(f"paraphrases: {len(questions)} of {sum(q.kind == 'answerable' for q, _, _ in records)} answerable questions "
-        f"in {time.time() - t0:.0f} s")
-    path, stamp = cache / "train-paraphrases.jsonl.gz", cache / "train-paraphrases.questions-sha256"
-    import dataclasses
-
-    want = hashlib.sha256(json.dumps([PARAPHRASES_VERSION, MIN_COSINE, [dataclasses.asdict(q) for q in questions]],
-                                     sort_keys=True).encode()).hexdigest()
-    if not path.is_file() or not stamp.is_file() or stamp.read_text() != want:
-        collect(r, questions, path)
-        stamp.write_text(want)
-    return list(read_records(path))
-
-
-def is_paraphrase(q) -> bool:
-    return q.kind == "answerable" and q.id.endswith("-paraphrased")
 
 
 def log(msg: str) -> None:
@@ -188,7 +154,6 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION) ->
     articles = r.corpus.by_id()
     records = list(read_records(records_path))
     records += answer_removed(records, articles)
-    records += paraphrase_records(r, records, cache)
     reader = load_reader()
     t1 = time.time()
     questions, rows, all_logits = signal_table(r, reader, records, articles)
@@ -203,13 +168,9 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION) ->
     reachable = np.asarray([k != "answerable" or any(squad.contains_answer(articles[h.article_id].text[h.start : h.end], q.answers)
                                                      for h in hits) for k, (q, hits, _) in zip(kinds, records)])
     fit = np.flatnonzero(~is_cal & reachable)
-    # Both classes weigh alike; within the negatives, each kind alike; within
-    # the positives, SQuAD's questions and their paraphrases by PARAPHRASE_SHARE.
+    # Both classes weigh alike; within the negatives, each kind alike.
     w = np.zeros(len(kinds))
-    para = np.asarray([is_paraphrase(q) for q in questions])
-    for members, share in ((fit[(y[fit] == 1) & ~para[fit]], 1.0 - PARAPHRASE_SHARE),
-                           (fit[(y[fit] == 1) & para[fit]], PARAPHRASE_SHARE)):
-        w[members] = 0.5 * share / max(len(members), 1)
+    w[fit[y[fit] == 1]] = 0.5 / max(int((y[fit] == 1).sum()), 1)
     for kind in UNANSWERABLE_KINDS:
         members = fit[np.asarray([kinds[i] == kind for i in fit], dtype=bool)]
         w[members] = 0.5 / len(UNANSWERABLE_KINDS) / max(len(members), 1)
@@ -238,9 +199,6 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION) ->
     threshold = math.nextafter(float(cal_pos[int(math.floor(false_abstention * len(cal_pos)))]), 0.0)
     metrics = {
         "held_out": figures(p[is_cal], [k for k, c in zip(kinds, is_cal) if c], threshold),
-        "held_out_squad_wording": figures(p[is_cal & ~para], [k for k, c in zip(kinds, is_cal & ~para) if c], threshold),
-        "held_out_paraphrased": figures(p[is_cal & (para | (y == 0))],
-                                        [k for k, c in zip(kinds, is_cal & (para | (y == 0))) if c], threshold),
         "training": figures(p[~is_cal], [k for k, c in zip(kinds, is_cal) if not c], threshold),
         "feature_set_held_out_mean_auc": {name: round(a, 4) for a, _, name, _ in scored},
         "feature_set": chosen,
@@ -275,7 +233,7 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION) ->
     manifest_path(out).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     np.savez_compressed(cache / "calibration-signals.npz", names=np.asarray(C.FEATURES),
                         x=np.asarray([[row[f] for f in C.FEATURES] for row in rows]), kinds=kinds_a, calibration=is_cal,
-                        reachable=reachable, weight=w, paraphrased=para,
+                        reachable=reachable, weight=w,
                         logits=np.asarray([np.pad(v, (0, READ_CANDIDATES - len(v)), constant_values=np.nan) for v in all_logits]))
     log(f"wrote {out} ({out.stat().st_size:,} bytes) and its manifest in {time.time() - t0:.0f} s")
     return manifest
