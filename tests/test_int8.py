@@ -16,7 +16,7 @@ import pytest
 
 import rag.embedding
 from rag import RAG
-from rag.embedding import INT8_AGREEMENT, HashEmbedder, OnnxEmbedder, _OnnxRunner, make_embedder
+from rag.embedding import INT8_AGREEMENT, THREAD_TRIAL_BATCHES, HashEmbedder, OnnxEmbedder, _OnnxRunner, make_embedder, plan_batches
 from rag.errors import ModelError
 from rag.settings import Settings
 
@@ -147,6 +147,7 @@ class _SumSession:
 def test_sorted_batches_come_back_in_input_order(monkeypatch) -> None:
     sessions: dict[int, _SumSession] = {}
     monkeypatch.setattr(rag.embedding, "_open_session", lambda path, threads: sessions.setdefault(threads, _SumSession(threads)))
+    monkeypatch.setattr(rag.embedding, "THREAD_TRIAL_SECONDS", 0.0)  # the stand-in is fast: try threads anyway
     rng = np.random.default_rng(7)
     texts = [" ".join("w" * int(rng.integers(1, 9)) for _ in range(int(rng.integers(1, 40)))) for _ in range(23)]
     runner = _OnnxRunner(Path("unused.onnx"), _WordTokenizer(), batch_size=3, dimension=3)
@@ -158,13 +159,40 @@ def test_sorted_batches_come_back_in_input_order(monkeypatch) -> None:
     lengths = alone[:, 1]
     in_order = sum(float((b.max() - b).sum()) for b in np.split(lengths, range(3, len(lengths), 3)))
     assert (together[:, 2] >= lengths).all() and float((together[:, 2] - lengths).sum()) < in_order / 2
-    # 8 batches: the first 4 try both thread counts, the rest run on one of them.
-    assert sessions[2].calls + sessions[1].calls - len(texts) == 8 and sessions[1].calls >= len(texts) + 2
+    # Batches as planned; the first 4 try both thread counts (1 and 2 on one
+    # thread), the rest run on one of them.
+    planned = len(plan_batches([int(n) for n in lengths], 3))
+    assert planned > THREAD_TRIAL_BATCHES
+    assert sessions[2].calls + sessions[1].calls - len(texts) == planned and sessions[1].calls >= len(texts) + 2
+
+
+def test_a_short_batch_job_skips_the_thread_trial(monkeypatch) -> None:
+    sessions: dict[int, _SumSession] = {}
+    monkeypatch.setattr(rag.embedding, "_open_session", lambda path, threads: sessions.setdefault(threads, _SumSession(threads)))
+    texts = [" ".join(["w"] * n) for n in range(1, 30)]
+    _OnnxRunner(Path("unused.onnx"), _WordTokenizer(), batch_size=3, dimension=3).run(texts, threads=2)
+    assert 1 not in sessions, "a job its first batch says is short opens no one-thread session"
+
+
+def test_planned_batches_pad_less_than_a_fixed_count() -> None:
+    # Chunks of about 120 word pieces, then sentences of about 30: a fixed 4
+    # a batch pads one sentence to a chunk's length.
+    lengths = [120, 118, 121, 119, 119, 30, 31, 29, 30, 28, 32, 30]
+    batches = plan_batches(lengths, 4, overhead=16)
+    assert sorted(i for rows in batches for i in rows) == list(range(len(lengths))), "every row once"
+    assert all(len(rows) <= 4 for rows in batches)
+    assert all(lengths[a] <= lengths[b] for rows in batches for a, b in zip(rows, rows[1:])), "shortest first"
+    padded = sum(len(rows) * max(lengths[i] for i in rows) for rows in batches)
+    ordered = sorted(lengths, reverse=True)
+    fixed = sum(len(ordered[i : i + 4]) * ordered[i] for i in range(0, len(ordered), 4))
+    assert padded < fixed and max(lengths[i] for rows in batches for i in rows if lengths[rows[0]] < 40) < 40, \
+        "no batch mixes sentences with chunks"
+    assert plan_batches([], 4) == [] and plan_batches([7], 4) == [[0]]
 
 
 @pytest.mark.model
 def test_real_model_batches_equal_one_text_at_a_time(real_embedder) -> None:
-    texts = PROBES * 8  # 40 texts: 2 batches of 32, the thread trial is skipped
+    texts = PROBES * 8  # 24 texts: too few batches for a thread trial
     together = real_embedder.embed(texts)
     alone = np.concatenate([real_embedder.embed([t]) for t in PROBES])
     assert np.allclose(together, np.tile(alone, (8, 1)), atol=1e-5)
