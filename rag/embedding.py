@@ -18,6 +18,7 @@ that do not embed (`rag --help`, `rag articles`) stay light.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -658,3 +659,19 @@ def make_embedder(
 def embedder_for(settings) -> Embedder:
     """The embedder that IndexSettings name: model, batch size, backend, cache folder."""
     return make_embedder(settings.model, settings.embed_batch_size, backend=settings.embed_backend, cache_dir=settings.cache_dir)
+
+
+def sentence_embedder_for(settings, embedder: Embedder) -> Embedder:
+    """What embeds the sentences: `embedder` itself unless
+    settings.sentence_embed_backend names another backend. That one is made
+    once a process per model, batch size, backend and cache folder, so that
+    builds after the first (and a warm-up) find its session open."""
+    backend = settings.sentence_embed_backend
+    if backend is None or backend == settings.embed_backend:
+        return embedder
+    return _shared_embedder(settings.model, settings.embed_batch_size, backend, str(settings.cache_dir))
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_embedder(model: str, batch_size: int, backend: str, cache_dir: str) -> Embedder:
+    return make_embedder(model, batch_size, backend=backend, cache_dir=Path(cache_dir))

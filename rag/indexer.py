@@ -20,7 +20,7 @@ from .evidence import sentence_document_frequency
 from .chunking import chunk_article
 from .dense import DenseIndex, IndexSpec, choose_spec
 from .embedcache import EmbeddingCache
-from .embedding import Embedder
+from .embedding import Embedder, sentence_embedder_for
 from .errors import StoreError
 from .ingest import Corpus
 from .sentences import mask_footnotes, split_sentences
@@ -95,6 +95,7 @@ class _Pending:
     """One kind of record (chunks or sentences) on its way to vectors."""
 
     what: str
+    embedder: Embedder  # what embeds this kind (sentences may have their own)
     vectors: np.ndarray  # reused vectors filled in; the rest still zero
     missing: list[int]  # rows still to embed
     texts: list[str]
@@ -110,16 +111,16 @@ def _pending(embedder: Embedder, records: list, texts: list[str], reusable: dict
             vectors[i] = reusable[record.embed_hash]
         else:
             missing.append(i)
-    return _Pending(what, vectors, missing, texts)
+    return _Pending(what, embedder, vectors, missing, texts)
 
 
-def _embed(embedder: Embedder, p: _Pending, n: int | None = None, progress: bool = False) -> float:
+def _embed(p: _Pending, n: int | None = None, progress: bool = False) -> float:
     """Embed the next `n` (default: all) missing rows of `p`; the seconds it took."""
     rows, p.missing = (p.missing, []) if n is None else (p.missing[:n], p.missing[n:])
     if not rows:
         return 0.0
     started = time.perf_counter()
-    p.vectors[rows] = embedder.embed([p.texts[i] for i in rows], progress=progress)
+    p.vectors[rows] = p.embedder.embed([p.texts[i] for i in rows], progress=progress)
     p.embedded += len(rows)
     return time.perf_counter() - started
 
@@ -135,27 +136,27 @@ PROBE_ABOVE = 1000
 LONG_BUILD_SECONDS = 60.0
 
 
-def _embed_all(embedder: Embedder, pending: list[_Pending], progress: bool) -> None:
+def _embed_all(pending: list[_Pending], progress: bool) -> None:
     """Embed every missing row, warning first with an estimate when that
     will take long. The rate is measured on this machine and model for each
     kind (a sentence embeds faster than a chunk), by embedding a first few."""
     if sum(len(p.missing) for p in pending) > PROBE_ABOVE:
-        _warn_if_long(embedder, pending)
-    _embed_together(embedder, pending, progress)
+        _warn_if_long(pending)
+    _embed_together(pending, progress)
 
 
-def _warn_if_long(embedder: Embedder, pending: list[_Pending]) -> None:
+def _warn_if_long(pending: list[_Pending]) -> None:
     estimate = 0.0
     first = next((p for p in pending if p.missing), None)
     if first is not None:
-        _embed(embedder, first, 1)  # loads the model (seconds), which must not count in the rate
+        _embed(first, 1)  # loads the model (seconds), which must not count in the rate
     for p in pending:
         total = p.embedded + len(p.missing)
         if total:
             log.info("embedding %d of %d %s", total, len(p.vectors), p.what)
         probe = min(PROBE_TEXTS, len(p.missing))
         if probe:
-            estimate += _embed(embedder, p, probe) / probe * total
+            estimate += _embed(p, probe) / probe * total
     if estimate > LONG_BUILD_SECONDS:
         counts = " and ".join(f"{p.embedded + len(p.missing):,} {p.what}" for p in pending if p.embedded)
         log.warning(
@@ -166,16 +167,16 @@ def _warn_if_long(embedder: Embedder, pending: list[_Pending]) -> None:
         )
 
 
-def _embed_together(embedder: Embedder, pending: list[_Pending], progress: bool) -> None:
-    """Embed the missing rows of every kind in one call, so that the embedder
-    sorts chunks and sentences by length together: short sentences fill
+def _embed_together(pending: list[_Pending], progress: bool) -> None:
+    """Embed the missing rows of every kind in one call per embedder, so that
+    it plans batches over chunks and sentences together: short sentences fill
     batches of their own instead of padding out a chunk batch's tail."""
-    rows = [(p, i) for p in pending for i in p.missing]
-    if not rows:
-        return
-    vectors = embedder.embed([p.texts[i] for p, i in rows], progress=progress)
-    for (p, i), v in zip(rows, vectors):
-        p.vectors[i] = v
+    for embedder in {id(p.embedder): p.embedder for p in pending}.values():
+        rows = [(p, i) for p in pending if p.embedder is embedder for i in p.missing]
+        if rows:
+            vectors = embedder.embed([p.texts[i] for p, i in rows], progress=progress)
+            for (p, i), v in zip(rows, vectors):
+                p.vectors[i] = v
     for p in pending:
         p.embedded += len(p.missing)
         p.missing = []
@@ -201,8 +202,12 @@ class ArticleUnits:
     sentence_texts: list[str]  # the sentence with footnote markers blanked
 
 
-def embedded_units(article: Article, settings: IndexSettings, embedder: Embedder) -> ArticleUnits:
-    """The chunks and sentences of one article, as every backend indexes them."""
+def embedded_units(
+    article: Article, settings: IndexSettings, embedder: Embedder, sentence_embedder: Embedder | None = None
+) -> ArticleUnits:
+    """The chunks and sentences of one article, as every backend indexes them;
+    sentence hashes name `sentence_embedder`'s model (default: `embedder`)."""
+    sentence_model = (sentence_embedder or embedder).name
 
     def fits(text: str) -> bool:
         return embedder.count_pieces(context_text(article, text)) <= embedder.max_pieces
@@ -221,7 +226,7 @@ def embedded_units(article: Article, settings: IndexSettings, embedder: Embedder
         if sentence.is_heading:
             continue  # a heading states a topic, never an answer
         text = mask_footnotes(article.text[sentence.start : sentence.end]).strip()
-        sentences.append(SentenceRecord(article.id, sentence.start, sentence.end, _embed_hash(embedder.name, text)))
+        sentences.append(SentenceRecord(article.id, sentence.start, sentence.end, _embed_hash(sentence_model, text)))
         sentence_texts.append(text)
     return ArticleUnits(chunks, chunk_texts, sentences, sentence_texts)
 
@@ -233,6 +238,9 @@ def staleness(stored: StoredIndex | None, corpus: Corpus, settings: IndexSetting
     m = stored.manifest
     if m.model != embedder.name or m.dimension != embedder.dimension:
         return f"index was built with model {m.model} ({m.dimension} dims), settings use {embedder.name} ({embedder.dimension} dims)"
+    sentence_model = sentence_embedder_for(settings, embedder).name
+    if (m.sentence_model or m.model) != sentence_model:
+        return f"sentences were embedded with model {m.sentence_model or m.model}, settings use {sentence_model}"
     if m.sparse_tokenizer != TOKENIZER_ID:
         return f"BM25 tokenization changed from {m.sparse_tokenizer or 'an older one'} to {TOKENIZER_ID}"
     if m.repair != settings.repair:
@@ -284,6 +292,7 @@ def refresh(
     cache already embedded (`use_cache=False`: only what `stored` holds)."""
     started = time.perf_counter()
     warnings: list[str] = []
+    sentence_embedder = sentence_embedder_for(settings, embedder)
     cache = EmbeddingCache(store.folder, embedder.name, embedder.dimension, settings.embedding_cache_size)
     cached = cache.load() if use_cache else {}
     previous: dict[str, np.ndarray] = {}  # the replaced index's vectors, by hash
@@ -304,7 +313,7 @@ def refresh(
     sentence_texts: list[str] = []
     article_info: dict[str, dict] = {}
     for article in corpus.articles:
-        units = embedded_units(article, settings, embedder)
+        units = embedded_units(article, settings, embedder, sentence_embedder)
         records += units.chunks
         texts += units.chunk_texts
         sentence_records += units.sentences
@@ -313,9 +322,9 @@ def refresh(
 
     pending = [
         _pending(embedder, records, texts, reusable, "chunks"),
-        _pending(embedder, sentence_records, sentence_texts, reusable, "sentences"),
+        _pending(sentence_embedder, sentence_records, sentence_texts, reusable, "sentences"),
     ]
-    _embed_all(embedder, pending, progress)
+    _embed_all(pending, progress)
     (vectors, embedded), (sentence_vectors, sentences_embedded) = ((p.vectors, p.embedded) for p in pending)
 
     choice = index_choice(settings, _previous_manifest(store, stored))
@@ -323,6 +332,7 @@ def refresh(
     manifest = Manifest(
         package_version=__version__,
         model=embedder.name,
+        sentence_model="" if sentence_embedder.name == embedder.name else sentence_embedder.name,
         dimension=embedder.dimension,
         chunking=settings.chunking(),
         articles=article_info,

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 import rag.embedding
+import rag.indexer
 from rag import RAG
 from rag.embedding import INT8_AGREEMENT, THREAD_TRIAL_BATCHES, HashEmbedder, OnnxEmbedder, _OnnxRunner, make_embedder, plan_batches
-from rag.errors import ModelError
+from rag.errors import ModelError, SettingsError
 from rag.settings import Settings
 
 PROBES = [
@@ -211,3 +212,47 @@ def test_int8_vectors_stay_close_to_the_float_ones(real_embedder, tmp_path: Path
     cosine = (int8.embed(PROBES) * real_embedder.embed(PROBES)).sum(axis=1)
     assert cosine.min() >= INT8_AGREEMENT, cosine
     assert cosine.max() < 0.99999, "the int8 file is really another model, not a copy of the float one"
+
+
+def test_sentence_embedder_is_the_embedder_unless_set_and_made_once(tmp_path: Path) -> None:
+    embedder = make_embedder(backend="onnx", cache_dir=tmp_path)
+    assert rag.embedding.sentence_embedder_for(Settings(cache_dir=tmp_path).index, embedder) is embedder
+    same = Settings(cache_dir=tmp_path, sentence_embed_backend="onnx").index
+    assert rag.embedding.sentence_embedder_for(same, embedder) is embedder
+    mixed = Settings(cache_dir=tmp_path, sentence_embed_backend="onnx-int8").index
+    sentences = rag.embedding.sentence_embedder_for(mixed, embedder)
+    assert sentences.name == f"{embedder.name}+int8" and rag.embedding.sentence_embedder_for(mixed, embedder) is sentences
+    assert not list(tmp_path.rglob("*.onnx")), "nothing is loaded before use"
+    assert Settings.from_env({"RAG_SENTENCE_EMBED_BACKEND": "onnx-int8"}).index.sentence_embed_backend == "onnx-int8"
+    with pytest.raises(SettingsError, match="sentence_embed_backend must be one of onnx, onnx-int8, torch"):
+        Settings(sentence_embed_backend="int4")
+    with pytest.raises(SettingsError, match="for the local backend only"):
+        Settings(sentence_embed_backend="onnx-int8", backend="postgres")
+
+
+def test_sentences_on_a_model_of_their_own_are_recorded_and_a_switch_re_embeds_only_them(
+    corpus_copy: Path, tmp_path: Path, monkeypatch
+) -> None:
+    float_name = make_embedder(backend="onnx", cache_dir=tmp_path).name
+    chunks, sentences = Named(float_name), Named(f"{float_name}+int8")
+    # What sentence_embedder_for gives for sentence_embed_backend="onnx-int8", without the model.
+    monkeypatch.setattr(rag.indexer, "sentence_embedder_for",
+                        lambda settings, embedder: sentences if settings.sentence_embed_backend else embedder)
+    index = tmp_path / "index"
+    plain = RAG.load(corpus_copy, index, embedder=chunks)
+    assert plain.backend.stored.manifest.sentence_model == "", "one model: recorded as before"
+    n_sentences = plain.summary.sentences_embedded
+
+    chunks.calls = 0
+    mixed = RAG.load(corpus_copy, index, embedder=chunks, settings=Settings(sentence_embed_backend="onnx-int8"))
+    s = mixed.summary
+    assert s.reason == f"sentences were embedded with model {float_name}, settings use {float_name}+int8"
+    assert s.embedded == 0 and chunks.calls == 0, "chunk vectors are reused"
+    assert s.sentences_embedded == n_sentences == sentences.calls, "every sentence on the sentences' model"
+    assert mixed.backend.stored.manifest.sentence_model == f"{float_name}+int8"
+    again = RAG.load(corpus_copy, index, embedder=chunks, settings=Settings(sentence_embed_backend="onnx-int8"))
+    assert not again.summary.rebuilt, "recorded, so the same settings find it up to date"
+
+    back = RAG.load(corpus_copy, index, embedder=chunks)
+    assert back.summary.reason == f"sentences were embedded with model {float_name}+int8, settings use {float_name}"
+    assert back.summary.embedded == 0 and back.backend.stored.manifest.sentence_model == ""
