@@ -231,6 +231,42 @@ def embedded_units(
     return ArticleUnits(chunks, chunk_texts, sentences, sentence_texts)
 
 
+def _stored_units(stored: StoredIndex | None, settings: IndexSettings, embedder: Embedder, sentence_embedder: Embedder) -> dict:
+    """Each article's records in `stored` (article id -> (chunks, sentences)),
+    when chunking it again would give the same ones: built by this version,
+    with the same models, chunking and repair; else nothing.
+
+    A refresh after one article changed spent most of its time splitting and
+    chunking the unchanged ones again (0.76 of 0.98 s, profiled, load 8)."""
+    if stored is None:
+        return {}
+    m = stored.manifest
+    if (m.package_version != __version__ or m.model != embedder.name or m.dimension != embedder.dimension
+            or (m.sentence_model or m.model) != sentence_embedder.name or m.chunking != settings.chunking()
+            or m.repair != settings.repair):
+        return {}
+    by_article: dict[str, tuple[list[ChunkRecord], list[SentenceRecord]]] = {}
+    for c in stored.chunks:
+        by_article.setdefault(c.article_id, ([], []))[0].append(c)
+    for r in stored.sentences:
+        by_article.setdefault(r.article_id, ([], []))[1].append(r)
+    return by_article
+
+
+def _reused_units(article: Article, records: tuple[list[ChunkRecord], list[SentenceRecord]], embedder: Embedder,
+                  sentence_embedder: Embedder) -> ArticleUnits | None:
+    """An unchanged article's units from its stored records, or None when any
+    text no longer hashes to its record's (then it is chunked again)."""
+    chunks, sentences = records
+    chunk_texts = [context_text(article, article.text[c.start : c.end]) for c in chunks]
+    sentence_texts = [mask_footnotes(article.text[r.start : r.end]).strip() for r in sentences]
+    if any(_embed_hash(embedder.name, t) != c.embed_hash for c, t in zip(chunks, chunk_texts)) or any(
+        _embed_hash(sentence_embedder.name, t) != r.embed_hash for r, t in zip(sentences, sentence_texts)
+    ):
+        return None
+    return ArticleUnits(list(chunks), chunk_texts, list(sentences), sentence_texts)
+
+
 def staleness(stored: StoredIndex | None, corpus: Corpus, settings: IndexSettings, embedder: Embedder) -> str | None:
     """Why the stored index cannot serve this corpus and settings; None if it can."""
     if stored is None:
@@ -312,13 +348,19 @@ def refresh(
     sentence_records: list[SentenceRecord] = []
     sentence_texts: list[str] = []
     article_info: dict[str, dict] = {}
+    stored_units = _stored_units(stored, settings, embedder, sentence_embedder)
     for article in corpus.articles:
-        units = embedded_units(article, settings, embedder, sentence_embedder)
+        key = article_key(article)
+        units = None
+        if article.id in stored_units and old_articles.get(article.id, {}).get("key") == key:
+            units = _reused_units(article, stored_units[article.id], embedder, sentence_embedder)
+        if units is None:
+            units = embedded_units(article, settings, embedder, sentence_embedder)
         records += units.chunks
         texts += units.chunk_texts
         sentence_records += units.sentences
         sentence_texts += units.sentence_texts
-        article_info[article.id] = {"key": article_key(article), "source": article.source, "chunks": len(units.chunks)}
+        article_info[article.id] = {"key": key, "source": article.source, "chunks": len(units.chunks)}
 
     pending = [
         _pending(embedder, records, texts, reusable, "chunks"),
