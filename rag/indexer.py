@@ -147,9 +147,12 @@ def _embed_all(pending: list[_Pending], progress: bool) -> None:
 
 def _warn_if_long(pending: list[_Pending]) -> None:
     estimate = 0.0
-    first = next((p for p in pending if p.missing), None)
-    if first is not None:
-        _embed(first, 1)  # loads the model (seconds), which must not count in the rate
+    firsts: dict[int, _Pending] = {}
+    for p in pending:
+        if p.missing:
+            firsts.setdefault(id(p.embedder), p)
+    for first in firsts.values():
+        _embed(first, 1)  # loads each model (seconds), which must not count in the rate
     for p in pending:
         total = p.embedded + len(p.missing)
         if total:
