@@ -134,8 +134,10 @@ def chunk_article(
     overlap_tokens: int,
     tokenizer: str = "cl100k_base",
     fits: Callable[[str], bool] | None = None,
+    sentences: list[Sentence] | None = None,
 ) -> list[Chunk]:
-    spans = chunk_spans(article.text, max_tokens, overlap_tokens, tokenizer, fits)
+    """`sentences`: split_sentences(article.text) when the caller has it already."""
+    spans = chunk_spans(article.text, max_tokens, overlap_tokens, tokenizer, fits, sentences)
     return [
         Chunk(
             id=f"{article.id}#{position}",

@@ -18,6 +18,7 @@ that do not embed (`rag --help`, `rag articles`) stay light.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -322,12 +323,12 @@ class _OnnxRunner:
         from tqdm.auto import tqdm
 
         encodings = self.tokenizer.encode_batch(texts)
-        # Longest first, as sentence-transformers does: batches of similar
-        # lengths waste little on padding. Rows go back to their input places.
-        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
-        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        lengths = [len(e.ids) for e in encodings]
+        batches = plan_batches(lengths, self.batch_size)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        pick = _ThreadPick(threads) if threads > 1 and len(batches) >= THREAD_TRIAL_BATCHES else None
+        pick = None
+        if threads > 1 and len(batches) > THREAD_TRIAL_BATCHES:
+            pick = _ThreadPick(threads, sum(len(rows) * lengths[rows[-1]] for rows in batches))
         for n, rows in enumerate(tqdm(batches, desc="Batches", disable=not progress)):
             feed = _padded([encodings[i] for i in rows])
             session = self.session(pick.threads(n) if pick else threads)
@@ -335,7 +336,7 @@ class _OnnxRunner:
             started = time.perf_counter()
             out[rows] = session.run(None, {k: v for k, v in feed.items() if k in wanted})[0]
             if pick:
-                pick.record(n, (time.perf_counter() - started) / feed["input_ids"].size)
+                pick.record(n, time.perf_counter() - started, feed["input_ids"].size)
         return out
 
     def session(self, threads: int):
@@ -346,38 +347,91 @@ class _OnnxRunner:
         return self._sessions[threads]
 
 
-# A batch job of at least this many batches measures its thread count first.
+# What one more batch costs beyond its padded word pieces, in word pieces: the
+# runtime's work per call and the smaller matrices of a small batch. Measured
+# on the 306 texts of corpus/ (CPU time of the model, one thread, min of 3
+# interleaved, load 10-13 on 2 cores): 32 a batch longest first 6.20 s (17,724
+# padded pieces); planned with 16: 4.82 s (15,723 in 27 batches); 32: 4.97 s;
+# 64: 5.23 s. The vectors are the same (cosine > 0.99999): padding is masked.
+BATCH_OVERHEAD_PIECES = 16
+
+
+def plan_batches(lengths: Sequence[int], most: int, overhead: int = BATCH_OVERHEAD_PIECES) -> list[list[int]]:
+    """Row numbers grouped into batches of at most `most`, shortest texts
+    first, cut where padded word pieces plus `overhead` a batch are fewest.
+
+    A fixed count a batch pads a short text to its longest neighbour's
+    length: where chunks (about 120 pieces) give way to sentences (about 30),
+    one batch mixed both. Over texts sorted by length the best cuts are found
+    exactly by dynamic programming: O(len * most), 43 us a text here under
+    load (100,000 texts in 4.3 s), against milliseconds to embed one.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    n = len(order)
+    width = np.array([lengths[i] for i in order], dtype=np.int64)
+    starts = np.arange(n + 1, dtype=np.int64)
+    best = np.zeros(n + 1, dtype=np.int64)  # best[j]: least cost of the first j texts
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        lo = max(0, j - most)
+        # the batch of texts i..j-1 is padded to text j-1's length
+        cost = best[lo:j] + width[j - 1] * (j - starts[lo:j])
+        k = int(np.argmin(cost))
+        best[j], cut[j] = cost[k] + overhead, lo + k
+    batches = []
+    j = n
+    while j:
+        batches.append(order[cut[j] : j])
+        j = cut[j]
+    return batches[::-1]
+
+
+# A batch job of more than this many batches may measure its thread count first.
 THREAD_TRIAL_BATCHES = 4
+# ... when its first batch says the job takes longer than this. The trial opens
+# a one-thread session (0.2-0.5 s here, once a process) and runs two batches on
+# it, and can save at most about a fifth (below): not worth it on a short job.
+THREAD_TRIAL_SECONDS = 3.0
 
 
 class _ThreadPick:
     """Every core or one thread for a batch job, chosen by timing both on its
-    first batches (seconds per padded word piece; batches are sorted by length,
-    so neighbours cost alike).
+    first batches (seconds per padded word piece; batches come shortest first,
+    so the trial is cheap and neighbours cost alike).
 
     Neither wins everywhere: on 2 idle cores two threads embed batches faster,
     but with the other core busy (load 7 on 2 cores) one thread embedded the
     306 texts of corpus/ in 9.3 s against 11.6 s on two (14.5 s with ONNX
-    Runtime's spinning threads). Batches 0 and 2 run on every core, 1 and 3
-    on one thread; the faster goes on.
+    Runtime's spinning threads). Batch 0 runs on every core and estimates the
+    job; if it is long, batches 1 and 2 run on one thread and 3 on every core
+    again (the lengths grow, so each side gets a short and a long one); the
+    faster goes on.
     """
 
-    def __init__(self, most: int) -> None:
+    def __init__(self, most: int, total_pieces: int) -> None:
         self.most = most
+        self.total_pieces = total_pieces
         self.cost: dict[int, list[float]] = {most: [], 1: []}
         self.chosen: int | None = None
 
+    def _trial_threads(self, n: int) -> int:
+        return 1 if n in (1, 2) else self.most
+
     def threads(self, n: int) -> int:
+        if self.chosen is not None:
+            return self.chosen
         if n < THREAD_TRIAL_BATCHES:
-            return self.most if n % 2 == 0 else 1
-        if self.chosen is None:
-            self.chosen = min(self.cost, key=lambda t: sum(self.cost[t]))
-            log.debug("batch embedding on %d thread(s): %s", self.chosen, self.cost)
+            return self._trial_threads(n)
+        self.chosen = min(self.cost, key=lambda t: sum(self.cost[t]))
+        log.debug("batch embedding on %d thread(s): %s", self.chosen, self.cost)
         return self.chosen
 
-    def record(self, n: int, seconds_per_piece: float) -> None:
-        if n < THREAD_TRIAL_BATCHES:
-            self.cost[self.most if n % 2 == 0 else 1].append(seconds_per_piece)
+    def record(self, n: int, seconds: float, pieces: int) -> None:
+        if self.chosen is not None or n >= THREAD_TRIAL_BATCHES:
+            return
+        self.cost[self._trial_threads(n)].append(seconds / pieces)
+        if n == 0 and seconds / pieces * self.total_pieces < THREAD_TRIAL_SECONDS:
+            self.chosen = self.most
 
 
 def _padded(encodings) -> dict[str, np.ndarray]:
@@ -605,3 +659,19 @@ def make_embedder(
 def embedder_for(settings) -> Embedder:
     """The embedder that IndexSettings name: model, batch size, backend, cache folder."""
     return make_embedder(settings.model, settings.embed_batch_size, backend=settings.embed_backend, cache_dir=settings.cache_dir)
+
+
+def sentence_embedder_for(settings, embedder: Embedder) -> Embedder:
+    """What embeds the sentences: `embedder` itself unless
+    settings.sentence_embed_backend names another backend. That one is made
+    once a process per model, batch size, backend and cache folder, so that
+    builds after the first (and a warm-up) find its session open."""
+    backend = settings.sentence_embed_backend
+    if backend is None or backend == settings.embed_backend:
+        return embedder
+    return _shared_embedder(settings.model, settings.embed_batch_size, backend, str(settings.cache_dir))
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_embedder(model: str, batch_size: int, backend: str, cache_dir: str) -> Embedder:
+    return make_embedder(model, batch_size, backend=backend, cache_dir=Path(cache_dir))

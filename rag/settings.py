@@ -73,6 +73,12 @@ class IndexSettings:
     # 0.016 passage-answer@1 on SQuAD, so it is not the default (README,
     # Embedding backends).
     embed_backend: str = "onnx"
+    # What embeds the sentences (scored by the answer stage, never searched for
+    # chunks): None is embed_backend. "onnx-int8" here with "onnx" above embeds
+    # a build's sentences, 45 % of its word pieces, on the int8 copy and keeps
+    # chunks and questions float. The manifest records the sentences' model
+    # apart (`sentence_model`), so a switch re-embeds them (README, Build speed).
+    sentence_embed_backend: str | None = None
     # Outside the index folder, which is rebuilt and replaced whole: the
     # export depends on the model only and serves every index.
     cache_dir: Path = field(default_factory=user_cache_dir)
@@ -121,10 +127,14 @@ class IndexSettings:
             (self.embed_batch_size >= 1, "embed_batch_size must be at least 1"),
             (self.embedding_cache_size >= 0, "embedding_cache_size must be 0 or more"),
             (self.embed_backend in EMBED_BACKENDS, f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}"),
+            (self.sentence_embed_backend is None or self.sentence_embed_backend in EMBED_BACKENDS,
+             f"sentence_embed_backend must be one of {', '.join(EMBED_BACKENDS)}, or None for embed_backend's"),
             (self.index_type is None or self.index_type in INDEX_TYPES, f"index_type must be one of {', '.join(INDEX_TYPES)}"),
             (isinstance(self.repair, bool), "repair must be True or False"),
             (self.max_file_mb > 0, "max_file_mb must be above 0"),
             (self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
+            (self.backend == "local" or self.sentence_embed_backend in (None, self.embed_backend),
+             "sentence_embed_backend is for the local backend only: leave it unset (None) with backend='postgres'"),
         ])
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
@@ -366,6 +376,8 @@ class Settings:
             values["answer_mode"] = env["RAG_ANSWER_MODE"]
         if env.get("RAG_EMBED_BACKEND"):
             values["embed_backend"] = env["RAG_EMBED_BACKEND"]
+        if env.get("RAG_SENTENCE_EMBED_BACKEND"):
+            values["sentence_embed_backend"] = env["RAG_SENTENCE_EMBED_BACKEND"]
         if env.get("RAG_ANSWER_STAGE"):
             values["answer_stage"] = env["RAG_ANSWER_STAGE"]
         if env.get("RAG_ANSWER_READER"):

@@ -79,6 +79,9 @@ class Manifest:
     created: str = ""
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     format_version: int = FORMAT_VERSION
+    # The sentences' model when it is not `model` (IndexSettings.sentence_embed_backend):
+    # "" means `model`, as in every manifest before it existed.
+    sentence_model: str = ""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 import rag.embedding
+import rag.indexer
 from rag import RAG
-from rag.embedding import INT8_AGREEMENT, HashEmbedder, OnnxEmbedder, _OnnxRunner, make_embedder
-from rag.errors import ModelError
+from rag.embedding import INT8_AGREEMENT, THREAD_TRIAL_BATCHES, HashEmbedder, OnnxEmbedder, _OnnxRunner, make_embedder, plan_batches
+from rag.errors import ModelError, SettingsError
 from rag.settings import Settings
 
 PROBES = [
@@ -147,6 +148,7 @@ class _SumSession:
 def test_sorted_batches_come_back_in_input_order(monkeypatch) -> None:
     sessions: dict[int, _SumSession] = {}
     monkeypatch.setattr(rag.embedding, "_open_session", lambda path, threads: sessions.setdefault(threads, _SumSession(threads)))
+    monkeypatch.setattr(rag.embedding, "THREAD_TRIAL_SECONDS", 0.0)  # the stand-in is fast: try threads anyway
     rng = np.random.default_rng(7)
     texts = [" ".join("w" * int(rng.integers(1, 9)) for _ in range(int(rng.integers(1, 40)))) for _ in range(23)]
     runner = _OnnxRunner(Path("unused.onnx"), _WordTokenizer(), batch_size=3, dimension=3)
@@ -158,13 +160,40 @@ def test_sorted_batches_come_back_in_input_order(monkeypatch) -> None:
     lengths = alone[:, 1]
     in_order = sum(float((b.max() - b).sum()) for b in np.split(lengths, range(3, len(lengths), 3)))
     assert (together[:, 2] >= lengths).all() and float((together[:, 2] - lengths).sum()) < in_order / 2
-    # 8 batches: the first 4 try both thread counts, the rest run on one of them.
-    assert sessions[2].calls + sessions[1].calls - len(texts) == 8 and sessions[1].calls >= len(texts) + 2
+    # Batches as planned; the first 4 try both thread counts (1 and 2 on one
+    # thread), the rest run on one of them.
+    planned = len(plan_batches([int(n) for n in lengths], 3))
+    assert planned > THREAD_TRIAL_BATCHES
+    assert sessions[2].calls + sessions[1].calls - len(texts) == planned and sessions[1].calls >= len(texts) + 2
+
+
+def test_a_short_batch_job_skips_the_thread_trial(monkeypatch) -> None:
+    sessions: dict[int, _SumSession] = {}
+    monkeypatch.setattr(rag.embedding, "_open_session", lambda path, threads: sessions.setdefault(threads, _SumSession(threads)))
+    texts = [" ".join(["w"] * n) for n in range(1, 30)]
+    _OnnxRunner(Path("unused.onnx"), _WordTokenizer(), batch_size=3, dimension=3).run(texts, threads=2)
+    assert 1 not in sessions, "a job its first batch says is short opens no one-thread session"
+
+
+def test_planned_batches_pad_less_than_a_fixed_count() -> None:
+    # Chunks of about 120 word pieces, then sentences of about 30: a fixed 4
+    # a batch pads one sentence to a chunk's length.
+    lengths = [120, 118, 121, 119, 119, 30, 31, 29, 30, 28, 32, 30]
+    batches = plan_batches(lengths, 4, overhead=16)
+    assert sorted(i for rows in batches for i in rows) == list(range(len(lengths))), "every row once"
+    assert all(len(rows) <= 4 for rows in batches)
+    assert all(lengths[a] <= lengths[b] for rows in batches for a, b in zip(rows, rows[1:])), "shortest first"
+    padded = sum(len(rows) * max(lengths[i] for i in rows) for rows in batches)
+    ordered = sorted(lengths, reverse=True)
+    fixed = sum(len(ordered[i : i + 4]) * ordered[i] for i in range(0, len(ordered), 4))
+    assert padded < fixed and max(lengths[i] for rows in batches for i in rows if lengths[rows[0]] < 40) < 40, \
+        "no batch mixes sentences with chunks"
+    assert plan_batches([], 4) == [] and plan_batches([7], 4) == [[0]]
 
 
 @pytest.mark.model
 def test_real_model_batches_equal_one_text_at_a_time(real_embedder) -> None:
-    texts = PROBES * 8  # 40 texts: 2 batches of 32, the thread trial is skipped
+    texts = PROBES * 8  # 24 texts: too few batches for a thread trial
     together = real_embedder.embed(texts)
     alone = np.concatenate([real_embedder.embed([t]) for t in PROBES])
     assert np.allclose(together, np.tile(alone, (8, 1)), atol=1e-5)
@@ -183,3 +212,47 @@ def test_int8_vectors_stay_close_to_the_float_ones(real_embedder, tmp_path: Path
     cosine = (int8.embed(PROBES) * real_embedder.embed(PROBES)).sum(axis=1)
     assert cosine.min() >= INT8_AGREEMENT, cosine
     assert cosine.max() < 0.99999, "the int8 file is really another model, not a copy of the float one"
+
+
+def test_sentence_embedder_is_the_embedder_unless_set_and_made_once(tmp_path: Path) -> None:
+    embedder = make_embedder(backend="onnx", cache_dir=tmp_path)
+    assert rag.embedding.sentence_embedder_for(Settings(cache_dir=tmp_path).index, embedder) is embedder
+    same = Settings(cache_dir=tmp_path, sentence_embed_backend="onnx").index
+    assert rag.embedding.sentence_embedder_for(same, embedder) is embedder
+    mixed = Settings(cache_dir=tmp_path, sentence_embed_backend="onnx-int8").index
+    sentences = rag.embedding.sentence_embedder_for(mixed, embedder)
+    assert sentences.name == f"{embedder.name}+int8" and rag.embedding.sentence_embedder_for(mixed, embedder) is sentences
+    assert not list(tmp_path.rglob("*.onnx")), "nothing is loaded before use"
+    assert Settings.from_env({"RAG_SENTENCE_EMBED_BACKEND": "onnx-int8"}).index.sentence_embed_backend == "onnx-int8"
+    with pytest.raises(SettingsError, match="sentence_embed_backend must be one of onnx, onnx-int8, torch"):
+        Settings(sentence_embed_backend="int4")
+    with pytest.raises(SettingsError, match="for the local backend only"):
+        Settings(sentence_embed_backend="onnx-int8", backend="postgres")
+
+
+def test_sentences_on_a_model_of_their_own_are_recorded_and_a_switch_re_embeds_only_them(
+    corpus_copy: Path, tmp_path: Path, monkeypatch
+) -> None:
+    float_name = make_embedder(backend="onnx", cache_dir=tmp_path).name
+    chunks, sentences = Named(float_name), Named(f"{float_name}+int8")
+    # What sentence_embedder_for gives for sentence_embed_backend="onnx-int8", without the model.
+    monkeypatch.setattr(rag.indexer, "sentence_embedder_for",
+                        lambda settings, embedder: sentences if settings.sentence_embed_backend else embedder)
+    index = tmp_path / "index"
+    plain = RAG.load(corpus_copy, index, embedder=chunks)
+    assert plain.backend.stored.manifest.sentence_model == "", "one model: recorded as before"
+    n_sentences = plain.summary.sentences_embedded
+
+    chunks.calls = 0
+    mixed = RAG.load(corpus_copy, index, embedder=chunks, settings=Settings(sentence_embed_backend="onnx-int8"))
+    s = mixed.summary
+    assert s.reason == f"sentences were embedded with model {float_name}, settings use {float_name}+int8"
+    assert s.embedded == 0 and chunks.calls == 0, "chunk vectors are reused"
+    assert s.sentences_embedded == n_sentences == sentences.calls, "every sentence on the sentences' model"
+    assert mixed.backend.stored.manifest.sentence_model == f"{float_name}+int8"
+    again = RAG.load(corpus_copy, index, embedder=chunks, settings=Settings(sentence_embed_backend="onnx-int8"))
+    assert not again.summary.rebuilt, "recorded, so the same settings find it up to date"
+
+    back = RAG.load(corpus_copy, index, embedder=chunks)
+    assert back.summary.reason == f"sentences were embedded with model {float_name}+int8, settings use {float_name}"
+    assert back.summary.embedded == 0 and back.backend.stored.manifest.sentence_model == ""

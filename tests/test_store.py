@@ -715,3 +715,20 @@ def test_stored_sentence_word_counts_match_the_sentences(real_rag) -> None:
     texts = [real_rag.article(s.article_id).text[s.start : s.end] for s in stored_index.sentences]
     assert stored_index.sentence_df == sentence_document_frequency(texts)
     assert stored_index.sentence_df["balkan"] > 1
+
+
+def test_a_refresh_chunks_only_the_changed_article_and_builds_what_a_full_build_would(corpus_copy: Path, tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    embedder = HashEmbedder()
+    RAG.load(corpus_copy, tmp_path / "index", embedder=embedder)
+    target = sorted(corpus_copy.glob("*.txt"))[0]
+    target.write_text(target.read_text(encoding="utf-8") + "\n\nThe delegation also discussed rail links.\n", encoding="utf-8")
+    split: list[int] = []
+    real_split = rag.indexer.split_sentences
+    monkeypatch.setattr(rag.indexer, "split_sentences", lambda text: split.append(len(text)) or real_split(text))
+    refreshed = RAG.load(corpus_copy, tmp_path / "index", embedder=embedder).backend.stored
+    changed = next(a for a in load_corpus(corpus_copy).articles if a.source.endswith(target.name))
+    assert split == [len(changed.text)], "only the changed article is split again"
+    full = RAG.load(corpus_copy, tmp_path / "full", embedder=embedder).backend.stored
+    assert list(refreshed.chunks) == list(full.chunks) and list(refreshed.sentences) == list(full.sentences)
+    assert np.array_equal(refreshed.vectors, full.vectors)
