@@ -25,6 +25,7 @@ few milliseconds a question.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -397,7 +398,6 @@ class SpanFacts:
     ends_possessive: bool
     tail: tuple[tuple[str, float], ...]  # its last own features (position, commas, brackets)
     words: Counter  # its words but articles: what the consensus compares
-    n_words: int
     inside_of: tuple[int, ...] = ()  # spans of its shape that strictly contain it
     holds: tuple[int, ...] = ()  # spans (any shape) it strictly contains
     by_wh: dict[str, tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]] = dataclasses.field(default_factory=dict)
@@ -441,7 +441,7 @@ def _span_facts(tokens: Sequence[Token], stems: Sequence[str], c: Candidate, ind
         candidate=c, index=index, shape=_shape(c, span), content_stems=content, content_set=frozenset(content),
         span_stems=frozenset(stems[c.first : c.last + 1]), first_stem=stems[c.first], last_stem=stems[c.last],
         prev=prev, nxt=nxt, next_stem=_stem(nxt), joined=_joined(tokens, c), ends_possessive=_is_possessive(tokens[c.last]),
-        tail=tail, words=words, n_words=words.total(),
+        tail=tail, words=words,
     )
 
 
@@ -605,13 +605,15 @@ def _own_features(f: SpanFacts, view: SentenceView, frame: QuestionFrame, positi
     """features() of one span, and how far (in tokens) the nearest question word is."""
     c = f.candidate
     wh, words = frame.wh, frame.words
-    # Where the question's words sit in the sentence, relative to the span.
-    left = [c.first - k for k in positions if k < c.first]
-    right = [k - c.last for k in positions if k > c.last]
-    nearest = min(left + right) if left or right else 99
+    # Where the question's words sit in the sentence (positions ascend), relative to the span.
+    first, last = c.first, c.last
+    distances = [first - k if k < first else k - last for k in positions if k < first or k > last]
+    nearest = min(distances) if distances else 99
     n_q = max(len(words), 1)
-    near3 = sum(1 for d in left + right if d <= 3) / n_q
-    near8 = sum(1 for d in left + right if d <= 8) / n_q
+    near3 = sum(d <= 3 for d in distances) / n_q
+    near8 = sum(d <= 8 for d in distances) / n_q
+    q_left = bool(positions) and positions[0] < first
+    q_right = bool(positions) and positions[-1] > last
     content = f.content_stems
     in_question = sum(s in words for s in content) / max(len(content), 1)
     atype = frame.answer_type or "none"
@@ -632,8 +634,8 @@ def _own_features(f: SpanFacts, view: SentenceView, frame: QuestionFrame, positi
         (f"wh={wh}|nearest={bucket}", 1.0),
         ("near3", near3),
         ("near8", near8),
-        ("q_left", 1.0 if left else 0.0),
-        ("q_right", 1.0 if right else 0.0),
+        ("q_left", 1.0 if q_left else 0.0),
+        ("q_right", 1.0 if q_right else 0.0),
         ("in_question", in_question),
         (f"ends_in_question={f.first_stem in words}|{f.last_stem in words}", 1.0),
         (f"sentence_rank={min(view.rank, 3)}", 1.0),
@@ -653,17 +655,22 @@ def _features_of(facts: Sequence[SpanFacts], kept: Sequence[bool], view: Sentenc
     order = _question_order(p, anchor, frame)
     q_at = frozenset(positions)
     own = [_own_features(f, view, frame, positions) for f in facts]
+    # Per shape, its candidates' distances to the question's words, sorted:
+    # how many of them are closer than one is a bisection.
     per_shape: dict[str, list[int]] = {}
-    for k, f in enumerate(facts):
-        per_shape.setdefault(f.shape, []).append(k)
+    for f, (_, nearest) in zip(facts, own):
+        per_shape.setdefault(f.shape, []).append(nearest)
+    for distances in per_shape.values():
+        distances.sort()
+    every = all(kept)  # the usual case: no span was only question words
     out = []
     for k, f in enumerate(facts):
         c, shape = f.candidate, f.shape
         named, nearest = own[k]
         same = per_shape[shape]
-        closer = min(sum(1 for other in same if own[other][1] < nearest), 3)
-        inside = any(kept[j] for j in f.inside_of)
-        holds = any(kept[j] for j in f.holds)
+        closer = min(bisect.bisect_left(same, nearest), 3)
+        inside = bool(f.inside_of) if every else any(kept[j] for j in f.inside_of)
+        holds = bool(f.holds) if every else any(kept[j] for j in f.holds)
         side, gap = _side(c, anchor)
         named += [
             (f"wh={wh}|only_{shape}={len(same) == 1}", 1.0),
@@ -776,28 +783,25 @@ def _words(s: Scored) -> Counter:
     return Counter(t.lower for t in s.view.tokens[s.candidate.first : s.candidate.last + 1] if _is_word(t) and t.lower not in _ARTICLES)
 
 
-def _overlap_f1(a: Counter, b: Counter, a_total: int | None = None, b_total: int | None = None) -> float:
-    """SQuAD's token F1 of two spans' word counts (their totals, when the caller has them)."""
-    common = sum(min(n, b[w]) for w, n in a.items() if w in b)
-    if not common:
-        return 0.0
-    return 2 * common / ((a.total() if a_total is None else a_total) + (b.total() if b_total is None else b_total))
-
-
 def _consensus(scored: Sequence[Scored]) -> Scored:
     """The candidate with the highest expected word overlap with the answer,
     under the scorer's probabilities: of "Governor William Milliken" and
     "William Milliken", the one most of the probability agrees with."""
     counts = [_words(s) for s in scored]
+    keys = [frozenset(c) for c in counts]
     totals = [c.total() for c in counts]
+    once = [len(c) == t for c, t in zip(counts, totals)]
     n = len(scored)
     f1 = [[0.0] * n for _ in range(n)]  # symmetric: each pair once
     for i in range(n):
-        a, a_total, row = counts[i], totals[i], f1[i]
         for j in range(i, n):
-            # Most pairs share no word (a year and a name): F1 0 without counting.
-            if not a.keys().isdisjoint(counts[j]):
-                row[j] = f1[j][i] = _overlap_f1(a, counts[j], a_total, totals[j])
+            # SQuAD's token F1 of the two spans' words, from the shared words
+            # only: most pairs share none (a year and a name), and without
+            # repeats the common count is their number.
+            shared = keys[i] & keys[j]
+            if shared:
+                common = len(shared) if once[i] and once[j] else sum(min(counts[i][w], counts[j][w]) for w in shared)
+                f1[i][j] = f1[j][i] = 2 * common / (totals[i] + totals[j])
     probabilities = [s.probability for s in scored]
     expected = [sum([p * x for p, x in zip(probabilities, row)]) for row in f1]
     return scored[max(range(len(scored)), key=lambda i: (expected[i], -i))]
