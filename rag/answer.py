@@ -135,7 +135,7 @@ def speaks_of_others(names: Sequence[Name], text: str, start: int, end: int) -> 
     seen = word_set(text[max(0, start - NAME_CONTEXT_CHARS) : end])
 
     def held(word: str, words: Iterable[str]) -> bool:
-        return any(_same_root(word, w) for w in words)
+        return word in words or any(_same_root(word, w) for w in words)  # the same word first: most often it is
 
     def present(name: Name) -> bool:
         initials = "".join(w[0] for w in name.words).lower() if len(name.words) > 1 else None

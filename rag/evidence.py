@@ -127,13 +127,16 @@ class SentenceScorer:
         vectors = np.asarray(batch.vectors, dtype=np.float32)
         dense = vectors @ np.asarray(question_vector, dtype=np.float32)
         q_words = word_set(question)
-        q_weight = sum(self.idf_table.get(w, self.idf_unseen) for w in q_words)
+        idf, unseen = self.idf_table.get, self.idf_unseen
+        q_weight = sum(idf(w, unseen) for w in q_words)
+        lexical_weight = 1.0 - dense_weight
         evidence = []
-        for row, (r, cos, words) in enumerate(zip(batch.records, dense, self.words(batch.records))):
+        # dense.tolist(): the cosines as Python floats at once (float() of each numpy scalar, in bulk).
+        for row, (r, cos, words) in enumerate(zip(batch.records, dense.tolist(), self.words(batch.records))):
             shared = q_words & words
-            lexical = sum(self.idf_table.get(w, self.idf_unseen) for w in shared) / q_weight if q_weight else 0.0
-            score = dense_weight * float(cos) + (1.0 - dense_weight) * lexical
-            evidence.append(Evidence(r.article_id, r.start, r.end, score, float(cos), lexical, row))
+            lexical = sum(idf(w, unseen) for w in shared) / q_weight if q_weight else 0.0
+            score = dense_weight * cos + lexical_weight * lexical
+            evidence.append(Evidence(r.article_id, r.start, r.end, score, cos, lexical, row))
         evidence.sort(key=lambda e: -e.score)
         return EvidenceSet(evidence, vectors)
 
