@@ -199,6 +199,7 @@ _HAS_QUANTITY = re.compile(rf"(?<![\d.])(?!{_YEAR})\d[\d,.]*|%|\b({_NUMBER_WORDS
 _WHEN_CLAUSE = re.compile(r"^\s*when\b[^,?]*,.*\b(who|whom|whose|what|which|where|why|how)\b", re.I)
 
 
+@lru_cache(maxsize=8192)  # read by four steps of each ask (the rules, the reader, the probability, the short answer)
 def answer_type(question: str) -> str | None:
     """"month", "time" or "quantity" when the question asks for one; else None."""
     if _ASKS_MONTH.search(question):
