@@ -219,7 +219,8 @@ def candidates(tokens: Sequence[Token], frame: QuestionFrame) -> list[Candidate]
 
 def _kept(f: "SpanFacts", frame: QuestionFrame) -> bool:
     # The question's own words do not answer it: a span made only of them is no candidate.
-    return not f.content_set or not f.content_set <= frame.words
+    words = frame.words
+    return not f.content_stems or not all(s in words for s in f.content_stems)
 
 
 def _answer_shaped(tokens: Sequence[Token]) -> list[tuple[tuple[int, int], set[str]]]:
@@ -374,6 +375,22 @@ def parsed(tokens: Sequence[Token]) -> "ParsedSentence":
     return tokens.parsed if isinstance(tokens, Tokens) else ParsedSentence(tokens)
 
 
+# The kept sentences' features are a few thousand names over and over: one
+# shared (name, 1.0) each, not a string and a tuple per span (that was 8 times
+# the memory of the sentences' tokens). Past the bound the table starts over.
+_BINARY: dict[str, tuple[str, float]] = {}
+_BINARY_MAX = 100_000
+
+
+def _binary(name: str) -> tuple[str, float]:
+    found = _BINARY.get(name)
+    if found is None:
+        if len(_BINARY) >= _BINARY_MAX:
+            _BINARY.clear()
+        found = _BINARY[name] = (name, 1.0)
+    return found
+
+
 _LENGTH_EDGES = (1, 2, 3, 4, 6)  # span lengths, in tokens, that the len= features tell apart
 
 
@@ -387,8 +404,7 @@ class SpanFacts:
     index: int  # its place in ParsedSentence.spans
     shape: str
     content_stems: tuple[str, ...]  # of its words other than stop words, repeats kept
-    content_set: frozenset[str]
-    span_stems: frozenset[str]
+    span_stems: tuple[str, ...]
     first_stem: str
     last_stem: str
     prev: str  # the token before it, lower-cased, or "<s>"
@@ -406,12 +422,10 @@ class SpanFacts:
         """Its features before and after the answer-type one, for the wh-word `wh`."""
         found = self.by_wh.get(wh)
         if found is None:
-            kinds = [named for kind in self.candidate.kinds for named in ((f"kind={kind}", 1.0), (f"wh={wh}|kind={kind}", 1.0))]
+            kinds = [_binary(name) for kind in self.candidate.kinds for name in (f"kind={kind}", f"wh={wh}|kind={kind}")]
             length = _bucket(self.candidate.last - self.candidate.first + 1, _LENGTH_EDGES)
-            before = (*kinds, (f"shape={self.shape}", 1.0), (f"wh={wh}|shape={self.shape}", 1.0),
-                      (f"len={length}", 1.0), (f"wh={wh}|len={length}", 1.0))
-            after = ((f"wh={wh}|prev={self.prev}", 1.0), (f"wh={wh}|next={self.nxt}", 1.0),
-                     (f"prev={self.prev}", 1.0), (f"next={self.nxt}", 1.0))
+            before = (*kinds, *map(_binary, (f"shape={self.shape}", f"wh={wh}|shape={self.shape}", f"len={length}", f"wh={wh}|len={length}")))
+            after = tuple(map(_binary, (f"wh={wh}|prev={self.prev}", f"wh={wh}|next={self.nxt}", f"prev={self.prev}", f"next={self.nxt}")))
             found = self.by_wh[wh] = (before, after)
         return found
 
@@ -431,15 +445,15 @@ def _span_facts(tokens: Sequence[Token], stems: Sequence[str], c: Candidate, ind
     nxt = tokens[c.last + 1].lower if c.last + 1 < len(tokens) else "</s>"
     tail = (
         ("position", c.first / max(len(tokens), 1)),
-        (f"first_token={c.first == 0}", 1.0),
-        (f"after_comma={prev == ','}|before_comma={nxt == ','}", 1.0),
-        (f"in_parens={prev == '(' or nxt == ')'}", 1.0),
+        _binary(f"first_token={c.first == 0}"),
+        _binary(f"after_comma={prev == ','}|before_comma={nxt == ','}"),
+        _binary(f"in_parens={prev == '(' or nxt == ')'}"),
     )
     words = Counter(t.lower for t in span if _is_word(t) and t.lower not in _ARTICLES)
     content = tuple(stems[k] for k in range(c.first, c.last + 1) if _is_word(tokens[k]) and tokens[k].lower not in _STOP)
     return SpanFacts(
-        candidate=c, index=index, shape=_shape(c, span), content_stems=content, content_set=frozenset(content),
-        span_stems=frozenset(stems[c.first : c.last + 1]), first_stem=stems[c.first], last_stem=stems[c.last],
+        candidate=c, index=index, shape=_shape(c, span), content_stems=content,
+        span_stems=tuple(stems[c.first : c.last + 1]), first_stem=stems[c.first], last_stem=stems[c.last],
         prev=prev, nxt=nxt, next_stem=_stem(nxt), joined=_joined(tokens, c), ends_possessive=_is_possessive(tokens[c.last]),
         tail=tail, words=words,
     )
@@ -471,7 +485,8 @@ class ParsedSentence:
     def spans(self) -> tuple[SpanFacts, ...]:
         spans = self._spans
         if spans is None:
-            spans = tuple(_span_facts(self.tokens, self.stems, Candidate(first, last, frozenset(kinds)), i)
+            shared: dict[frozenset[str], frozenset[str]] = {}  # a few kinds' sets, one object each
+            spans = tuple(_span_facts(self.tokens, self.stems, Candidate(first, last, shared.setdefault(frozenset(kinds), frozenset(kinds))), i)
                           for i, ((first, last), kinds) in enumerate(_answer_shaped(self.tokens)))
             _relate(spans)
             self._at = {(f.candidate.first, f.candidate.last): f for f in spans}
@@ -509,7 +524,10 @@ class SentenceView:
     overlap: float  # share of the question's content words the sentence has
 
 
-@lru_cache(maxsize=4096)
+# 1,024 quotes: a SQuAD set of 435 questions cites about 400, and a kept quote
+# with its parsed sentences takes some 40 KB (4,096 quotes of tokens alone took
+# about as much before the parsed spans were kept with them).
+@lru_cache(maxsize=1024)
 def _quote_sentences(quote: str, offset: int) -> tuple[tuple[int, int, Tokens], ...]:
     """The sentences of a cited quote at `offset` in its article, tokenised:
     (start, end, tokens) in article offsets. Cached: the same passages are
