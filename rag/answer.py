@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .evidence import Evidence, EvidenceSet
 from .questions import Name, QuestionCheck, answer_type, gives_answer_type, question_names, unknown_names
 from .sentences import FOOTNOTE
-from .sparse import tokenize, word_set
+from .sparse import word_set
 from .settings import AnswerSettings
 from .types import Answer, Article, Citation, Hit
 
@@ -119,7 +119,7 @@ NAME_CONTEXT_CHARS = 200
 
 
 def _words_of(name: Name) -> frozenset[str]:
-    return frozenset(tokenize([" ".join(name.words)])[0])
+    return word_set(" ".join(name.words))
 
 
 def _same_root(a: str, b: str) -> bool:
@@ -137,10 +137,10 @@ def speaks_of_others(names: Sequence[Name], text: str, start: int, end: int) -> 
     initials, "UIP" for "United International Pictures") and names something
     the question does not: it is about a neighbouring subject, not the one
     asked about."""
-    seen = set(tokenize([text[max(0, start - NAME_CONTEXT_CHARS) : end]])[0])
+    seen = word_set(text[max(0, start - NAME_CONTEXT_CHARS) : end])
 
     def held(word: str, words: Iterable[str]) -> bool:
-        return any(_same_root(word, w) for w in words)
+        return word in words or any(_same_root(word, w) for w in words)  # the same word first: most often it is
 
     def present(name: Name) -> bool:
         initials = "".join(w[0] for w in name.words).lower() if len(name.words) > 1 else None
@@ -454,7 +454,7 @@ def extractive_answer(
         # of countries, the reason, the year): it joins at a wider margin.
         nxt.score >= lead.score - settings.neighbour_margin
         # A restatement is never the answer on its own.
-        or restates(lead.lexical, frozenset(tokenize([question])[0]), frozenset(tokenize([sentence(lead)])[0]))
+        or restates(lead.lexical, word_set(question), word_set(sentence(lead)))
         # One that goes on about the lead's subject ("He was the only
         # candidate", "With its capital at Asmara, it ...") wider still.
         or (nxt.score >= lead.score - settings.referring_margin and refers_back(sentence(nxt)))

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from .records import RecordTable, rows_by
-from .sparse import tokenize
+from .sparse import tokenize, word_set
 from .types import Article, Hit, SentenceRecord
 
 Span = tuple[str, int, int]  # article id, start, end
@@ -85,6 +85,8 @@ def sentence_document_frequency(texts: Sequence[str]) -> dict[str, int]:
 # Sentence word sets kept between questions; past this many the memo starts
 # over (a word set is recomputed in microseconds, memory is not unbounded).
 _WORDS_MEMO_MAX = 200_000
+# Spans (chunks) whose sentences are kept, likewise: a chunk holds a few sentences.
+_WITHIN_MEMO_MAX = 100_000
 
 
 class SentenceScorer:
@@ -124,14 +126,17 @@ class SentenceScorer:
             return EMPTY
         vectors = np.asarray(batch.vectors, dtype=np.float32)
         dense = vectors @ np.asarray(question_vector, dtype=np.float32)
-        q_words = set(tokenize([question])[0])
-        q_weight = sum(self.idf_table.get(w, self.idf_unseen) for w in q_words)
+        q_words = word_set(question)
+        idf, unseen = self.idf_table.get, self.idf_unseen
+        q_weight = sum(idf(w, unseen) for w in q_words)
+        lexical_weight = 1.0 - dense_weight
         evidence = []
-        for row, (r, cos, words) in enumerate(zip(batch.records, dense, self.words(batch.records))):
+        # dense.tolist(): the cosines as Python floats at once (float() of each numpy scalar, in bulk).
+        for row, (r, cos, words) in enumerate(zip(batch.records, dense.tolist(), self.words(batch.records))):
             shared = q_words & words
-            lexical = sum(self.idf_table.get(w, self.idf_unseen) for w in shared) / q_weight if q_weight else 0.0
-            score = dense_weight * float(cos) + (1.0 - dense_weight) * lexical
-            evidence.append(Evidence(r.article_id, r.start, r.end, score, float(cos), lexical, row))
+            lexical = sum(idf(w, unseen) for w in shared) / q_weight if q_weight else 0.0
+            score = dense_weight * cos + lexical_weight * lexical
+            evidence.append(Evidence(r.article_id, r.start, r.end, score, cos, lexical, row))
         evidence.sort(key=lambda e: -e.score)
         return EvidenceSet(evidence, vectors)
 
@@ -190,6 +195,7 @@ class SentenceIndex:
                 [articles[r.article_id].text[r.start : r.end] for r in self.records]
             )
         self._df = document_frequency
+        self._within_memo: dict[Span, tuple[tuple[int, ...], tuple[SentenceRecord, ...]]] = {}
 
     def rows_within(self, article_id: str, start: int, end: int) -> list[int]:
         found = self._spans.get(article_id)
@@ -199,9 +205,25 @@ class SentenceIndex:
         a, b = np.searchsorted(starts, start, "left"), np.searchsorted(starts, end, "left")
         return [int(r) for r, e in zip(rows[a:b], ends[a:b]) if e <= end]
 
+    def _within(self, span: Span) -> tuple[tuple[int, ...], tuple[SentenceRecord, ...]]:
+        """rows_within(*span) and their records, kept: hits are chunks, so the
+        same spans come back question after question, and making their
+        records from the columns was a sixth of scoring their sentences."""
+        found = self._within_memo.get(span)
+        if found is None:
+            rows = tuple(self.rows_within(*span))
+            found = (rows, tuple(self.records[r] for r in rows))
+            if len(self._within_memo) >= _WITHIN_MEMO_MAX:
+                self._within_memo.clear()
+            self._within_memo[span] = found  # complete when stored: racing threads only make it twice
+        return found
+
     def sentences_within(self, spans: Sequence[Span]) -> SentenceBatch:
-        rows = list(dict.fromkeys(r for a, s, e in spans for r in self.rows_within(a, s, e)))
-        return SentenceBatch([self.records[r] for r in rows], self.vectors[rows])
+        records: dict[int, SentenceRecord] = {}  # by row, each once, in the order of the spans
+        for span in spans:
+            for row, record in zip(*self._within(span)):
+                records.setdefault(row, record)
+        return SentenceBatch(list(records.values()), self.vectors[list(records)])
 
     def sentence_df(self) -> tuple[Mapping[str, int], int]:
         return self._df, len(self.records)

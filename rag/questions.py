@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .errors import QueryError
 from .words import ENGLISH_MARKERS
@@ -84,7 +85,8 @@ def _check_encodable(question: str) -> None:
 
 def looks_english(text: str) -> bool:
     letters = [ch for ch in text if ch.isalpha()]
-    latin = sum(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
+    # An ASCII letter is a Latin one; only the others need their Unicode name (the slow part).
+    latin = sum(ch.isascii() or unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
     if letters and latin * 2 < len(letters):
         return False  # mostly Cyrillic, Greek, Arabic, CJK ...: not English whatever the words
     words = [w.lower() for w in _WORD.findall(text)]
@@ -128,6 +130,14 @@ class Name:
 def question_names(question: str) -> list[Name]:
     """The capitalised names of a question. Capitalised question words,
     sentence starts and stop words never count as names."""
+    return list(_names(question))
+
+
+# One ask reads a question's names in three steps (the unknown-name rule, the
+# sentence rules, the probability) and a cited sentence's in every question
+# that reaches it: kept. Names are frozen, so sharing them is safe.
+@lru_cache(maxsize=8192)
+def _names(question: str) -> tuple[Name, ...]:
     starts = {m.end() for m in _SENTENCE_STARTS.finditer(question)}
     names = []
     for match in _NAME.finditer(question):
@@ -147,7 +157,7 @@ def question_names(question: str) -> list[Name]:
         ]
         if content:
             names.append(Name(" ".join(_POSSESSIVE.sub("", w) for w in words), tuple(content)))
-    return names
+    return tuple(names)
 
 
 def unknown_names(question: str, knows: Callable[[str], bool]) -> list[str]:
@@ -189,6 +199,7 @@ _HAS_QUANTITY = re.compile(rf"(?<![\d.])(?!{_YEAR})\d[\d,.]*|%|\b({_NUMBER_WORDS
 _WHEN_CLAUSE = re.compile(r"^\s*when\b[^,?]*,.*\b(who|whom|whose|what|which|where|why|how)\b", re.I)
 
 
+@lru_cache(maxsize=8192)  # read by four steps of each ask (the rules, the reader, the probability, the short answer)
 def answer_type(question: str) -> str | None:
     """"month", "time" or "quantity" when the question asks for one; else None."""
     if _ASKS_MONTH.search(question):

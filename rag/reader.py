@@ -84,7 +84,14 @@ class ReaderFileError(RagError):
 
 def numbers_in(text: str) -> set[str]:
     """The numbers a text writes (digits, commas dropped): "1,200" and "1200" are one."""
-    return {m.group(0).replace(",", "").rstrip(".") for m in _NUMBER.finditer(text)}
+    return set(_numbers(text))  # a copy: the caller may change it
+
+
+# The probability reads the numbers of the question and of the cited text, and
+# the reader those of the question again, in every ask: kept (bounded).
+@lru_cache(maxsize=8192)
+def _numbers(text: str) -> frozenset[str]:
+    return frozenset(m.group(0).replace(",", "").rstrip(".") for m in _NUMBER.finditer(text))
 
 
 @lru_cache(maxsize=1)
@@ -99,7 +106,7 @@ def _question_facts(question: str) -> tuple[bool, frozenset, str | None, str]:
     from .answerability import question_kind
     from .questions import answer_type
 
-    return bool(_NEGATION.search(question)), frozenset(numbers_in(question)), answer_type(question), question_kind(question)
+    return bool(_NEGATION.search(question)), _numbers(question), answer_type(question), question_kind(question)
 
 
 @lru_cache(maxsize=50_000)
@@ -108,7 +115,7 @@ def _text_facts(text: str, kind: str | None) -> tuple[bool, frozenset, bool]:
     # and the regular expressions were most of an ask's reader time.
     from .questions import has_answer_type
 
-    return bool(_NEGATION.search(text)), frozenset(numbers_in(text)), bool(kind) and has_answer_type(text, kind)
+    return bool(_NEGATION.search(text)), _numbers(text), bool(kind) and has_answer_type(text, kind)
 
 
 def extra_features(question: str, sentence: str, window: str) -> np.ndarray:

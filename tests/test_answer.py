@@ -471,6 +471,20 @@ def test_adjacent_sentences_of_one_passage_become_one_quote() -> None:
     assert_valid(b, STUB)
 
 
+def test_sentences_within_spans_come_once_in_span_order_and_the_same_when_asked_again() -> None:
+    """SentenceIndex keeps each span's rows and records (hits are chunks and recur):
+    a second call, and overlapping spans, must give what the first call gave."""
+    sentences = [("a", HALTED), ("a", ATTACKED), ("b", EMBASSY)]
+    records = [SentenceRecord(aid, *span(aid, s), embed_hash=str(i)) for i, (aid, s) in enumerate(sentences)]
+    index = SentenceIndex(records, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], ARTICLES)
+    spans = [("b", 0, len(TEXT_B)), ("a", *span("a", ATTACKED)), ("a", 0, len(TEXT_A))]
+    for _ in range(2):
+        batch = index.sentences_within(spans)
+        assert [(r.article_id, r.start) for r in batch.records] == [
+            ("b", span("b", EMBASSY)[0]), ("a", span("a", ATTACKED)[0]), ("a", span("a", HALTED)[0])]
+        assert batch.vectors.tolist() == [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+
+
 def test_abstain_has_no_citations() -> None:
     a = abstain(HITS, notes=["n"])
     assert a.abstained and a.citations == [] and a.hits == HITS and a.notes == ["n"]

@@ -21,6 +21,7 @@ from rag.answer import Claim, Evidence
 from rag.errors import ModelError
 from rag.short import (
     MODEL_PATH,
+    Candidate,
     SentenceView,
     ShortModel,
     candidates,
@@ -29,6 +30,7 @@ from rag.short import (
     sentence_features,
     short_answer,
     tokenize,
+    Tokens,
 )
 from rag.short_train import choose_threshold
 from rag.short_train import main as train_main
@@ -133,6 +135,28 @@ def test_features_say_where_a_span_sits_against_the_question_words() -> None:
     # "The Federal Bureau was founded when?": the question's words come before "when".
     f = named_features("The Federal Bureau was founded when?", "The Federal Bureau was founded in 1908 by Charles Bonaparte.")
     assert "wh=when|order=before|side=after|gap=2" in f["1908"]
+
+
+def test_kept_sentence_facts_give_the_features_made_afresh() -> None:
+    """A sentence's question-independent work is kept with its Tokens (rag/short.py
+    ParsedSentence) and reused by the next question: it must give exactly the
+    features of a plain token list, whatever the question, and a candidate made
+    by hand (not among the sentence's spans) is compared with the given ones only."""
+    kept = Tokens(tokenize(SENTENCE))
+    for question in ("When was St. John's incorporated as a city?", "Who was governor?",
+                     "How many people lived in the 20th largest metropolitan area in Canada?"):
+        frame = question_frame(question)
+        fresh = tokenize(SENTENCE)
+        cands = candidates(kept, frame)
+        assert cands == candidates(fresh, frame)
+        ours = sentence_features(cands, SentenceView("a", 0, len(SENTENCE), kept, 1, 0.5), frame)
+        assert ours == sentence_features(cands, SentenceView("a", 0, len(SENTENCE), fresh, 1, 0.5), frame)
+    assert kept.parsed is kept.parsed  # made once
+    # Two hand-made spans, one holding the other: only they are compared ("holds=True", "inside=True").
+    frame = question_frame("Who was governor?")
+    by_hand = [Candidate(12, 15, frozenset({"chunk"})), Candidate(13, 15, frozenset({"chunk"}))]  # Governor Samuel de Champlain
+    outer, inner = ({n for n, _ in f} for f in sentence_features(by_hand, SentenceView("a", 0, 1, kept, 0, 1.0), frame))
+    assert "shape=name|inside=False|holds=True" in outer and "shape=name|inside=True|holds=False" in inner
 
 
 # --- short_answer on hand-made answers ------------------------------------------------------
