@@ -37,7 +37,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, SettingsError
 from .settings import EMBED_BACKENDS, user_cache_dir
 
 log = logging.getLogger("rag")
@@ -669,7 +669,16 @@ def sentence_embedder_for(settings, embedder: Embedder) -> Embedder:
     backend = settings.sentence_embed_backend
     if backend is None or backend == settings.embed_backend:
         return embedder
-    return _shared_embedder(settings.model, settings.embed_batch_size, backend, str(settings.cache_dir))
+    sentences = _shared_embedder(settings.model, settings.embed_batch_size, backend, str(settings.cache_dir))
+    # The sentences' embedder is made from settings.model; one passed in (RAG.load(embedder=...))
+    # may be another model, whose questions would then be scored against foreign vectors.
+    if (sentences.name.removesuffix("+int8") != embedder.name.removesuffix("+int8")
+            or sentences.dimension != embedder.dimension):
+        raise SettingsError(
+            f"sentence_embed_backend={backend!r} embeds sentences with {sentences.name}, but chunks and questions "
+            f"use {embedder.name}: leave sentence_embed_backend (RAG_SENTENCE_EMBED_BACKEND) unset with this embedder"
+        )
+    return sentences
 
 
 @functools.lru_cache(maxsize=4)

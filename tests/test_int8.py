@@ -256,3 +256,11 @@ def test_sentences_on_a_model_of_their_own_are_recorded_and_a_switch_re_embeds_o
     back = RAG.load(corpus_copy, index, embedder=chunks)
     assert back.summary.reason == f"sentences were embedded with model {float_name}+int8, settings use {float_name}"
     assert back.summary.embedded == 0 and back.backend.stored.manifest.sentence_model == ""
+
+
+def test_sentences_on_another_backend_refuse_an_embedder_of_another_model(corpus_copy: Path, tmp_path: Path) -> None:
+    # sentence_embed_backend makes its embedder from settings.model; a custom
+    # embedder of another model would mix two models' vectors in one index.
+    with pytest.raises(SettingsError, match="embeds sentences with all-MiniLM-L6-v2@.*\\+int8, but chunks and questions use hash-64"):
+        RAG.load(corpus_copy, tmp_path / "index",
+                 embedder=HashEmbedder(), settings=Settings(cache_dir=tmp_path, sentence_embed_backend="onnx-int8"))
