@@ -269,7 +269,11 @@ class IndexStore:
             files = {str(p.relative_to(staging)): _sha256(p) for p in _files(staging)}
             final = Manifest(**{**asdict(index.manifest), "files": files, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                 "format_version": FORMAT_VERSION})
-            (staging / MANIFEST).write_text(json.dumps(asdict(final), indent=2, ensure_ascii=False), encoding="utf-8")
+            data = asdict(final)
+            if not data["sentence_model"]:
+                # Written only when set: a release from before the key reads the index as it did.
+                del data["sentence_model"]
+            (staging / MANIFEST).write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
             _fsync_tree(staging)
             staging.rename(self.folder / name)
             staging = self.folder / name  # from here on, a failure must remove the renamed build
