@@ -85,8 +85,9 @@ def sentence_document_frequency(texts: Sequence[str]) -> dict[str, int]:
 # Sentence word sets kept between questions; past this many the memo starts
 # over (a word set is recomputed in microseconds, memory is not unbounded).
 _WORDS_MEMO_MAX = 200_000
-# Spans (chunks) whose sentences are kept, likewise: a chunk holds a few sentences.
-_WITHIN_MEMO_MAX = 100_000
+# Spans (chunks) whose sentences are kept, likewise: a chunk holds a few sentences,
+# and an entry takes about 3 KB, so this bounds the memo near 60 MB.
+_WITHIN_MEMO_MAX = 20_000
 
 
 class SentenceScorer:

@@ -620,7 +620,7 @@ _NEAREST_EDGES = (1, 2, 3, 5, 8, 15)
 
 
 def _own_features(f: SpanFacts, view: SentenceView, frame: QuestionFrame, positions: Sequence[int]) -> tuple[list[tuple[str, float]], int]:
-    """features() of one span, and how far (in tokens) the nearest question word is."""
+    """The named features of one span, and how far (in tokens) the nearest question word is."""
     c = f.candidate
     wh, words = frame.wh, frame.words
     # Where the question's words sit in the sentence (positions ascend), relative to the span.
@@ -717,15 +717,6 @@ def sentence_features(cands: Sequence[Candidate], view: SentenceView, frame: Que
     p = parsed(view.tokens)
     facts, kept = p.facts(cands)
     return _features_of(facts, kept, view, p, frame)
-
-
-def features(c: Candidate, view: SentenceView, frame: QuestionFrame, q_positions: Sequence[int] | None = None) -> list[tuple[str, float]]:
-    """Named features of one candidate: binary ones as (name, 1.0), a few
-    real-valued. `q_positions`: where the sentence has the question's words,
-    when the caller has them (they are the same for every candidate of a sentence)."""
-    p = parsed(view.tokens)
-    (f,), _ = p.facts([c])
-    return _own_features(f, view, frame, _question_positions(p, frame) if q_positions is None else q_positions)[0]
 
 
 # --- the model ----------------------------------------------------------------------
