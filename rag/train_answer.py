@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .weightfile import manifest_path, run_unsalted, sha256
+from .weightfile import add_false_abstention, manifest_path, run_unsalted, sha256
 
 # Which SQuAD articles (in the shared sha256 order) play which part. The
 # corpus holds TRAIN_CORPUS; questions of the first ones train, of the last
@@ -475,11 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--cache", type=Path, default=Path("/work/cache/learned"), help="where corpora, indexes and records are cached")
     parser.add_argument("--out", type=Path, default=A.DEFAULT_MODEL, help=f"the weight file to write (default {A.DEFAULT_MODEL})")
-    parser.add_argument("--false-abstention", type=float, default=FALSE_ABSTENTION,
-                        help=f"held-out false-abstention rate the threshold is chosen for (default {FALSE_ABSTENTION})")
+    add_false_abstention(parser, FALSE_ABSTENTION)
     args = parser.parse_args(argv)
-    if not 0.0 <= args.false_abstention < 1.0:
-        parser.error(f"--false-abstention must lie in [0, 1), not {args.false_abstention}")
     run_unsalted("rag.train_answer", argv)
     train(args.cache, args.out, args.false_abstention)
     return 0

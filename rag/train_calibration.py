@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from . import calibration as C
-from .weightfile import manifest_path, run_unsalted, sha256
+from .weightfile import add_false_abstention, manifest_path, run_unsalted, sha256
 
 # The held-out false-abstention rate the threshold is set for. At 3% (the rate
 # of the learned stage and the reader's gate) the gate, on top of the rules,
@@ -248,11 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("/work/cache/learned"),
                         help="rag.train_answer's cache (corpus, index, records); built when missing")
     parser.add_argument("--out", type=Path, default=C.DEFAULT_WEIGHTS)
-    parser.add_argument("--false-abstention", type=float, default=FALSE_ABSTENTION,
-                        help=f"held-out false-abstention rate the threshold is chosen for (default {FALSE_ABSTENTION})")
+    add_false_abstention(parser, FALSE_ABSTENTION)
     args = parser.parse_args(argv)
-    if not 0.0 <= args.false_abstention < 1.0:
-        parser.error(f"--false-abstention must lie in [0, 1), not {args.false_abstention}")
     run_unsalted("rag.train_calibration", argv)
     train(args.cache, args.out, args.false_abstention)
     return 0

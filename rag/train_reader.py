@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reader as R
-from .weightfile import manifest_path, run_unsalted, sha256
+from .weightfile import add_false_abstention, manifest_path, run_unsalted, sha256
 
 READER_ARTICLES = (104, 440)
 QUESTIONS_PER_ARTICLE = 60
@@ -794,15 +794,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where pairs are cached; must hold train-corpus/ and train-index/ (rag.train_answer's)")
     parser.add_argument("--out", type=Path, default=R.DEFAULT_WEIGHTS)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--false-abstention", type=float, default=FALSE_ABSTENTION)
+    add_false_abstention(parser, FALSE_ABSTENTION)
     parser.add_argument("--evaluate", action="store_true",
                         help="only score both evaluation sets (eval/squad, eval/questions.jsonl) with the weights at --out")
     parser.add_argument("--reuse-reader", type=Path,
                         help="take the reader's arrays from this weight file and refit only the hook (minutes, not a training)")
     parser.add_argument("--json", type=Path, help="with --evaluate: write the figures and per-question p here")
     args = parser.parse_args(argv)
-    if not 0.0 <= args.false_abstention < 1.0:
-        parser.error(f"--false-abstention must lie in [0, 1), not {args.false_abstention}")
     if args.epochs < 1:
         parser.error(f"--epochs must be at least 1, not {args.epochs}")
     run_unsalted("rag.train_reader", argv)

@@ -11,6 +11,7 @@ training commands share `run_unsalted`, which makes their runs repeatable.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -57,3 +58,20 @@ def run_unsalted(module: str, argv: Sequence[str] | None) -> None:
     if os.environ.get("PYTHONHASHSEED") != "0":
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(sys.executable, [sys.executable, "-m", module, *(sys.argv[1:] if argv is None else argv)])
+
+
+def add_false_abstention(parser: argparse.ArgumentParser, default: float) -> None:
+    """The trainers' --false-abstention: the held-out false-abstention rate
+    their threshold is chosen for, refused outside [0, 1) before any work."""
+
+    def rate(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number in [0, 1), not {text!r}") from None
+        if not 0.0 <= value < 1.0:
+            raise argparse.ArgumentTypeError(f"must lie in [0, 1), not {value}")
+        return value
+
+    parser.add_argument("--false-abstention", type=rate, default=default, metavar="RATE",
+                        help=f"held-out false-abstention rate the threshold is chosen for (default {default})")

@@ -5,7 +5,9 @@ deterministic p in [0, 1] that ranks an answerable question above others."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +173,16 @@ def test_the_gate_abstains_below_the_threshold_and_an_abstention_keeps_its_proba
     lower = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=False),
                                calibration=strict, reader=_Reader([0.0, -1.0, -3.0]))
     assert lower.answerable < kept.answerable
+
+
+@pytest.mark.parametrize("module", ["rag.train_calibration", "rag.train_answer", "rag.train_reader"])
+@pytest.mark.parametrize(("value", "message"), [("1.5", "must lie in \\[0, 1\\), not 1.5"),
+                                                ("-0.1", "must lie in \\[0, 1\\), not -0.1"),
+                                                ("often", "must be a number in \\[0, 1\\), not 'often'")])
+def test_a_trainer_refuses_a_false_abstention_rate_outside_0_1_in_one_line(module, value, message, capsys):
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as e:
+        main(["--false-abstention", value])  # refused before any training or re-exec
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.search(f"argument --false-abstention: {message}$", err), err
