@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ import pytest
 import rag.embedding
 import rag.indexer
 from rag import RAG
-from rag.embedding import INT8_AGREEMENT, THREAD_TRIAL_BATCHES, HashEmbedder, OnnxEmbedder, _OnnxRunner, make_embedder, plan_batches
+from rag.embedding import INT8_AGREEMENT, HashEmbedder, OnnxEmbedder, _OnnxRunner, make_embedder, plan_batches
 from rag.errors import ModelError, SettingsError
 from rag.settings import Settings
 
@@ -131,12 +133,21 @@ class _SumSession:
     def __init__(self, threads: int) -> None:
         self.threads = threads
         self.calls = 0
+        self.running = 0  # runs under way at once: batch workers share one session
+        self.most_at_once = 0
+        self._lock = threading.Lock()
 
     def get_inputs(self):
         return [_Inputs("input_ids"), _Inputs("attention_mask"), _Inputs("token_type_ids")]
 
     def run(self, _, feed):
-        self.calls += 1
+        with self._lock:
+            self.calls += 1
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        time.sleep(0.002)  # long enough for the other worker to start one too
+        with self._lock:
+            self.running -= 1
         ids, mask = feed["input_ids"], feed["attention_mask"]
         out = np.zeros((len(ids), 3), dtype=np.float32)
         out[:, 0] = (ids * mask).sum(axis=1)
@@ -148,31 +159,29 @@ class _SumSession:
 def test_sorted_batches_come_back_in_input_order(monkeypatch) -> None:
     sessions: dict[int, _SumSession] = {}
     monkeypatch.setattr(rag.embedding, "_open_session", lambda path, threads: sessions.setdefault(threads, _SumSession(threads)))
-    monkeypatch.setattr(rag.embedding, "THREAD_TRIAL_SECONDS", 0.0)  # the stand-in is fast: try threads anyway
     rng = np.random.default_rng(7)
     texts = [" ".join("w" * int(rng.integers(1, 9)) for _ in range(int(rng.integers(1, 40)))) for _ in range(23)]
     runner = _OnnxRunner(Path("unused.onnx"), _WordTokenizer(), batch_size=3, dimension=3)
 
     together = runner.run(texts, threads=2)
+    assert 2 not in sessions, "a batch job runs whole batches on one-thread sessions"
+    batch_calls = sessions[1].calls
     alone = np.concatenate([runner.run([t], threads=1) for t in texts])
     assert np.array_equal(together[:, :2], alone[:, :2]), "every row is its own text's, in input order"
     # Sorted by length, batches pad less than batches taken in input order.
     lengths = alone[:, 1]
     in_order = sum(float((b.max() - b).sum()) for b in np.split(lengths, range(3, len(lengths), 3)))
     assert (together[:, 2] >= lengths).all() and float((together[:, 2] - lengths).sum()) < in_order / 2
-    # Batches as planned; the first 4 try both thread counts (1 and 2 on one
-    # thread), the rest run on one of them.
-    planned = len(plan_batches([int(n) for n in lengths], 3))
-    assert planned > THREAD_TRIAL_BATCHES
-    assert sessions[2].calls + sessions[1].calls - len(texts) == planned and sessions[1].calls >= len(texts) + 2
+    # Each planned batch ran once, two at a time.
+    assert batch_calls == len(plan_batches([int(n) for n in lengths], 3))
+    assert sessions[1].most_at_once == 2
 
 
-def test_a_short_batch_job_skips_the_thread_trial(monkeypatch) -> None:
+def test_a_question_splits_its_batch_across_cores(monkeypatch) -> None:
     sessions: dict[int, _SumSession] = {}
     monkeypatch.setattr(rag.embedding, "_open_session", lambda path, threads: sessions.setdefault(threads, _SumSession(threads)))
-    texts = [" ".join(["w"] * n) for n in range(1, 30)]
-    _OnnxRunner(Path("unused.onnx"), _WordTokenizer(), batch_size=3, dimension=3).run(texts, threads=2)
-    assert 1 not in sessions, "a job its first batch says is short opens no one-thread session"
+    _OnnxRunner(Path("unused.onnx"), _WordTokenizer(), batch_size=3, dimension=3).run(["one question"], threads=2)
+    assert list(sessions) == [2] and sessions[2].calls == 1, "one batch: the session of every core, no workers"
 
 
 def test_planned_batches_pad_less_than_a_fixed_count() -> None:
@@ -193,7 +202,7 @@ def test_planned_batches_pad_less_than_a_fixed_count() -> None:
 
 @pytest.mark.model
 def test_real_model_batches_equal_one_text_at_a_time(real_embedder) -> None:
-    texts = PROBES * 8  # 24 texts: too few batches for a thread trial
+    texts = PROBES * 8  # 24 texts in batches run two at a time
     together = real_embedder.embed(texts)
     alone = np.concatenate([real_embedder.embed([t]) for t in PROBES])
     assert np.allclose(together, np.tile(alone, (8, 1)), atol=1e-5)
