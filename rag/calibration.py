@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import statistics
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +39,11 @@ import numpy as np
 from .answer import MISSING_TYPE_PREFIX, UNKNOWN_NAMES_PREFIX, abstain
 from .errors import RagError
 from .evidence import Evidence
-from .questions import answer_type, has_answer_type, question_names
+from .questions import answer_type, question_names
 from .reader import load_reader, neighbours, numbers_in
 from .sparse import word_set
 from .types import Answer, Article, Hit
 from .weightfile import read_checked
-from .words import FUNCTION_WORDS
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_WEIGHTS = MODELS_DIR / "calibration-v1.json"
@@ -66,7 +63,6 @@ FEATURES: tuple[str, ...] = (
     "best_score", "best_dense", "best_lexical", "max_hit_dense", "dense_gap",
     "unknown_names", "type_missing", "below_threshold", "rules_abstained",
     "type_asked", "name_cover", "number_cover", "predicate_cover",
-    "name_phrase_cover", "name_phrase_article", "type_novel", "head_cover",
 )
 
 
@@ -152,84 +148,6 @@ def _cover(wanted: set[str], found: set[str]) -> float:
     return len(wanted & found) / len(wanted) if wanted else 1.0
 
 
-# --- phrase-level names and answer-type evidence ----------------------------------------------------
-# name_cover checks a question's names word by word, so "Which Republican was
-# elected Tennessee Governor?" is covered by a text that names Tennessee and a
-# governor apart. These check each name as written, as one phrase.
-
-
-@lru_cache(maxsize=8192)
-def _name_phrases(question: str) -> tuple[re.Pattern, ...]:
-    """One pattern per name of the question, its words in order with any white
-    space between, case-insensitive, on word boundaries."""
-    return tuple(re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, n.written.split())) + r"(?!\w)", re.I)
-                 for n in question_names(question))
-
-
-def _phrase_cover(patterns: Sequence[re.Pattern], texts: Sequence[str]) -> float:
-    if not patterns:
-        return 1.0
-    return sum(any(p.search(t) for t in texts) for p in patterns) / len(patterns)
-
-
-# A capitalised word not at a sentence start: a name the text gives.
-_CAPITALISED = re.compile(r"(?<![.!?:;\"“‘'(]\s)(?<!^)\b[A-ZÀ-ÞĀ-Ž][\w’'-]+")
-_POSSESSIVE = re.compile(r"[’']s?$")
-_YEARS = re.compile(r"\b(1\d\d\d|20\d\d|\d{1,3}0s)\b")
-
-
-# The words after "what" / "which" / "how many" up to the verb: the kind of
-# thing asked for ("What Italian nationalist spoke ...", "Which mountainous
-# region ..."). A passage on the topic that never names that kind of thing
-# seldom gives one.
-_HEAD = re.compile(r"\b(?:what|which|how\s+many|how\s+much)\s+((?:(?:kinds?|types?|sorts?)\s+of\s+)?[\w’'-]+(?:\s+[\w’'-]+)?)", re.I)
-# Words that end the phrase: the verb or preposition after it ("What park is ...").
-_HEAD_END = FUNCTION_WORDS | frozenset("did does do may might must shall that this these those it its he she they".split())
-_HEAD_SKIP = frozenset("kind kinds type types sort sorts".split())
-
-
-@lru_cache(maxsize=8192)
-def _head_words(question: str) -> frozenset[str]:
-    """The stemmed words of the question's head noun phrase after its
-    wh-word, or none ("Who ...", "What is ...")."""
-    m = _HEAD.search(question)
-    if not m:
-        return frozenset()
-    words = []
-    phrase = m.group(1).split()
-    if len(phrase) > 2 and phrase[1].lower() == "of":  # "What kind of music ...": the music
-        phrase = phrase[2:]
-    for w in phrase:
-        if w.lower() in _HEAD_END:
-            break
-        words.append(w)
-    return frozenset(w for w in word_set(" ".join(words)) if w not in _HEAD_SKIP)
-
-
-def _type_novel(question: str, quoted: str) -> float:
-    """For a question that asks for a kind of thing (when: a year or month; how
-    many: a number; who or where: a name), whether the quoted sentences hold
-    one the question does not already hold; 1.0 for other questions. A near
-    miss is often quoted a sentence whose only number or name is the question's
-    own ("How many samurai died in the 1597 invasion?" against a sentence about
-    1597)."""
-    from .answerability import question_kind
-
-    kind = answer_type(question)
-    if kind == "time" or kind == "month":
-        q_years = set(_YEARS.findall(question))
-        if any(y not in q_years for y in _YEARS.findall(quoted)):
-            return 1.0
-        return float(kind == "month" and has_answer_type(quoted, "month") and not has_answer_type(question, "month"))
-    if kind == "quantity":
-        return float(bool(numbers_in(quoted) - numbers_in(question)) or (
-            has_answer_type(quoted, "quantity") and not has_answer_type(question, "quantity")))
-    if question_kind(question) in ("who", "where"):
-        asked = {w.lower() for n in question_names(question) for w in n.words}
-        return float(any(_POSSESSIVE.sub("", m.group(0)).lower() not in asked for m in _CAPITALISED.finditer(quoted)))
-    return 1.0
-
-
 def signals(
     question: str,
     answer: Answer,
@@ -256,10 +174,6 @@ def signals(
     q_words, text_words = word_set(question), word_set(text)
     name_words = word_set(" ".join(w for n in question_names(question) for w in n.words))
     q_numbers = numbers_in(question)
-    phrases = _name_phrases(question)
-    quoted = " ".join(articles[c.article_id].text[c.start : c.end] for c in answer.citations) or (
-        articles[best.article_id].text[best.start : best.end] if best else "")
-    article_ids = {c.article_id for c in answer.citations} or ({best.article_id} if best else set())
     return {
         "reader_max": reader_max,
         "reader_top": reader_top,
@@ -285,11 +199,6 @@ def signals(
         "name_cover": _cover(name_words, text_words),
         "number_cover": _cover(q_numbers, numbers_in(text)),
         "predicate_cover": _cover(q_words - name_words - q_numbers, text_words),
-        # Each name as one phrase: in the answer's text, and anywhere in its articles.
-        "name_phrase_cover": _phrase_cover(phrases, [text]),
-        "name_phrase_article": _phrase_cover(phrases, [articles[a].text for a in sorted(article_ids)]) if phrases else 1.0,
-        "type_novel": _type_novel(question, quoted),
-        "head_cover": _cover(set(_head_words(question)), text_words),
     }
 
 

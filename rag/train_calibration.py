@@ -61,27 +61,17 @@ READ_CANDIDATES = 10  # logits kept per question, so that fewer can be tried wit
 _RULES = ("reader_max", "reader_top", "reader_cited", "best_dense", "max_hit_dense",
           "unknown_names", "type_missing", "rules_abstained")
 _COVERAGE = ("name_cover", "number_cover", "predicate_cover")
-_RELATIVE = ("reader_gap", "dense_gap", "type_asked")
-_PHRASE = ("name_phrase_cover", "name_phrase_article")
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "reader": ("reader_max", "reader_top"),
     "reader+rules": _RULES,
     "reader+rules+coverage": _RULES + _COVERAGE,
-    "reader+rules+coverage+relative": _RULES + _COVERAGE + _RELATIVE,
-    # Each of the question's names as one phrase (in the quote, in its
-    # articles), and whether the quote holds a new thing of the kind asked for.
-    "reader+rules+coverage+relative+phrase": _RULES + _COVERAGE + _RELATIVE + _PHRASE,
-    "reader+rules+coverage+relative+type": _RULES + _COVERAGE + _RELATIVE + ("type_novel",),
-    "reader+rules+coverage+relative+phrase+type": _RULES + _COVERAGE + _RELATIVE + _PHRASE + ("type_novel",),
-    "reader+rules+coverage+relative+head": _RULES + _COVERAGE + _RELATIVE + ("head_cover",),
-    "reader+rules+coverage+relative+phrase+head": _RULES + _COVERAGE + _RELATIVE + _PHRASE + ("head_cover",),
+    "reader+rules+coverage+relative": _RULES + _COVERAGE + ("reader_gap", "dense_gap", "type_asked"),
 }
 # Features whose effect has a known direction (a weight of the other sign is a
 # quirk of the training data and is held at 0).
 SIGNS = {
     **{f: +1 for f in ("reader_max", "reader_top", "reader_cited", "reader_gap", "best_score", "best_dense",
-                       "max_hit_dense", "dense_gap", "name_cover", "number_cover", "predicate_cover",
-                       "name_phrase_cover", "name_phrase_article", "type_novel", "head_cover")},
+                       "max_hit_dense", "dense_gap", "name_cover", "number_cover", "predicate_cover")},
     **{f: -1 for f in ("unknown_names", "type_missing", "below_threshold", "rules_abstained")},
 }
 UNANSWERABLE_KINDS = ("near_miss", "out_of_corpus", "answer_removed")
