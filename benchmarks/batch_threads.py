@@ -9,7 +9,7 @@ plans them (rag.embedding.plan_batches). Each round times, in rotating order:
 * `one session, every core`: the batches one after another on one ONNX
   Runtime session whose thread pool splits each matrix product;
 * `workers`: one worker thread a core, each running whole batches (longest
-  first) on one shared one-thread session, as the product does;
+  first) on that same session, as the product does;
 * `one thread`: the batches one after another on the one-thread session.
 
 Wall clock and CPU time (user + system of this process) are printed per round,
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     def workers() -> list[np.ndarray]:
         order = sorted(range(len(feeds)), key=lambda i: -feeds[i]["input_ids"].size)
         with ThreadPoolExecutor(cores) as pool:
-            done = dict(zip(order, pool.map(lambda i: one_thread.run(None, feeds[i])[0], order)))
+            done = dict(zip(order, pool.map(lambda i: every_core.run(None, feeds[i])[0], order)))
         return [done[i] for i in range(len(feeds))]
 
     ways = {"one session, every core": lambda: in_turn(every_core), "workers": workers,

@@ -326,11 +326,11 @@ class _OnnxRunner:
         lengths = [len(e.ids) for e in encodings]
         batches = plan_batches(lengths, self.batch_size)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        # One batch (a question): the session's pool splits each matrix
+        # product. Several: `workers` threads run whole batches at once on the
+        # same session (ONNX Runtime runs concurrent calls), see BATCH_WORKERS.
         workers = min(threads, len(batches))
-        # One text or one batch: the session of `threads` splits each matrix
-        # product (a question's case). Several batches: `workers` threads run
-        # whole batches at once on one one-thread session (see below plan_batches).
-        session = self.session(threads if workers <= 1 else 1)
+        session = self.session(threads)
         wanted = {i.name for i in session.get_inputs()}
 
         def embed_batch(rows: list[int]) -> None:
@@ -351,8 +351,9 @@ class _OnnxRunner:
         return out
 
     def session(self, threads: int):
-        # A session's thread count is fixed when it is made, so questions and
-        # batches each get their own (about 100 MB each); both read one file.
+        # A session's thread count is fixed when it is made; questions and
+        # batch jobs share the one of every core (each session holds its own
+        # copy of the model, 111 MB). One thread is for the export's checks.
         if threads not in self._sessions:
             self._sessions[threads] = _open_session(self.path, threads)
         return self._sessions[threads]
@@ -397,16 +398,16 @@ def plan_batches(lengths: Sequence[int], most: int, overhead: int = BATCH_OVERHE
     return batches[::-1]
 
 
-# Batch jobs run whole batches on every core at once, one thread each, over
-# one session; a question splits its one batch across cores instead. Whole
-# batches need no hand-over inside a matrix product, so no core waits for the
-# other at every step. Measured on the 306 texts of corpus/ (the same 27
-# planned batches, 4 rounds interleaved, 2026-12-02; the vectors are the
-# same to the bit): idle cores, two workers 3.0-3.4 s against 3.1-4.2 s for one
-# two-thread session and 5.6-6.9 s for one thread; with the other core busy,
-# 3.6-5.8 s against 4.7-9.1 s and 6.5-7.6 s. (The earlier trial of one thread
-# against every core at the start of a long job is not needed: two workers
-# beat both in either case.)
+# BATCH_WORKERS: a batch job runs whole batches on every core at once, one
+# worker thread a core, instead of one batch at a time split across the cores:
+# whole batches need no hand-over inside each matrix product, so no core waits
+# for the other at every step. Measured on the 306 texts of corpus/ (its 27
+# planned batches, rounds interleaved, 2026-12-02; the vectors are the same to
+# the bit) by benchmarks/batch_threads.py: see the README, Build speed. The
+# workers share the questions' session: workers on a session of their own with
+# one thread each were no faster and held another copy of the model (111 MB).
+# This replaces a trial of one thread against every core at the start of a
+# long job: the workers beat both, on idle cores and with one core busy.
 
 
 def _padded(encodings) -> dict[str, np.ndarray]:
