@@ -345,6 +345,8 @@ class _OnnxRunner:
             else:
                 # Longest first, so that no long batch is left to run alone at the end.
                 todo = sorted(batches, key=lambda rows: -len(rows) * lengths[rows[-1]])
+                # A failing batch (or Ctrl-C) ends the job: map's results
+                # cancel the batches still queued instead of running them.
                 with ThreadPoolExecutor(workers, thread_name_prefix="rag-embed") as pool:
                     for rows, _ in zip(todo, pool.map(embed_batch, todo)):
                         bar.update(len(rows))

@@ -184,6 +184,31 @@ def test_a_question_splits_its_batch_across_cores(monkeypatch) -> None:
     assert list(sessions) == [2] and sessions[2].calls == 1, "one batch: the session of every core, no workers"
 
 
+class _FailingSession(_SumSession):
+    """Fails from its third batch on; counts every batch it was handed."""
+
+    attempts = 0
+
+    def run(self, _, feed):
+        with self._lock:
+            self.attempts += 1
+            failing = self.attempts > 2
+        if failing:
+            time.sleep(0.002)
+            raise RuntimeError("out of memory")
+        return super().run(_, feed)
+
+
+def test_a_failing_batch_stops_the_job_without_running_the_rest(monkeypatch) -> None:
+    session = _FailingSession(2)
+    monkeypatch.setattr(rag.embedding, "_open_session", lambda path, threads: session)
+    texts = [" ".join(["w"] * n) for n in range(1, 61)]  # 20 batches of 3
+    with pytest.raises(RuntimeError, match="out of memory"):
+        _OnnxRunner(Path("unused.onnx"), _WordTokenizer(), batch_size=3, dimension=3).run(texts, threads=2)
+    batches = len(plan_batches([len(t.split()) for t in texts], 3))
+    assert session.attempts < batches / 2, "the queued batches are cancelled, not all run"
+
+
 def test_planned_batches_pad_less_than_a_fixed_count() -> None:
     # Chunks of about 120 word pieces, then sentences of about 30: a fixed 4
     # a batch pads one sentence to a chunk's length.
