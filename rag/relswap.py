@@ -23,6 +23,11 @@ kind from an answerable training question:
   ("built" -> "constructed"), so a neighbour at cosine >= MAX_COSINE is
   passed over; below MIN_COSINE the words stop being related at all.
 
+Tried and left out of the shipped fit (README "Tried for issue 11", branch
+`relswap`): the band still holds as many synonyms as other details, so about
+half the swaps are answerable paraphrases; `python -m rag.train_calibration
+--relation-swaps` fits with them.
+
 One swap a question at most; deterministic (sorted, seeded, ties by
 vocabulary order). numpy, safetensors and tokenizers (installed with the
 product) only.
