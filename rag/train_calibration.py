@@ -11,12 +11,7 @@ Steps:
    the first time on this shared machine, then seconds); plus "answer removed"
    negatives (rag.train_reader.answer_removed: an answerable question with
    every passage that holds its answer taken away, which keeps the subject and
-   loses the detail, like a hand-written near miss); with --relation-swaps
-   (an experiment, off: README "Tried for issue 11") also "relation swap" near
-   misses (rag.relswap: one word the answer sentence holds replaced by a near
-   word the article never uses, "What was the name of Tito's personal doctor?" -> "...
-   surgeons?"),
-   retrieved once and cached as train-relswap.jsonl.gz.
+   loses the detail, like a hand-written near miss).
 2. signals: for each, the answer rules' answer as `ask` makes it (the
    unknown-name rule, then rag.answer.extractive_answer) and
    rag.calibration.signals over the shipped reading model's logits.
@@ -79,35 +74,7 @@ SIGNS = {
                        "max_hit_dense", "dense_gap", "name_cover", "number_cover", "predicate_cover")},
     **{f: -1 for f in ("unknown_names", "type_missing", "below_threshold", "rules_abstained")},
 }
-UNANSWERABLE_KINDS = ("near_miss", "out_of_corpus", "answer_removed", "relation_swap")
-# The kinds the shipped fit uses. Relation swaps (--relation-swaps) cost
-# held-out near-miss AUC, a development-set false abstention and one on the
-# five articles (README "Tried for issue 11"), so they are an option, off.
-OLD_KINDS = UNANSWERABLE_KINDS[:3]
-RELSWAP_VERSION = "relswap/1"
-
-
-def relswap_records(r, records, cache: Path) -> list:
-    """Records (question, hits, evidence) of a relation-swap near miss of each
-    answerable record that has one (rag/relswap.py), retrieved as `ask` does;
-    cached under `cache`, stamped with the questions' hash."""
-    import dataclasses
-
-    from . import relswap, squad
-    from .train_answer import TRAIN_CORPUS, collect, read_records
-
-    texts = {a.title: a.text for a in squad.articles(*TRAIN_CORPUS, for_training=True)}
-    t0 = time.time()
-    questions = relswap.relation_swaps([q for q, _, _ in records], texts)
-    log(f"relation swaps: {len(questions)} of {sum(q.kind == 'answerable' for q, _, _ in records)} answerable questions "
-        f"in {time.time() - t0:.0f} s")
-    path, stamp = cache / "train-relswap.jsonl.gz", cache / "train-relswap.questions-sha256"
-    want = hashlib.sha256(json.dumps([RELSWAP_VERSION, [dataclasses.asdict(q) for q in questions]],
-                                     sort_keys=True).encode()).hexdigest()
-    if not path.is_file() or not stamp.is_file() or stamp.read_text() != want:
-        collect(r, questions, path)
-        stamp.write_text(want)
-    return list(read_records(path))
+UNANSWERABLE_KINDS = ("near_miss", "out_of_corpus", "answer_removed")
 
 
 def log(msg: str) -> None:
@@ -176,7 +143,7 @@ def _r(a, digits: int = 8):
     return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
 
 
-def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, relation_swaps: bool = False) -> dict:
+def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION) -> dict:
     from .reader import load_reader
     from .train_answer import fit_logistic, prepare, read_records, split_rule
     from .train_reader import answer_removed
@@ -187,9 +154,6 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, re
     articles = r.corpus.by_id()
     records = list(read_records(records_path))
     records += answer_removed(records, articles)
-    if relation_swaps:
-        records += relswap_records(r, records, cache)
-    used_kinds = UNANSWERABLE_KINDS if relation_swaps else OLD_KINDS
     reader = load_reader()
     t1 = time.time()
     questions, rows, all_logits = signal_table(r, reader, records, articles)
@@ -207,9 +171,9 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, re
     # Both classes weigh alike; within the negatives, each kind alike.
     w = np.zeros(len(kinds))
     w[fit[y[fit] == 1]] = 0.5 / max(int((y[fit] == 1).sum()), 1)
-    for kind in used_kinds:
+    for kind in UNANSWERABLE_KINDS:
         members = fit[np.asarray([kinds[i] == kind for i in fit], dtype=bool)]
-        w[members] = 0.5 / len(used_kinds) / max(len(members), 1)
+        w[members] = 0.5 / len(UNANSWERABLE_KINDS) / max(len(members), 1)
     w *= len(fit)
 
     def fitted(names: Sequence[str]):
@@ -222,7 +186,7 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, re
 
     def held_out_auc(p: np.ndarray) -> float:
         pos = p[is_cal & (y == 1)]
-        return float(np.mean([auc(pos, p[is_cal & (kinds_a == k)]) for k in used_kinds]))
+        return float(np.mean([auc(pos, p[is_cal & (kinds_a == k)]) for k in UNANSWERABLE_KINDS]))
 
     scored = []
     for name, names in FEATURE_SETS.items():
@@ -237,8 +201,6 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, re
         "held_out": figures(p[is_cal], [k for k, c in zip(kinds, is_cal) if c], threshold),
         "training": figures(p[~is_cal], [k for k, c in zip(kinds, is_cal) if not c], threshold),
         "feature_set_held_out_mean_auc": {name: round(a, 4) for a, _, name, _ in scored},
-        **({"held_out_mean_auc_old_kinds": round(float(np.mean([auc(p[is_cal & (y == 1)], p[is_cal & (kinds_a == k)])
-                                                                for k in OLD_KINDS])), 4)} if relation_swaps else {}),
         "feature_set": chosen,
     }
     log(f"fit: kept {chosen}; threshold {threshold:.4f} for {false_abstention:.0%} held-out false abstention; "
@@ -257,10 +219,7 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, re
         "data": {
             "squad_file_sha256": squad.file_sha256(),
             "records_sha256": hashlib.sha256(gzip.open(records_path).read()).hexdigest(),
-            **({"relswap_records_sha256": hashlib.sha256(gzip.open(cache / "train-relswap.jsonl.gz").read()).hexdigest()}
-               if relation_swaps else {}),
-            "records": "rag.train_answer.prepare: corpus articles 40-63, out of corpus 64-103, plus answer-removed copies"
-                       + (" and relation swaps (rag.relswap, retrieved into train-relswap.jsonl.gz)" if relation_swaps else ""),
+            "records": "rag.train_answer.prepare: corpus articles 40-63, out of corpus 64-103, plus answer-removed copies",
             "split": "rag.train_answer.split_rule: articles 40-57 and 64-91 fit, 58-63 and 92-103 held out",
             "split_rule": "articles sorted by sha256(title); 0-39 never read",
             "questions": {k: int(sum(1 for x in kinds if x == k)) for k in sorted(set(kinds))},
@@ -290,12 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="rag.train_answer's cache (corpus, index, records); built when missing")
     parser.add_argument("--out", type=Path, default=C.DEFAULT_WEIGHTS)
     add_false_abstention(parser, FALSE_ABSTENTION)
-    parser.add_argument("--relation-swaps", action="store_true",
-                        help="experiment: also fit on relation-swap near misses (rag/relswap.py; README \"Tried for issue 11\": "
-                             "they cost near-miss AUC and false abstention, so the shipped weights are fitted without)")
     args = parser.parse_args(argv)
     run_unsalted("rag.train_calibration", argv)
-    train(args.cache, args.out, args.false_abstention, args.relation_swaps)
+    train(args.cache, args.out, args.false_abstention)
     return 0
 
 
