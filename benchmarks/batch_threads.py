@@ -8,8 +8,11 @@ plans them (rag.embedding.plan_batches). Each round times, in rotating order:
 
 * `one session, every core`: the batches one after another on one ONNX
   Runtime session whose thread pool splits each matrix product;
-* `workers`: one worker thread a core, each running whole batches (longest
-  first) on that same session, as the product does;
+* `workers, shared session`: one worker thread a core, each running whole
+  batches (longest first) on that same session (its pool threads and the
+  workers then contend for the cores);
+* `workers, one-thread session`: the same workers on one session of one
+  thread, run by them all at once, as the product does for a batch job;
 * `one thread`: the batches one after another on the one-thread session.
 
 Wall clock and CPU time (user + system of this process) are printed per round,
@@ -74,13 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     def in_turn(session) -> list[np.ndarray]:
         return [session.run(None, feed)[0] for feed in feeds]
 
-    def workers() -> list[np.ndarray]:
+    def workers(session) -> list[np.ndarray]:
         order = sorted(range(len(feeds)), key=lambda i: -feeds[i]["input_ids"].size)
         with ThreadPoolExecutor(cores) as pool:
-            done = dict(zip(order, pool.map(lambda i: every_core.run(None, feeds[i])[0], order)))
+            done = dict(zip(order, pool.map(lambda i: session.run(None, feeds[i])[0], order)))
         return [done[i] for i in range(len(feeds))]
 
-    ways = {"one session, every core": lambda: in_turn(every_core), "workers": workers,
+    ways = {"one session, every core": lambda: in_turn(every_core),
+            "workers, shared session": lambda: workers(every_core),
+            "workers, one-thread session": lambda: workers(one_thread),
             "one thread": lambda: in_turn(one_thread)}
     first = {name: run() for name, run in ways.items()}
     reference = first["one session, every core"]

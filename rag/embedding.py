@@ -327,10 +327,10 @@ class _OnnxRunner:
         batches = plan_batches(lengths, self.batch_size)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         # One batch (a question): the session's pool splits each matrix
-        # product. Several: `workers` threads run whole batches at once on the
-        # same session (ONNX Runtime runs concurrent calls), see BATCH_WORKERS.
+        # product. Several: `workers` threads run whole batches at once on one
+        # one-thread session (ONNX Runtime runs concurrent calls), see BATCH_WORKERS.
         workers = min(threads, len(batches))
-        session = self.session(threads)
+        session = self.session(threads if workers <= 1 else 1)
         wanted = {i.name for i in session.get_inputs()}
 
         def embed_batch(rows: list[int]) -> None:
@@ -353,9 +353,9 @@ class _OnnxRunner:
         return out
 
     def session(self, threads: int):
-        # A session's thread count is fixed when it is made; questions and
-        # batch jobs share the one of every core (each session holds its own
-        # copy of the model, 111 MB). One thread is for the export's checks.
+        # A session's thread count is fixed when it is made, so questions
+        # (every core) and batch jobs (one thread, several workers) each get
+        # their own, 111 MB each; both read one file.
         if threads not in self._sessions:
             self._sessions[threads] = _open_session(self.path, threads)
         return self._sessions[threads]
@@ -401,15 +401,18 @@ def plan_batches(lengths: Sequence[int], most: int, overhead: int = BATCH_OVERHE
 
 
 # BATCH_WORKERS: a batch job runs whole batches on every core at once, one
-# worker thread a core, instead of one batch at a time split across the cores:
-# whole batches need no hand-over inside each matrix product, so no core waits
-# for the other at every step. Measured on the 306 texts of corpus/ (its 27
-# planned batches, rounds interleaved, 2026-12-02; the vectors are the same to
-# the bit) by benchmarks/batch_threads.py: see the README, Build speed. The
-# workers share the questions' session: workers on a session of their own with
-# one thread each were no faster and held another copy of the model (111 MB).
-# This replaces a trial of one thread against every core at the start of a
-# long job: the workers beat both, on idle cores and with one core busy.
+# worker thread a core over one one-thread session, instead of one batch at a
+# time split across the cores: whole batches need no hand-over inside each
+# matrix product, so no core waits for the other at every step. Measured on
+# the 306 texts of corpus/ (its 27 planned batches, 4 rounds interleaved,
+# 2026-12-02; the vectors are the same to the bit) by
+# benchmarks/batch_threads.py, medians: idle, 2.76 s against 3.48 s for one
+# every-core session (one thread: 5.23 s); with the other core busy, 4.38 s
+# against 6.03 s (5.62 s). Workers on the questions' every-core session were
+# slower (3.59 s idle): its pool threads and the workers contend for the
+# cores. The one-thread session costs a second copy of the model (111 MB)
+# in a process that embeds a batch job. This replaces a trial of one thread
+# against every core at the start of a long job: the workers beat both.
 
 
 def _padded(encodings) -> dict[str, np.ndarray]:
