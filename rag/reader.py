@@ -211,6 +211,13 @@ class Pieces:
         a = np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.int64)
         return a[~self.drop[a]] if len(a) else a
 
+    def _word(self, word: str) -> tuple[int, ...]:
+        """The kept pieces of one lower-case ASCII word, by the WordPiece
+        model alone: the normalizer and pre-tokenizer leave such a word as it
+        is, and skipping them (and the Encoding) costs a fifth of encode()."""
+        drop = self.drop
+        return tuple(t.id for t in self.tokenizer.model.tokenize(word) if not drop[t.id])
+
     def _fast(self, text: str) -> np.ndarray | None:
         """The kept pieces of a text without the tokenizer's per-call cost
         (about 80 us a sentence, most of a new question's reader time): for a
@@ -232,7 +239,7 @@ class Pieces:
             if a is None:
                 if len(memo) >= _WORDS_MAX:
                     memo.clear()  # the vocabulary's words come back one by one
-                a = memo[w] = tuple(self._encode(w).tolist())
+                a = memo[w] = self._word(w)
             ids += a
         return np.array(ids, dtype=np.int64) if ids else _NO_PIECES
 

@@ -30,7 +30,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
@@ -524,27 +524,60 @@ class SentenceView:
     overlap: float  # share of the question's content words the sentence has
 
 
+Bounds = tuple[tuple[int, int], ...]
+# The index's sentences lying wholly inside (article_id, start, end), in text
+# order, as (start, end) article offsets: the local backend's `sentence_spans`.
+SentenceSpans = Callable[[str, int, int], Sequence[tuple[int, int]]]
+
+
 # 1,024 quotes: a SQuAD set of 435 questions cites about 400, and a kept quote
 # with its parsed sentences takes some 40 KB (4,096 quotes of tokens alone took
 # about as much before the parsed spans were kept with them).
 @lru_cache(maxsize=1024)
-def _quote_sentences(quote: str, offset: int) -> tuple[tuple[int, int, Tokens], ...]:
+def _quote_sentences(quote: str, offset: int, bounds: Bounds | None = None) -> tuple[tuple[int, int, Tokens], ...]:
     """The sentences of a cited quote at `offset` in its article, tokenised:
-    (start, end, tokens) in article offsets. Cached: the same passages are
-    cited again and again, and splitting them (syntok) was a fifth of the
-    short answer's time."""
+    (start, end, tokens) in article offsets. `bounds`: the sentences' (start,
+    end) in the quote when known (the index's, see `index_bounds`); None:
+    split here (syntok). Cached: the same passages are cited again and again,
+    and splitting them was a fifth of the short answer's time."""
+    if bounds is None:
+        bounds = tuple((s.start, s.end) for s in split_sentences(quote))
     return tuple(
-        (offset + s.start, offset + s.end, Tokens(tokenize(quote[s.start : s.end], offset + s.start)[:_MAX_SENTENCE_TOKENS]))
-        for s in split_sentences(quote)
+        (offset + start, offset + end, Tokens(tokenize(quote[start:end], offset + start)[:_MAX_SENTENCE_TOKENS]))
+        for start, end in bounds
     )
 
 
-def sentence_views(spans: Iterable[tuple[str, int, int]], articles: Mapping[str, Article], frame: QuestionFrame) -> list[SentenceView]:
+def index_bounds(found: Sequence[tuple[int, int]], quote: str, offset: int) -> Bounds | None:
+    """The index's sentences `found` inside a quote at `offset`, relative to
+    it, when they tile it: the first opens it, the last closes it, and only
+    white space lies between them. An extractive answer's quotes are such runs
+    of indexed sentences, and split_sentences gives the quote's text these same
+    sentences (the index's came from splitting the whole article; tests hold
+    the two equal on every run of one to three sentences of the corpus). None:
+    they do not tile it (a language model's quote, a heading inside), so the
+    quote is split afresh."""
+    if not found or found[0][0] != offset or found[-1][1] != offset + len(quote):
+        return None
+    out = []
+    for k, (start, end) in enumerate(found):
+        if end <= start or k and (start < found[k - 1][1] or quote[found[k - 1][1] - offset : start - offset].strip()):
+            return None
+        out.append((start - offset, end - offset))
+    return tuple(out)
+
+
+def sentence_views(spans: Iterable[tuple[str, int, int]], articles: Mapping[str, Article], frame: QuestionFrame,
+                   sentences: SentenceSpans | None = None) -> list[SentenceView]:
     """The sentences of the given (article_id, start, end) spans, ranked by the
-    question words they share (ties: text order)."""
+    question words they share (ties: text order). `sentences`: the index's
+    sentence spans, read in place of splitting a quote they tile (None: split
+    every quote)."""
     raw = []
     for article_id, start, end in spans:
-        for s_start, s_end, tokens in _quote_sentences(articles[article_id].text[start:end], start):
+        quote = articles[article_id].text[start:end]
+        bounds = index_bounds(sentences(article_id, start, end), quote, start) if sentences is not None else None
+        for s_start, s_end, tokens in _quote_sentences(quote, start, bounds):
             shared = tokens.parsed.stem_set & frame.words
             raw.append((article_id, s_start, s_end, tokens, len(shared) / max(len(frame.words), 1)))
     order = sorted(range(len(raw)), key=lambda k: -raw[k][4])
@@ -821,16 +854,18 @@ def short_answer(
     answer: Answer,
     articles: Mapping[str, Article],
     model: ShortModel | None = None,
+    sentences: SentenceSpans | None = None,
 ) -> ShortAnswer | None:
     """The exact span of a cited quote that answers a factoid question, or
-    None: no citation, not a factoid question, or no span confident enough."""
+    None: no citation, not a factoid question, or no span confident enough.
+    `sentences`: the index's sentence spans (see sentence_views)."""
     if answer.abstained or not answer.citations:
         return None
     frame = question_frame(question)
     if not frame.factoid:
         return None
     model = model or _shipped_model()
-    views = sentence_views(((c.article_id, c.start, c.end) for c in answer.citations), articles, frame)
+    views = sentence_views(((c.article_id, c.start, c.end) for c in answer.citations), articles, frame, sentences)
     scored = score_candidates(frame, views, model)
     if not scored or scored[0].probability < model.threshold:
         return None
@@ -841,6 +876,7 @@ def short_answer(
     return ShortAnswer(best.view.article_id, start, end, text[start:end], round(best.probability, 4))
 
 
-def with_short_answer(question: str, answer: Answer, articles: Mapping[str, Article]) -> Answer:
+def with_short_answer(question: str, answer: Answer, articles: Mapping[str, Article],
+                      sentences: SentenceSpans | None = None) -> Answer:
     """`answer` with its short answer filled in (None when there is none)."""
-    return dataclasses.replace(answer, short=short_answer(question, answer, articles))
+    return dataclasses.replace(answer, short=short_answer(question, answer, articles, sentences=sentences))
