@@ -270,3 +270,27 @@ def test_the_fast_word_pieces_equal_the_tokenizers_on_the_corpus_and_hostile_tex
     assert sum(pieces._fast(t) is not None for t in texts) > 0.7 * len(texts)
     assert all(pieces._fast(t) is None for t in hostile[5:10] + hostile[11:17])
     assert all(pieces._fast(t) is not None for t in [hostile[4], hostile[10], hostile[17], hostile[18]])
+
+
+def test_the_fast_negation_and_number_patterns_match_as_the_plain_ones():
+    import re
+
+    from rag.sentences import split_sentences
+    from tests.conftest import CORPUS
+
+    negation = re.compile(
+        r"\b(not|no|never|none|neither|nor|nobody|nothing|without|cannot|unable|fail(?:s|ed)?|lack(?:s|ed)?)\b|n['’]t\b", re.I
+    )
+    number = re.compile(r"(?<![\w.])\d[\d,.]*\d|(?<![\w.])\d")
+    texts = []
+    for path in sorted(CORPUS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        sentences = [text[s.start : s.end] for s in split_sentences(text)]
+        texts += sentences + [a + " " + b for a, b in zip(sentences, sentences[1:])]
+    texts += [
+        "", "1", "a1", ".5", "x.5 and 5.", "1,200.50, 3.4.5 and 12,,3", "v2 2v 2", "١٢٣ and ٣,٤", "NOT Nothing nonetheless",
+        "don't won’t cannot", "Unfailing failed lacks lacked", "no", "nO-one", "knot snore", "2.", "(1990)", "_7 7_",
+    ]
+    assert len(texts) > 500
+    assert [bool(R._NEGATION.search(t)) for t in texts] == [bool(negation.search(t)) for t in texts]
+    assert [R._NUMBER.findall(t) for t in texts] == [number.findall(t) for t in texts]
