@@ -47,6 +47,8 @@ class RAG:
         self.scorer = SentenceScorer(backend, self._articles)
         # Settings(answer_stage="learned"): the learned ranker and answerability model.
         self._learned = LearnedStage.for_backend(backend, self.scorer) if settings.answer.stage == "learned" else None
+        # The index's sentence offsets, for the short answer's quotes (None: the backend keeps none at hand).
+        self._sentence_spans = getattr(backend, "sentence_spans", None)
         self._given_client = llm_client
         self._client = llm_client  # else made from the settings on first use in LLM mode
 
@@ -231,7 +233,7 @@ class RAG:
             with trace.stage("answerable"):
                 extractive = with_probability(query, extractive, scored.items, hits, self._articles, s.answer, notes)
         with trace.stage("short"):
-            extractive = with_short_answer(query, extractive, self._articles)
+            extractive = with_short_answer(query, extractive, self._articles, self._sentence_spans)
         if client is None or extractive.abstained:
             # The language model is not asked what the articles cannot answer.
             yield extractive
@@ -249,7 +251,7 @@ class RAG:
         ):
             # A fallback keeps the extractive answer's short answer; the model's
             # own answer gets one from the sentences it quotes.
-            yield with_short_answer(query, event, self._articles) if isinstance(event, Answer) and event.short is None else event
+            yield with_short_answer(query, event, self._articles, self._sentence_spans) if isinstance(event, Answer) and event.short is None else event
 
     def _llm_client(self) -> ChatModel:
         if self._client is None:

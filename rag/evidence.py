@@ -206,6 +206,17 @@ class SentenceIndex:
         a, b = np.searchsorted(starts, start, "left"), np.searchsorted(starts, end, "left")
         return [int(r) for r, e in zip(rows[a:b], ends[a:b]) if e <= end]
 
+    def spans_within(self, article_id: str, start: int, end: int) -> list[tuple[int, int]]:
+        """The (start, end) of the sentences lying wholly inside the span, in
+        text order: the short answer reads a quote's sentences here instead of
+        splitting it again (rag/short.py `index_bounds`)."""
+        found = self._spans.get(article_id)
+        if found is None:
+            return []
+        starts, ends, _ = found
+        a, b = np.searchsorted(starts, start, "left"), np.searchsorted(starts, end, "left")
+        return [(s, e) for s, e in zip(starts[a:b].tolist(), ends[a:b].tolist()) if e <= end]
+
     def _within(self, span: Span) -> tuple[tuple[int, ...], tuple[SentenceRecord, ...]]:
         """rows_within(*span) and their records, kept: hits are chunks, so the
         same spans come back question after question, and making their

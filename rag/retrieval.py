@@ -151,6 +151,11 @@ class LocalBackend:
     def sentence_df(self) -> tuple[Mapping[str, int], int]:
         return self.sentences.sentence_df()
 
+    def sentence_spans(self, article_id: str, start: int, end: int) -> list[tuple[int, int]]:
+        """The indexed sentences inside a span (see SentenceIndex.spans_within).
+        Optional for a backend: without it the short answer splits its quotes."""
+        return self.sentences.spans_within(article_id, start, end)
+
     def knows(self, word: str) -> bool:
         return self.stored.sparse.knows(word)
 

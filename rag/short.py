@@ -30,7 +30,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
@@ -232,12 +232,17 @@ def _answer_shaped(tokens: Sequence[Token]) -> list[tuple[tuple[int, int], set[s
         # "May" the month is no stop word; "may" the verb is.
         return t.lower in _STOP and t.lower not in _NUMBER_WORDS and not (t.lower in _MONTHS and _is_capital(t))
 
+    # No span begins or ends on a stop word or a punctuation mark (nor on an
+    # article: SQuAD's normalisation drops it anyway). Per token, once: add()
+    # below reads it some thirty times a sentence.
+    edge = [not _is_word(t) or stop(t) for t in tokens]
+    # Words other than stop words: the runs of noun phrases below.
+    content = [_is_word(t) and t.lower not in _STOP for t in tokens]
+
     def add(first: int, last: int, kind: str) -> None:
-        # No span begins or ends on a stop word or a punctuation mark (nor on
-        # an article: SQuAD's normalisation drops it anyway).
-        while first <= last and (not _is_word(tokens[first]) or stop(tokens[first])):
+        while first <= last and edge[first]:
             first += 1
-        while last >= first and (not _is_word(tokens[last]) or stop(tokens[last])):
+        while last >= first and edge[last]:
             last -= 1
         if first > last or last - first + 1 > _MAX_SPAN:
             return
@@ -311,9 +316,9 @@ def _answer_shaped(tokens: Sequence[Token]) -> list[tuple[tuple[int, int], set[s
     runs: list[tuple[int, int]] = []
     i = 0
     while i < n:
-        if _is_word(tokens[i]) and tokens[i].lower not in _STOP:
+        if content[i]:
             j = i
-            while j + 1 < n and _is_word(tokens[j + 1]) and tokens[j + 1].lower not in _STOP:
+            while j + 1 < n and content[j + 1]:
                 j += 1
             runs.append((i, j))
             add(i, j, "chunk")
@@ -439,8 +444,13 @@ class SpanFacts:
         return atype == "quantity" and "num" in kinds and "year" not in kinds
 
 
-def _span_facts(tokens: Sequence[Token], stems: Sequence[str], c: Candidate, index: int) -> SpanFacts:
+def _span_facts(tokens: Sequence[Token], stems: Sequence[str], c: Candidate, index: int,
+                flags: tuple[Sequence[bool], Sequence[bool], Sequence[bool]] | None = None) -> SpanFacts:
+    """`flags`: _word_flags(tokens) (ParsedSentence has them; None: found here)."""
     span = tokens[c.first : c.last + 1]
+    if flags is None:
+        flags = _word_flags(tokens)
+    counted, contentful, digits = flags
     prev = tokens[c.first - 1].lower if c.first > 0 else "<s>"
     nxt = tokens[c.last + 1].lower if c.last + 1 < len(tokens) else "</s>"
     tail = (
@@ -449,24 +459,40 @@ def _span_facts(tokens: Sequence[Token], stems: Sequence[str], c: Candidate, ind
         _binary(f"after_comma={prev == ','}|before_comma={nxt == ','}"),
         _binary(f"in_parens={prev == '(' or nxt == ')'}"),
     )
-    words = Counter(t.lower for t in span if _is_word(t) and t.lower not in _ARTICLES)
-    content = tuple(stems[k] for k in range(c.first, c.last + 1) if _is_word(tokens[k]) and tokens[k].lower not in _STOP)
+    words = Counter(tokens[k].lower for k in range(c.first, c.last + 1) if counted[k])
+    content = tuple(stems[k] for k in range(c.first, c.last + 1) if contentful[k])
     return SpanFacts(
-        candidate=c, index=index, shape=_shape(c, span), content_stems=content,
+        candidate=c, index=index, shape=_shape(c, span, digits), content_stems=content,
         span_stems=tuple(stems[c.first : c.last + 1]), first_stem=stems[c.first], last_stem=stems[c.last],
         prev=prev, nxt=nxt, next_stem=_stem(nxt), joined=_joined(tokens, c), ends_possessive=_is_possessive(tokens[c.last]),
         tail=tail, words=words,
     )
 
 
+def _word_flags(tokens: Sequence[Token]) -> tuple[list[bool], list[bool], list[bool]]:
+    """Per token: a word other than an article (the consensus counts it), a
+    word other than a stop word (a content word), one holding a digit."""
+    words = [_is_word(t) for t in tokens]
+    return ([w and t.lower not in _ARTICLES for w, t in zip(words, tokens)],
+            [w and t.lower not in _STOP for w, t in zip(words, tokens)],
+            [any(ch.isdigit() for ch in t.text) for t in tokens])
+
+
 def _relate(facts: Sequence[SpanFacts]) -> None:
     """Fill each span's inside_of and holds among `facts` (indices into it)."""
-    for f in facts:
-        c = f.candidate
-        f.inside_of = tuple(j for j, o in enumerate(facts) if o.shape == f.shape and o.candidate.first <= c.first
-                            and c.last <= o.candidate.last and (o.candidate.first, o.candidate.last) != (c.first, c.last))
-        f.holds = tuple(j for j, o in enumerate(facts) if c.first <= o.candidate.first and o.candidate.last <= c.last
-                        and (o.candidate.first, o.candidate.last) != (c.first, c.last))
+    # Plain tuples, not attribute look-ups: this compares every pair of a sentence's spans.
+    # One pass a pair: a span that holds this one (or is it) cannot also lie
+    # strictly inside it.
+    spans = [(f.candidate.first, f.candidate.last, f.shape) for f in facts]
+    for f, (a, b, shape) in zip(facts, spans):
+        inside, holds = [], []
+        for j, (x, y, s) in enumerate(spans):
+            if x <= a and b <= y:
+                if s == shape and (x != a or y != b):
+                    inside.append(j)
+            elif a <= x and y <= b:
+                holds.append(j)
+        f.inside_of, f.holds = tuple(inside), tuple(holds)
 
 
 class ParsedSentence:
@@ -486,7 +512,8 @@ class ParsedSentence:
         spans = self._spans
         if spans is None:
             shared: dict[frozenset[str], frozenset[str]] = {}  # a few kinds' sets, one object each
-            spans = tuple(_span_facts(self.tokens, self.stems, Candidate(first, last, shared.setdefault(frozenset(kinds), frozenset(kinds))), i)
+            flags = _word_flags(self.tokens)
+            spans = tuple(_span_facts(self.tokens, self.stems, Candidate(first, last, shared.setdefault(frozenset(kinds), frozenset(kinds))), i, flags)
                           for i, ((first, last), kinds) in enumerate(_answer_shaped(self.tokens)))
             _relate(spans)
             self._at = {(f.candidate.first, f.candidate.last): f for f in spans}
@@ -504,7 +531,8 @@ class ParsedSentence:
             for f in found:
                 kept[f.index] = True
             return found, kept
-        own = [_span_facts(self.tokens, self.stems, c, i) for i, c in enumerate(cands)]
+        flags = _word_flags(self.tokens)
+        own = [_span_facts(self.tokens, self.stems, c, i, flags) for i, c in enumerate(cands)]
         _relate(own)
         return own, [True] * len(own)
 
@@ -524,27 +552,60 @@ class SentenceView:
     overlap: float  # share of the question's content words the sentence has
 
 
+Bounds = tuple[tuple[int, int], ...]
+# The index's sentences lying wholly inside (article_id, start, end), in text
+# order, as (start, end) article offsets: the local backend's `sentence_spans`.
+SentenceSpans = Callable[[str, int, int], Sequence[tuple[int, int]]]
+
+
 # 1,024 quotes: a SQuAD set of 435 questions cites about 400, and a kept quote
 # with its parsed sentences takes some 40 KB (4,096 quotes of tokens alone took
 # about as much before the parsed spans were kept with them).
 @lru_cache(maxsize=1024)
-def _quote_sentences(quote: str, offset: int) -> tuple[tuple[int, int, Tokens], ...]:
+def _quote_sentences(quote: str, offset: int, bounds: Bounds | None = None) -> tuple[tuple[int, int, Tokens], ...]:
     """The sentences of a cited quote at `offset` in its article, tokenised:
-    (start, end, tokens) in article offsets. Cached: the same passages are
-    cited again and again, and splitting them (syntok) was a fifth of the
-    short answer's time."""
+    (start, end, tokens) in article offsets. `bounds`: the sentences' (start,
+    end) in the quote when known (the index's, see `index_bounds`); None:
+    split here (syntok). Cached: the same passages are cited again and again,
+    and splitting them was a fifth of the short answer's time."""
+    if bounds is None:
+        bounds = tuple((s.start, s.end) for s in split_sentences(quote))
     return tuple(
-        (offset + s.start, offset + s.end, Tokens(tokenize(quote[s.start : s.end], offset + s.start)[:_MAX_SENTENCE_TOKENS]))
-        for s in split_sentences(quote)
+        (offset + start, offset + end, Tokens(tokenize(quote[start:end], offset + start)[:_MAX_SENTENCE_TOKENS]))
+        for start, end in bounds
     )
 
 
-def sentence_views(spans: Iterable[tuple[str, int, int]], articles: Mapping[str, Article], frame: QuestionFrame) -> list[SentenceView]:
+def index_bounds(found: Sequence[tuple[int, int]], quote: str, offset: int) -> Bounds | None:
+    """The index's sentences `found` inside a quote at `offset`, relative to
+    it, when they tile it: the first opens it, the last closes it, and only
+    white space lies between them. An extractive answer's quotes are such runs
+    of indexed sentences, and split_sentences gives the quote's text these same
+    sentences (the index's came from splitting the whole article; tests hold
+    the two equal on every run of one to three sentences of the corpus). None:
+    they do not tile it (a language model's quote, a heading inside), so the
+    quote is split afresh."""
+    if not found or found[0][0] != offset or found[-1][1] != offset + len(quote):
+        return None
+    out = []
+    for k, (start, end) in enumerate(found):
+        if end <= start or k and (start < found[k - 1][1] or quote[found[k - 1][1] - offset : start - offset].strip()):
+            return None
+        out.append((start - offset, end - offset))
+    return tuple(out)
+
+
+def sentence_views(spans: Iterable[tuple[str, int, int]], articles: Mapping[str, Article], frame: QuestionFrame,
+                   sentences: SentenceSpans | None = None) -> list[SentenceView]:
     """The sentences of the given (article_id, start, end) spans, ranked by the
-    question words they share (ties: text order)."""
+    question words they share (ties: text order). `sentences`: the index's
+    sentence spans, read in place of splitting a quote they tile (None: split
+    every quote)."""
     raw = []
     for article_id, start, end in spans:
-        for s_start, s_end, tokens in _quote_sentences(articles[article_id].text[start:end], start):
+        quote = articles[article_id].text[start:end]
+        bounds = index_bounds(sentences(article_id, start, end), quote, start) if sentences is not None else None
+        for s_start, s_end, tokens in _quote_sentences(quote, start, bounds):
             shared = tokens.parsed.stem_set & frame.words
             raw.append((article_id, s_start, s_end, tokens, len(shared) / max(len(frame.words), 1)))
     order = sorted(range(len(raw)), key=lambda k: -raw[k][4])
@@ -559,14 +620,16 @@ def _bucket(value: int, edges: Sequence[int]) -> str:
     return f">{edges[-1]}"
 
 
-def _shape(c: Candidate, span: Sequence[Token]) -> str:
+def _shape(c: Candidate, span: Sequence[Token], digits: Sequence[bool] | None = None) -> str:
+    """`digits`: per token of the sentence, whether it holds a digit (None: looked at here)."""
     if "year" in c.kinds and len(span) == 1:
         return "year"
     if "list" in c.kinds:
         return "list"
     if "date" in c.kinds:
         return "date"
-    if "num" in c.kinds or any(ch.isdigit() for t in span for ch in t.text):
+    if "num" in c.kinds or (any(ch.isdigit() for t in span for ch in t.text) if digits is None
+                            else any(digits[c.first : c.last + 1])):
         return "num"
     if all(_is_capital(t) or t.lower in _NAME_JOINERS or _is_possessive(t) for t in span):
         return "name"
@@ -821,16 +884,18 @@ def short_answer(
     answer: Answer,
     articles: Mapping[str, Article],
     model: ShortModel | None = None,
+    sentences: SentenceSpans | None = None,
 ) -> ShortAnswer | None:
     """The exact span of a cited quote that answers a factoid question, or
-    None: no citation, not a factoid question, or no span confident enough."""
+    None: no citation, not a factoid question, or no span confident enough.
+    `sentences`: the index's sentence spans (see sentence_views)."""
     if answer.abstained or not answer.citations:
         return None
     frame = question_frame(question)
     if not frame.factoid:
         return None
     model = model or _shipped_model()
-    views = sentence_views(((c.article_id, c.start, c.end) for c in answer.citations), articles, frame)
+    views = sentence_views(((c.article_id, c.start, c.end) for c in answer.citations), articles, frame, sentences)
     scored = score_candidates(frame, views, model)
     if not scored or scored[0].probability < model.threshold:
         return None
@@ -841,6 +906,7 @@ def short_answer(
     return ShortAnswer(best.view.article_id, start, end, text[start:end], round(best.probability, 4))
 
 
-def with_short_answer(question: str, answer: Answer, articles: Mapping[str, Article]) -> Answer:
+def with_short_answer(question: str, answer: Answer, articles: Mapping[str, Article],
+                      sentences: SentenceSpans | None = None) -> Answer:
     """`answer` with its short answer filled in (None when there is none)."""
-    return dataclasses.replace(answer, short=short_answer(question, answer, articles))
+    return dataclasses.replace(answer, short=short_answer(question, answer, articles, sentences=sentences))

@@ -240,3 +240,57 @@ def test_a_bad_gate_setting_is_a_one_line_error():
     with pytest.raises(SettingsError, match="RAG_ANSWER_READER must be 1") as e:
         Settings.from_env({"RAG_ANSWER_READER": "yes"})
     assert "\n" not in str(e.value)
+
+
+# --- the word pieces' fast path ----------------------------------------------------------------
+
+
+def test_the_fast_word_pieces_equal_the_tokenizers_on_the_corpus_and_hostile_text():
+    from rag.embedding import resolve_model
+    from rag.sentences import split_sentences
+    from tests.conftest import CORPUS
+
+    pieces = R.Pieces(resolve_model(R.EMBEDDING_MODEL))
+    texts = []
+    for path in sorted(CORPUS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        texts += [text[s.start : s.end] for s in split_sentences(text)] + text.splitlines()
+    hostile = [
+        "", "   ", "!!!", "x" * 150, "e.g. U.S.-based $1,200.50 (45%) -- O'Brien's 1990s",
+        "[MASK] and [CLS] are the tokenizer's own", "ABC[SEP]def", "a\x01b", "a\x0bb", "a\x7fb", "tab\there\r\nnew",
+        "\u00adsoft\u200bhyphens", "\u0085next", "中文 text", "10 °C, 5 €", "ﬁne", "Ωmega",
+        "Vučić visited Türkiye — “quoted” …", "İstanbul’s naïve café\u00a0bar", "Ⅸ K \u037e", "unaffable antidisestablishmentarianism",
+    ]
+    texts += hostile
+    got = pieces.ids(texts)
+    by_tokenizer = [pieces._encode(t) for t in texts]
+    assert all(np.array_equal(a, b) for a, b in zip(got, by_tokenizer))
+    assert all(a.dtype == np.int64 for a in got)
+    # Most of the corpus takes the fast path; control characters, added tokens, other scripts and symbols do not.
+    assert sum(pieces._fast(t) is not None for t in texts) > 0.7 * len(texts)
+    assert all(pieces._fast(t) is None for t in hostile[5:10] + hostile[11:17])
+    assert all(pieces._fast(t) is not None for t in [hostile[4], hostile[10], hostile[17], hostile[18]])
+
+
+def test_the_fast_negation_and_number_patterns_match_as_the_plain_ones():
+    import re
+
+    from rag.sentences import split_sentences
+    from tests.conftest import CORPUS
+
+    negation = re.compile(
+        r"\b(not|no|never|none|neither|nor|nobody|nothing|without|cannot|unable|fail(?:s|ed)?|lack(?:s|ed)?)\b|n['’]t\b", re.I
+    )
+    number = re.compile(r"(?<![\w.])\d[\d,.]*\d|(?<![\w.])\d")
+    texts = []
+    for path in sorted(CORPUS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        sentences = [text[s.start : s.end] for s in split_sentences(text)]
+        texts += sentences + [a + " " + b for a, b in zip(sentences, sentences[1:])]
+    texts += [
+        "", "1", "a1", ".5", "x.5 and 5.", "1,200.50, 3.4.5 and 12,,3", "v2 2v 2", "١٢٣ and ٣,٤", "NOT Nothing nonetheless",
+        "don't won’t cannot", "Unfailing failed lacks lacked", "no", "nO-one", "knot snore", "2.", "(1990)", "_7 7_",
+    ]
+    assert len(texts) > 500
+    assert [bool(R._NEGATION.search(t)) for t in texts] == [bool(negation.search(t)) for t in texts]
+    assert [R._NUMBER.findall(t) for t in texts] == [number.findall(t) for t in texts]

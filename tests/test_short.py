@@ -196,6 +196,53 @@ def test_the_short_answer_is_the_span_asked_for(question: str, sentence: str, ex
     assert invariant_problems(dataclasses.replace(answer, short=short), {art.id: art}) == []
 
 
+def test_the_index_sentences_of_a_quote_are_the_ones_splitting_it_gives() -> None:
+    """The short answer reads an extractive quote's sentences from the index
+    (rag/short.py index_bounds) instead of splitting the quote again: on every
+    run of one to three adjacent indexed sentences of the corpus, the two agree."""
+    from rag.sentences import split_sentences
+    from rag.short import index_bounds
+    from tests.conftest import CORPUS
+
+    runs = 0
+    for path in sorted(CORPUS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        indexed = [(s.start, s.end) for s in split_sentences(text) if not s.is_heading]  # as rag/indexer.py keeps them
+        for i in range(len(indexed)):
+            for j in range(i, min(i + 3, len(indexed))):
+                if j > i and text[indexed[j - 1][1] : indexed[j][0]].strip():
+                    break  # a heading between: no extractive quote spans it
+                start, end = indexed[i][0], indexed[j][1]
+                quote = text[start:end]
+                split = tuple((s.start, s.end) for s in split_sentences(quote))
+                assert index_bounds(indexed[i : j + 1], quote, start) == split, quote
+                runs += 1
+    assert runs > 500
+
+
+def test_index_sentences_that_do_not_tile_a_quote_are_not_used() -> None:
+    from rag.short import index_bounds
+
+    quote = "One fact. Two facts."  # at offset 100 of its article
+    assert index_bounds([(100, 109), (110, 120)], quote, 100) == ((0, 9), (10, 20))
+    assert index_bounds([], quote, 100) is None
+    assert index_bounds([(100, 109)], quote, 100) is None  # the quote goes on
+    assert index_bounds([(104, 109), (110, 120)], quote, 100) is None  # it starts before
+    assert index_bounds([(100, 105), (110, 120)], quote, 100) is None  # words between
+    assert index_bounds([(100, 112), (110, 120)], quote, 100) is None  # overlapping
+
+
+def test_the_short_answer_is_the_same_with_the_index_sentences() -> None:
+    text = "St. John's was incorporated in 1888. It is the capital.\n\nThe harbour froze in 1901."
+    art = Article("a", "A", None, None, None, "a.txt", text)
+    answer = answer_quoting(art, "St. John's was incorporated in 1888. It is the capital.")
+    spans = [(0, 36), (37, 55), (57, len(text))]
+    index = lambda a, start, end: [(s, e) for s, e in spans if start <= s and e <= end]
+    for question in ("When was St. John's incorporated?", "What is St. John's?"):
+        assert short_answer(question, answer, {"a": art}, sentences=index) == short_answer(question, answer, {"a": art})
+    assert short_answer("When was St. John's incorporated?", answer, {"a": art}, sentences=index).text == "1888"
+
+
 def test_no_short_answer_for_why_and_how_questions_or_abstentions() -> None:
     sentence = "St. John's was incorporated as a city in 1888."
     art = article(sentence)

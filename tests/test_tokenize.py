@@ -34,3 +34,29 @@ def test_tokenize_keeps_order_and_repeats_and_drops_stop_words():
 def test_word_set_is_the_set_of_tokenize():
     texts = _corpus_lines()
     assert [word_set(t) for t in texts] == [frozenset(w) for w in tokenize(texts)]
+
+
+def _reference_fold(text: str) -> str:
+    """fold() as first written, every text through every step (rag/sparse.py
+    skips them for ASCII, which they leave as it is)."""
+    import unicodedata
+
+    from rag.sentences import mask_footnotes
+    from rag.sparse import _EXTRA_FOLDS
+
+    decomposed = unicodedata.normalize("NFKD", mask_footnotes(text).translate(_EXTRA_FOLDS))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
+def test_fold_is_the_reference_folding_for_ascii_and_other_text():
+    texts = _corpus_lines() + ["Straße İstanbul ŁÓDŹ ﬁne", "tab\tand [12] marker", "\x00\x7f controls", "ÆØÅ æøå"]
+    assert any(not t.isascii() for t in texts) and any(t.isascii() for t in texts)
+    assert [fold(t) for t in texts] == [_reference_fold(t) for t in texts]
+
+
+def test_the_stem_memo_gives_the_stemmers_stems():
+    from rag.sparse import _stems
+
+    words = ["running", "runs", "visits", "serbian", "universities", "running"]
+    assert _stems(dict.fromkeys(words)) == dict(zip(words, _stemmer().stemWords(words)))
+    assert _stems(["visits"]) == {"visits": "visit"}  # from the memo now
