@@ -38,19 +38,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-
-def build_texts(corpus: Path, embedder) -> list[str]:
-    """What a full build of `corpus` embeds, in the order the indexer hands it over."""
-    from rag.indexer import embedded_units
-    from rag.ingest import load_corpus
-    from rag.settings import Settings
-
-    settings = Settings().index
-    texts: list[str] = []
-    for article in load_corpus(corpus).articles:
-        units = embedded_units(article, settings, embedder)
-        texts += units.chunk_texts + units.sentence_texts
-    return texts
+from int8 import texts_of  # noqa: E402  (benchmarks/ is this script's folder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if embedder.backend != "onnx":
         print(f"error: the ONNX model is not available (backend {embedder.backend}): run `rag index` once", file=sys.stderr)
         return 1
-    texts = build_texts(args.corpus, embedder)
+    texts = texts_of(args.corpus, embedder)  # what a full build embeds
     encodings = embedder._truncating_tokenizer.encode_batch(texts)
     lengths = [len(e.ids) for e in encodings]
     batches = plan_batches(lengths, embedder.batch_size)
