@@ -329,7 +329,7 @@ class _OnnxRunner:
         # One batch (a question): the session's pool splits each matrix
         # product. Several: `workers` threads run whole batches at once on one
         # one-thread session (ONNX Runtime runs concurrent calls), see BATCH_WORKERS.
-        workers = min(threads, len(batches))
+        workers = min(threads, len(batches), MOST_BATCH_WORKERS)
         session = self.session(threads if workers <= 1 else 1)
         wanted = {i.name for i in session.get_inputs()}
 
@@ -413,6 +413,9 @@ def plan_batches(lengths: Sequence[int], most: int, overhead: int = BATCH_OVERHE
 # cores. The one-thread session costs a second copy of the model (111 MB)
 # in a process that embeds a batch job. This replaces a trial of one thread
 # against every core at the start of a long job: the workers beat both.
+# Each worker holds one batch's activations (up to about 100 MB for 32 texts
+# of 256 pieces): MOST_BATCH_WORKERS bounds that on a machine of many cores.
+MOST_BATCH_WORKERS = 8
 
 
 def _padded(encodings) -> dict[str, np.ndarray]:

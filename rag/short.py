@@ -591,8 +591,19 @@ def index_bounds(found: Sequence[tuple[int, int]], quote: str, offset: int) -> B
     for k, (start, end) in enumerate(found):
         if end <= start or k and (start < found[k - 1][1] or quote[found[k - 1][1] - offset : start - offset].strip()):
             return None
+        first = quote[start - offset]
+        if not (first.isalnum() or first in _SENTENCE_OPENERS):
+            # The splitter can start a sentence with the stop of the one before
+            # ("(He was 90).Why?" gives "(He was 90)", ".Why?"), which the quote
+            # alone would split otherwise: such a run is split afresh.
+            return None
         out.append((start - offset, end - offset))
     return tuple(out)
+
+
+# What a sentence may start with besides a letter or digit for index_bounds to
+# trust the index's split: opening quotes and brackets.
+_SENTENCE_OPENERS = frozenset("\"'“‘„«‹([{¿¡")
 
 
 def sentence_views(spans: Iterable[tuple[str, int, int]], articles: Mapping[str, Article], frame: QuestionFrame,

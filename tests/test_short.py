@@ -220,6 +220,25 @@ def test_the_index_sentences_of_a_quote_are_the_ones_splitting_it_gives() -> Non
     assert runs > 500
 
 
+def test_a_run_whose_sentence_starts_with_a_stray_stop_is_split_afresh() -> None:
+    """The splitter gives "(He was 90)" and ".Why? Nobody knows." here, but the
+    last quote alone splits as ".Why?" and "Nobody knows.": index_bounds must
+    not hand the index's split to the short answer, on any run of it."""
+    from rag.sentences import split_sentences
+    from rag.short import index_bounds
+
+    text = "He died in Paris. (He was 90).Why? Nobody knows. Then came peace."
+    indexed = [(s.start, s.end) for s in split_sentences(text) if not s.is_heading]
+    assert any(text[start] == "." for start, _ in indexed), "the splitter still starts a sentence with the stop"
+    for i in range(len(indexed)):
+        for j in range(i, len(indexed)):
+            start, end = indexed[i][0], indexed[j][1]
+            quote = text[start:end]
+            got = index_bounds(indexed[i : j + 1], quote, start)
+            assert got is None or got == tuple((s.start, s.end) for s in split_sentences(quote)), quote
+    assert index_bounds(indexed[-2:-1], text[indexed[-2][0] : indexed[-2][1]], indexed[-2][0]) is None
+
+
 def test_index_sentences_that_do_not_tile_a_quote_are_not_used() -> None:
     from rag.short import index_bounds
 
