@@ -198,24 +198,23 @@ class SentenceIndex:
         self._df = document_frequency
         self._within_memo: dict[Span, tuple[tuple[int, ...], tuple[SentenceRecord, ...]]] = {}
 
-    def rows_within(self, article_id: str, start: int, end: int) -> list[int]:
+    def _inside(self, article_id: str, start: int, end: int) -> list[tuple[int, int, int]]:
+        """(start, end, row) of the sentences lying wholly inside the span, in text order."""
         found = self._spans.get(article_id)
         if found is None:
             return []
         starts, ends, rows = found
         a, b = np.searchsorted(starts, start, "left"), np.searchsorted(starts, end, "left")
-        return [int(r) for r, e in zip(rows[a:b], ends[a:b]) if e <= end]
+        return [(s, e, r) for s, e, r in zip(starts[a:b].tolist(), ends[a:b].tolist(), rows[a:b].tolist()) if e <= end]
+
+    def rows_within(self, article_id: str, start: int, end: int) -> list[int]:
+        return [r for _, _, r in self._inside(article_id, start, end)]
 
     def spans_within(self, article_id: str, start: int, end: int) -> list[tuple[int, int]]:
         """The (start, end) of the sentences lying wholly inside the span, in
         text order: the short answer reads a quote's sentences here instead of
         splitting it again (rag/short.py `index_bounds`)."""
-        found = self._spans.get(article_id)
-        if found is None:
-            return []
-        starts, ends, _ = found
-        a, b = np.searchsorted(starts, start, "left"), np.searchsorted(starts, end, "left")
-        return [(s, e) for s, e in zip(starts[a:b].tolist(), ends[a:b].tolist()) if e <= end]
+        return [(s, e) for s, e, _ in self._inside(article_id, start, end)]
 
     def _within(self, span: Span) -> tuple[tuple[int, ...], tuple[SentenceRecord, ...]]:
         """rows_within(*span) and their records, kept: hits are chunks, so the

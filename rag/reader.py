@@ -201,6 +201,8 @@ class Pieces:
         # Added tokens ("[CLS]", "[MASK]") are matched in the raw text before
         # normalising: a text holding one takes the tokenizer's own path.
         self._added = tuple(t["content"] for t in config.get("added_tokens", ()))
+        # WordPiece reads a longer word as one unknown piece.
+        self._longest = int((config.get("model") or {}).get("max_input_chars_per_word", 100))
         self._cache: dict[str, np.ndarray] = {}
         self._words: dict[str, tuple[int, ...]] = {}
         self._seed_words(vocab)
@@ -243,9 +245,11 @@ class Pieces:
         for w in _ASCII_WORD.findall(text.lower()):
             a = memo.get(w)
             if a is None:
-                if len(memo) >= _WORDS_MAX:
-                    memo.clear()  # the vocabulary's words come back one by one
-                a = memo[w] = self._word(w)
+                a = self._word(w)
+                if len(w) <= self._longest:  # a longer one is one unknown piece: not worth keeping
+                    if len(memo) >= _WORDS_MAX:
+                        memo.clear()  # the vocabulary's words come back one by one
+                    memo[w] = a
             ids += a
         return np.array(ids, dtype=np.int64) if ids else _NO_PIECES
 

@@ -445,11 +445,9 @@ class SpanFacts:
 
 
 def _span_facts(tokens: Sequence[Token], stems: Sequence[str], c: Candidate, index: int,
-                flags: tuple[Sequence[bool], Sequence[bool], Sequence[bool]] | None = None) -> SpanFacts:
-    """`flags`: _word_flags(tokens) (ParsedSentence has them; None: found here)."""
+                flags: tuple[Sequence[bool], Sequence[bool], Sequence[bool]]) -> SpanFacts:
+    """`flags`: _word_flags(tokens), found once for all of a sentence's spans."""
     span = tokens[c.first : c.last + 1]
-    if flags is None:
-        flags = _word_flags(tokens)
     counted, contentful, digits = flags
     prev = tokens[c.first - 1].lower if c.first > 0 else "<s>"
     nxt = tokens[c.last + 1].lower if c.last + 1 < len(tokens) else "</s>"
@@ -631,16 +629,15 @@ def _bucket(value: int, edges: Sequence[int]) -> str:
     return f">{edges[-1]}"
 
 
-def _shape(c: Candidate, span: Sequence[Token], digits: Sequence[bool] | None = None) -> str:
-    """`digits`: per token of the sentence, whether it holds a digit (None: looked at here)."""
+def _shape(c: Candidate, span: Sequence[Token], digits: Sequence[bool]) -> str:
+    """`digits`: per token of the sentence, whether it holds a digit."""
     if "year" in c.kinds and len(span) == 1:
         return "year"
     if "list" in c.kinds:
         return "list"
     if "date" in c.kinds:
         return "date"
-    if "num" in c.kinds or (any(ch.isdigit() for t in span for ch in t.text) if digits is None
-                            else any(digits[c.first : c.last + 1])):
+    if "num" in c.kinds or any(digits[c.first : c.last + 1]):
         return "num"
     if all(_is_capital(t) or t.lower in _NAME_JOINERS or _is_possessive(t) for t in span):
         return "name"

@@ -80,7 +80,8 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 
 # Each word's stem, kept: a new sentence's words are mostly known ones, and
 # stemming them again was a fifth of tokenizing it. Bounded (a word and its
-# stem are some 100 bytes); past the bound it starts over.
+# stem are some 100 bytes); past the bound it starts over, and a call with more
+# new words than the bound (a build's whole vocabulary) is not kept at all.
 _STEMS: dict[str, str] = {}
 _STEMS_MAX = 200_000
 
@@ -91,10 +92,12 @@ def _stems(words: Iterable[str]) -> dict[str, str]:
     found = {w: memo.get(w) for w in words}
     missing = [w for w, s in found.items() if s is None]
     if missing:
-        if len(memo) + len(missing) > _STEMS_MAX:
-            memo.clear()
-        for w, s in zip(missing, _stemmer().stemWords(missing)):
-            found[w] = memo[w] = s
+        stems = _stemmer().stemWords(missing)
+        found.update(zip(missing, stems))
+        if len(missing) <= _STEMS_MAX:
+            if len(memo) + len(missing) > _STEMS_MAX:
+                memo.clear()
+            memo.update(zip(missing, stems))
     return found
 
 

@@ -270,6 +270,7 @@ def test_the_fast_word_pieces_equal_the_tokenizers_on_the_corpus_and_hostile_tex
     assert sum(pieces._fast(t) is not None for t in texts) > 0.7 * len(texts)
     assert all(pieces._fast(t) is None for t in hostile[5:10] + hostile[11:17])
     assert all(pieces._fast(t) is not None for t in [hostile[4], hostile[10], hostile[17], hostile[18]])
+    assert "x" * 150 not in pieces._words and "visited" in pieces._words, "a word WordPiece reads as [UNK] is not kept"
 
 
 def test_the_fast_negation_and_number_patterns_match_as_the_plain_ones():

@@ -60,3 +60,16 @@ def test_the_stem_memo_gives_the_stemmers_stems():
     words = ["running", "runs", "visits", "serbian", "universities", "running"]
     assert _stems(dict.fromkeys(words)) == dict(zip(words, _stemmer().stemWords(words)))
     assert _stems(["visits"]) == {"visits": "visit"}  # from the memo now
+
+
+def test_a_call_with_more_new_words_than_the_stem_memo_holds_is_not_kept(monkeypatch):
+    import rag.sparse
+    from rag.sparse import _stems
+
+    monkeypatch.setattr(rag.sparse, "_STEMS", {})
+    monkeypatch.setattr(rag.sparse, "_STEMS_MAX", 3)
+    words = ["walking", "talked", "cities", "flying", "happily"]
+    assert _stems(words) == dict(zip(words, _stemmer().stemWords(words)))
+    assert rag.sparse._STEMS == {}, "a whole vocabulary at once does not outlive the call"
+    assert _stems(["walking", "cities"]) == dict(zip(["walking", "cities"], _stemmer().stemWords(["walking", "cities"])))
+    assert set(rag.sparse._STEMS) == {"walking", "cities"}, "a call within the bound is kept"
