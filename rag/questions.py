@@ -160,14 +160,33 @@ def _names(question: str) -> tuple[Name, ...]:
     return tuple(names)
 
 
-def unknown_names(question: str, knows: Callable[[str], bool]) -> list[str]:
+def unknown_names(
+    question: str, knows: Callable[[str], bool], spelt_otherwise: Callable[[str], bool] | None = None
+) -> list[str]:
     """Capitalised names in the question with a word the corpus never uses.
 
     A question about Greece or FIFA cannot be answered from articles that never
     name them, however close the nearest passage scores. `knows(word)` says
-    whether the corpus uses a word (after the index's folding and stemming).
+    whether the corpus uses a word (after the index's folding and stemming);
+    `spelt_otherwise(word)`, when given, whether the passages retrieved for
+    the question hold a word it only misspells or abbreviates
+    (rag/answer.py spelt_otherwise): such a word is not unknown either.
     """
-    return [n.written for n in question_names(question) if any(not knows(w) for w in n.words)]
+    return [
+        n.written for n in question_names(question)
+        if any(not knows(w) and (spelt_otherwise is None or not spelt_otherwise(w)) for w in n.words)
+    ]
+
+
+def initials(text: str) -> frozenset[str]:
+    """The initials, lower-cased, of the names of two or more words in `text`
+    ("Martin Luther King" -> "mlk", "Bank of England" -> "be")."""
+    found = set()
+    for match in _NAME.finditer(text):
+        words = [w for w in match.group(0).split() if w.lower() not in ("of", "the", "and")]
+        if len(words) >= 2:
+            found.add("".join(w[0] for w in words).lower())
+    return frozenset(found)
 
 
 # --- what kind of answer a question asks for ---------------------------------------

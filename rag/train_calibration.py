@@ -84,11 +84,11 @@ def log(msg: str) -> None:
 def rules_answer(r, question: str, evidence, hits, articles):
     """What `ask` answers with the rules from these hits and scored sentences
     (the unknown-name rule first, as rag.answer.screen; then the rules)."""
-    from .answer import abstain, extractive_answer, unknown_names_text
+    from .answer import abstain, extractive_answer, spelt_otherwise, unknown_names_text
     from .evidence import EvidenceSet
     from .questions import unknown_names
 
-    names = unknown_names(question, r.backend.knows)
+    names = unknown_names(question, r.backend.knows, spelt_otherwise(hits, r.backend.knows))
     if names:
         return abstain(hits, unknown_names_text(names))
     # The rules compare sentences by their vectors (near-duplicates): the

@@ -20,6 +20,7 @@ from rag.conversation import (
 )
 from rag.errors import QueryError
 from rag.questions import answer_type, classify, has_answer_type, looks_english, unknown_names
+from rag.types import Hit
 
 # --- normalise_history -----------------------------------------------------------------
 
@@ -427,6 +428,61 @@ def knows(word: str) -> bool:
 )
 def test_unknown_names(question: str, names: list[str]) -> None:
     assert unknown_names(question, knows) == names
+
+
+# A misspelt or abbreviated name is known when the retrieved passages spell it
+# otherwise (rag/answer.py spelt_otherwise); the real sparse tokenizer stems.
+PASSAGE = ("Martin Luther King led the march. American girls and the Bolshevik armies met Nasser. "
+           "The star of the show was Stark.")
+
+
+def _spelt(word: str, passage: str = PASSAGE) -> bool:
+    from rag.answer import spelt_otherwise
+
+    return spelt_otherwise([Hit("a", "A", passage, 1.0, 0, len(passage), "a#0")], knows)(word)
+
+
+@pytest.mark.parametrize(
+    ("word", "spelt"),
+    [
+        ("Americam", True),  # a letter changed
+        ("Bolshevick", True),  # a letter added
+        ("Nassir", True),  # six letters: the shortest a typo is looked for
+        ("Amreican", True),  # two letters swapped
+        ("MLK", True),  # initials of a name in the passages
+        ("MLKJ", False),
+        ("Starr", False),  # five letters: "star" is a word of its own, not a typo
+        ("Americxyz", False),  # three edits
+        ("Greece", False),  # nothing near in the passages
+        ("Mlk", False),  # initials count in capitals only
+    ],
+)
+def test_spelt_otherwise(word: str, spelt: bool) -> None:
+    assert _spelt(word) is spelt
+
+
+def test_a_misspelt_name_is_not_unknown_when_the_passages_spell_it() -> None:
+    from rag.answer import spelt_otherwise
+
+    hits = [Hit("a", "A", PASSAGE, 1.0, 0, len(PASSAGE), "a#0")]
+    question = "Nearly half of Americam girls met which Bolshevick leader?"
+    assert unknown_names(question, knows) == ["Americam", "Bolshevick"]
+    assert unknown_names(question, knows, spelt_otherwise(hits, knows)) == []
+    # Only the misspelt word is forgiven: a name with a truly unknown word stays unknown.
+    assert unknown_names("Did Americam Greece meet Vucic?", knows, spelt_otherwise(hits, knows)) == ["Americam Greece"]
+    # Passages that spell nothing near leave the rule as it was.
+    other = [Hit("b", "B", "Serbia and Kosovo.", 1.0, 0, 18, "b#0")]
+    assert unknown_names(question, knows, spelt_otherwise(other, knows)) == ["Americam", "Bolshevick"]
+
+
+@pytest.mark.parametrize(("a", "b", "one"), [("abcdef", "abcdef", False), ("abcdef", "abcdeg", True),
+                                              ("abcdef", "abcde", True), ("abcdef", "bacdef", True),
+                                              ("abcdef", "abdcef", True), ("abcdef", "abcfed", False),
+                                              ("abcdef", "abcd", False), ("", "a", True)])
+def test_one_edit(a: str, b: str, one: bool) -> None:
+    from rag.answer import _one_edit
+
+    assert _one_edit(a, b) is one and _one_edit(b, a) is one
 
 
 def test_a_name_with_of_is_one_name() -> None:
