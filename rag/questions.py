@@ -241,12 +241,38 @@ def has_answer_type(text: str, kind: str) -> bool:
 _ONE_NOT_A_COUNT = re.compile(r"\bone\s+(?:of|another)\b", re.I)
 
 
+# Times before 1800 and in other words than a year or a month: "in 1644",
+# "330 BC", "AD 79", "the 13th century", "3000 years ago", "the early
+# seventies". has_answer_type's years start at 1800, so a when-question about
+# the Crimean War's end (1856) passed but one about Roger Williams's 1644 book
+# abstained ("they do not give the date it asks for").
+_ORDINALS = ("first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|"
+             "fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty-first")
+_OTHER_TIME = re.compile(
+    r"\b1\d{3}s?\b"
+    r"|\b\d{1,4}\s*(?:AD|BC|BCE|CE|A\.D\.|B\.C\.)(?!\w)|\b(?:AD|A\.D\.)\s*\d{1,4}\b"
+    rf"|\b(?:\d{{1,2}}(?:st|nd|rd|th)|{_ORDINALS})[\s-]+centur(?:y|ies)\b"
+    r"|\b\d[\d,]*\s+(?:years?|decades?|centuries|millennia)\s+ago\b"
+    r"|\b(?:twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties)\b",
+    re.I,
+)
+
+
 def gives_answer_type(text: str, kind: str) -> bool:
     """has_answer_type, except that "one of" and "one another" are not a
     quantity: the extractive answer's test of a lead (rag/answer.py), where a
     "How many countries ...?" led by "one of the first countries to ..." quoted
-    a sentence without the number. has_answer_type itself is left as it is:
-    the reading model's weights (rag/reader.py) were fitted with it."""
+    a sentence without the number; and that a time is also one before 1800 or
+    in words (_OTHER_TIME). has_answer_type itself is left as it is: the
+    reading model's weights (rag/reader.py) were fitted with it.
+
+    The wider times were measured on rag.train_answer's training records
+    (SQuAD training articles 40-103, 2,304 answerable questions): the
+    date-or-number rule's false abstentions fell from 64 to 31, while it
+    stopped 3 fewer of 812 generated near misses, 2 fewer of 600 out-of-corpus
+    and 12 fewer of 2,109 answer-removed questions (left to the gate)."""
     if kind == "quantity":
         text = _ONE_NOT_A_COUNT.sub(" ", text)
+    elif kind == "time" and _OTHER_TIME.search(text):
+        return True
     return has_answer_type(text, kind)

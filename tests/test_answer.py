@@ -989,6 +989,35 @@ def test_one_of_is_not_the_count_a_how_many_question_asks_for() -> None:
     assert _quotes(q, RECOGNISED, [0.83, 0.67], neighbour_margin=0.0) == [accepted]
 
 
+@pytest.mark.parametrize(
+    ("text", "time"),
+    [
+        ("Roger Williams wrote it in his 1644 book.", True),  # a year before 1800
+        ("The empire collapsed in 330 BC.", True),
+        ("Vesuvius erupted in AD 79.", True),
+        ("It was built in the 13th century.", True),
+        ("It was built in the thirteenth century.", True),
+        ("Geese were domesticated at least 3000 years ago.", True),
+        ("Disputes began in the early seventies.", True),
+        ("In 1991 the album came out.", True),  # as before
+        ("The army had 160,000 peasants.", False),
+        ("It lies 150 km from the coast.", False),
+    ],
+)
+def test_a_time_before_1800_or_in_words_is_a_date(text: str, time: bool) -> None:
+    from rag.questions import gives_answer_type, has_answer_type
+
+    assert gives_answer_type(text, "time") is time
+    if "1991" not in text:
+        assert not has_answer_type(text, "time")  # the reading model's feature is unchanged
+
+
+def test_a_when_question_about_the_1600s_is_answered() -> None:
+    text = "The phrase was first used by Roger Williams in his 1644 book The Bloody Tenent of Persecution."
+    q = "When was the book The Bloody Tenent of Persecution published?"
+    assert _quotes(q, text, [0.8]) == [text]
+
+
 # Two articles on one topic: only the first lists the platform's members.
 PLATFORM_X = ("Turkiye launched the Balkan Peace Platform last month. "
               "The meeting brought together the foreign ministers of Albania, Montenegro and Serbia.")
