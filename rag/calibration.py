@@ -20,8 +20,12 @@ that are paraphrased: they share few words with their answer, so every
 absolute score is lower, while the answer still stands out of its passages.
 
 Weights: rag/models/calibration-v1.json (plain JSON: features, mean, scale,
-weights, bias, the threshold) with calibration-v1.manifest.json (data hashes,
-held-out metrics), checked on load by rag/weightfile.py. numpy only.
+weights, bias, the threshold, the doubt level) with calibration-v1.manifest.json
+(data hashes, held-out metrics), checked on load by rag/weightfile.py. numpy only.
+
+Two levels of p: under `threshold` an answer abstains (AnswerSettings.gate);
+under `doubt` it is given with DOUBT_NOTE (AnswerSettings.doubt), so that a
+reader sees which answers to check before relying on them.
 """
 
 from __future__ import annotations
@@ -73,7 +77,8 @@ class CalibrationFileError(RagError):
 @dataclass(frozen=True)
 class Calibration:
     """p = sigmoid(((x - mean) / scale) @ weights + bias) over `features`;
-    `threshold`: the p below which an answer may abstain (see README)."""
+    `threshold`: the p below which an answer may abstain; `doubt` (at least
+    `threshold`): the p below which an answer given carries DOUBT_NOTE (see README)."""
 
     features: tuple[str, ...]
     mean: np.ndarray
@@ -81,6 +86,7 @@ class Calibration:
     weights: np.ndarray
     bias: float
     threshold: float
+    doubt: float
 
     def probability(self, signals: Mapping[str, float]) -> float:
         x = np.asarray([signals[f] for f in self.features], dtype=np.float64)
@@ -97,6 +103,7 @@ def load_calibration(path: str | Path = DEFAULT_WEIGHTS) -> tuple[Calibration, d
         features = tuple(str(f) for f in data["features"])
         arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "weights")]
         bias, threshold = float(data["bias"]), float(data["threshold"])
+        doubt = float(data["doubt"])
     except (KeyError, TypeError, ValueError) as e:
         raise CalibrationFileError(f"{path}: missing or malformed {e}: {RETRAIN}") from e
     unknown = [f for f in features if f not in FEATURES]
@@ -105,10 +112,12 @@ def load_calibration(path: str | Path = DEFAULT_WEIGHTS) -> tuple[Calibration, d
     if any(a.shape != (len(features),) for a in arrays):
         raise CalibrationFileError(f"{path}: mean, scale and weights need {len(features)} numbers each: {RETRAIN}")
     mean, scale, weights = arrays
-    if not all(np.isfinite(a).all() for a in arrays) or not (math.isfinite(bias) and math.isfinite(threshold)) \
+    if not all(np.isfinite(a).all() for a in arrays) or not all(map(math.isfinite, (bias, threshold, doubt))) \
             or (scale <= 0).any() or not 0.0 <= threshold <= 1.0:
         raise CalibrationFileError(f"{path}: non-finite numbers, a non-positive scale or a threshold outside [0, 1]: {RETRAIN}")
-    return Calibration(features, mean, scale, weights, bias, threshold), manifest
+    if not threshold <= doubt <= 1.0:
+        raise CalibrationFileError(f"{path}: the doubt level {doubt} must lie between the threshold {threshold} and 1: {RETRAIN}")
+    return Calibration(features, mean, scale, weights, bias, threshold, doubt), manifest
 
 
 # --- the signals -----------------------------------------------------------------------------------
@@ -244,13 +253,29 @@ def probability(
                                    knows_every_name(answer)))
 
 
+# Said of an answer given with a probability under the calibration's doubt
+# level: on held-out SQuAD training articles (README "Answerability") such
+# answers were mostly to questions the passages do not answer, while one
+# answerable question in twenty was below it.
+DOUBT_NOTE = ("The passages may not answer this question (probability {p:.2f} that they do): "
+              "check the quotes before relying on the answer.")
+
+
+def doubt_note(p: float) -> str:
+    return DOUBT_NOTE.format(p=p)
+
+
 def with_probability(question: str, answer: Answer, evidence: Sequence[Evidence], hits: Sequence[Hit],
                      articles: Mapping[str, Article], settings, notes: Sequence[str] = (),
                      calibration: Calibration | None = None, reader=None) -> Answer:
     """`answer` with `answerable` set; with `settings.gate` (AnswerSettings),
-    an abstention in its place when p falls below the calibration's threshold."""
+    an abstention in its place when p falls below the calibration's
+    threshold; with `settings.doubt`, an answer given under its doubt level
+    carries doubt_note(p)."""
     cal = calibration or shipped_calibration()
     p = probability(question, answer, evidence, hits, articles, settings.abstain_below, cal, reader)
     if settings.gate and not answer.abstained and p < cal.threshold:
         return dataclasses.replace(abstain(hits, notes=notes), answerable=p)
+    if settings.doubt and not answer.abstained and p < cal.doubt:
+        return dataclasses.replace(answer, answerable=p, notes=[*answer.notes, doubt_note(p)])
     return dataclasses.replace(answer, answerable=p)

@@ -247,7 +247,7 @@ class RAG:
             embed=self.embedder.embed,
             settings=s.llm,
             max_claims=s.answer.sentences,
-            notes=notes,
+            notes=extractive.notes,  # the question's, and the doubt the probability raised
         ):
             # A fallback keeps the extractive answer's short answer; the model's
             # own answer gets one from the sentences it quotes.

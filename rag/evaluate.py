@@ -299,6 +299,7 @@ class Row:
     short: str | None = None  # the answer's short answer text, when it gives one
     words: int = 0  # of the answer, citation markers left out
     answerable_p: float | None = None  # the answer's probability of being answerable, when it gives one
+    doubted: bool = False  # given with the note that the passages may not answer (rag/calibration.py)
 
     @property
     def contains_gold(self) -> bool:
@@ -350,13 +351,15 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def by_kind(rows: Sequence[Row]) -> dict[str, dict[str, float | int | None]]:
     """Per kind of question (answerable, follow-up, out_of_corpus,
-    near_miss ...): its number of questions and the share that abstained."""
+    near_miss ...): its number of questions, the share that abstained, and
+    the share of the answers given that carry the doubt note."""
     groups: dict[str, list[Row]] = {}
     for r in rows:
         kind = "follow-up" if r.answerable and r.history else r.kind
         groups.setdefault(kind, []).append(r)
     return {
-        kind: {"questions": len(group), "abstained": share(r.abstained for r in group), **summarise(group)}
+        kind: {"questions": len(group), "abstained": share(r.abstained for r in group),
+               "doubted": share(r.doubted for r in group if not r.abstained), **summarise(group)}
         for kind, group in sorted(groups.items(), key=lambda item: (item[0] != ANSWERABLE, item[0]))
     }
 
@@ -453,6 +456,7 @@ def run_question(r, q: Question, k: int, mode: str, answer_mode: str) -> Row:
         short=_short_text(answer),
         words=answer_words(answer.text),
         answerable_p=_probability(answer),
+        doubted=is_doubted(answer),
     )
 
 
@@ -460,6 +464,14 @@ def _short_text(answer) -> str | None:
     # getattr: `Answer.short` (an exact span, or None) is newer than this runner.
     short = getattr(answer, "short", None)
     return None if short is None else short.text
+
+
+def is_doubted(answer) -> bool:
+    """Whether an answer was given with the doubt note (rag/calibration.py DOUBT_NOTE)."""
+    from .calibration import DOUBT_NOTE
+
+    lead = DOUBT_NOTE.split("{")[0]
+    return not answer.abstained and any(n.startswith(lead) for n in getattr(answer, "notes", ()))
 
 
 def _probability(answer) -> float | None:

@@ -89,16 +89,18 @@ def overall_table(result: EvalResult) -> str:
 
 
 def kinds_table(result: EvalResult) -> str:
-    """Per kind of question: how many, and the share that abstained (right
-    for the unanswerable kinds, a false abstention for the answerable ones)."""
+    """Per kind of question: how many, the share that abstained (right for
+    the unanswerable kinds, a false abstention for the answerable ones), and
+    the share of its answers given with the doubt note (rag/calibration.py)."""
     rows = []
     for kind, values in result.per_kind.items():
         answerable = kind in ("answerable", "follow-up")
         extra = values["fact_recall"] if values.get("fact_recall") is not None else values.get("answer_contains_gold")
         rows.append([kind, values["questions"], number("abstained", values["abstained"]),
                      "false abstention" if answerable else "abstention (right)",
-                     number("x", extra) if answerable else ""])
-    return table(["kind", "questions", "abstained", "which is", "fact recall / answer contains gold"], rows)
+                     number("x", extra) if answerable else "", number("x", values.get("doubted"))])
+    return table(["kind", "questions", "abstained", "which is", "fact recall / answer contains gold",
+                  "answers given with the doubt note"], rows)
 
 
 def articles_table(result: EvalResult, titles: Mapping[str, str] | None = None, names: Sequence[str] = METRICS) -> str:

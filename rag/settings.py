@@ -250,6 +250,11 @@ class AnswerSettings:
     # more out-of-corpus questions, and it added no false abstention on the
     # five articles or the development articles (README "Answerability").
     gate: bool = True
+    # True: an answer of the rules given with a probability under the shipped
+    # doubt level (the held-out answerable p at its 5% quantile) carries a
+    # note saying the passages may not answer it (rag/calibration.py
+    # DOUBT_NOTE; README "Answerability").
+    doubt: bool = True
 
     def __post_init__(self) -> None:
         _check([
@@ -313,6 +318,7 @@ _RENAMED = {
     "answer_stage": ("answer", "stage"),
     "answer_probability": ("answer", "probability"),
     "answer_gate": ("answer", "gate"),
+    "answer_doubt": ("answer", "doubt"),
 }
 FLAT_NAMES: dict[str, tuple[str, str]] = {
     **{

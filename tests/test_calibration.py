@@ -24,7 +24,7 @@ FEATURES = ["reader_max", "best_score", "unknown_names"]
 
 def _data(**changes) -> dict:
     data = {"format": C.FORMAT, "features": FEATURES, "mean": [0.0, 0.4, 0.0], "scale": [1.0, 0.1, 1.0],
-            "weights": [0.5, 1.0, -2.0], "bias": 0.2, "threshold": 0.3}
+            "weights": [0.5, 1.0, -2.0], "bias": 0.2, "threshold": 0.3, "doubt": 0.5}
     return data | changes
 
 
@@ -70,6 +70,10 @@ def test_a_damaged_weight_file_is_refused_in_one_line(tmp_path, damage, message)
         ({"weights": [1.0, 2.0]}, "need 3 numbers each"),
         ({"scale": [1.0, 0.0, 1.0]}, "non-positive scale"),
         ({"threshold": 1.5}, "threshold outside"),
+        ({"doubt": 0.2}, "the doubt level 0.2 must lie between the threshold 0.3 and 1"),
+        ({"doubt": 1.5}, "the doubt level 1.5 must lie between"),
+        ({"doubt": float("nan")}, "non-finite"),
+        ({"doubt": None}, "malformed"),
         ({"bias": "high"}, "malformed"),
     ],
 )
@@ -116,7 +120,10 @@ def test_the_shipped_weights_load_and_match_their_manifest():
     assert manifest["format"] == C.FORMAT and manifest["features"] == list(cal.features)
     assert len(manifest["data"]["squad_file_sha256"]) == 64 and "0-39 never read" in manifest["data"]["split_rule"]
     assert manifest["reader_weights_sha256"] == sha256(C.MODELS_DIR / "reader-v1.json")
-    assert 0.0 < cal.threshold < 1.0 and "auc_near_miss" in manifest["metrics"]["held_out"]
+    assert 0.0 < cal.threshold < cal.doubt < 1.0 and "auc_near_miss" in manifest["metrics"]["held_out"]
+    # The doubt level is what its rule says, and the held-out figures were measured at it.
+    held_out = manifest["metrics"]["held_out"]
+    assert manifest["doubt_share"] == 0.05 and held_out["doubted_answerable"] < held_out["doubted_out_of_corpus"]
     assert C.DEFAULT_WEIGHTS.stat().st_size < 2_000_000
 
 
@@ -126,6 +133,7 @@ def test_the_probability_is_on_and_the_gate_is_a_setting():
     assert Settings().answer.probability is True
     assert Settings(answer_probability=False).answer.probability is False
     assert Settings(answer_gate=True).answer.gate is True
+    assert Settings().answer.doubt is True and Settings(answer_doubt=False).answer.doubt is False
 
 
 # --- with the real model ---------------------------------------------------------------------------
@@ -161,7 +169,7 @@ def test_the_gate_abstains_below_the_threshold_and_an_abstention_keeps_its_proba
     quote = articles["a"].text[0:31]
     answered = Answer(f"{quote} [1]", [Citation(1, "a", "France", quote, 0, 31)], False, hits)
     question = "What is the capital of France?"
-    strict, _ = C.load_calibration(_write(tmp_path, _data(threshold=0.999)))
+    strict, _ = C.load_calibration(_write(tmp_path, _data(threshold=0.999, doubt=0.999)))
     reader = _Reader([2.0, -1.0, -3.0])
     gated = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(gate=True), ["a note"],
                                calibration=strict, reader=reader)
@@ -186,3 +194,52 @@ def test_a_trainer_refuses_a_false_abstention_rate_outside_0_1_in_one_line(modul
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert re.search(f"argument --false-abstention: {message}$", err), err
+
+
+def test_an_answer_given_under_the_doubt_level_says_so_and_one_above_it_does_not(tmp_path):
+    from rag.settings import AnswerSettings
+
+    articles, evidence, hits = _case()
+    quote = articles["a"].text[0:31]
+    answered = Answer(f"{quote} [1]", [Citation(1, "a", "France", quote, 0, 31)], False, hits, notes=["a note"])
+    question = "What is the capital of France?"
+    reader = _Reader([2.0, -1.0, -3.0])
+    p = C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(doubt=False),
+                           calibration=C.load_calibration(_write(tmp_path, _data()))[0], reader=reader).answerable
+
+    def given(threshold: float, level: float, **settings) -> Answer:
+        cal = C.load_calibration(_write(tmp_path, _data(threshold=threshold, doubt=level)))[0]
+        return C.with_probability(question, answered, evidence, hits, articles, AnswerSettings(**settings),
+                                  calibration=cal, reader=reader)
+
+    doubted = given(0.0, min(1.0, p + 0.01))
+    assert not doubted.abstained and doubted.text == answered.text and doubted.citations == answered.citations
+    assert doubted.notes == ["a note", C.doubt_note(p)] and f"probability {p:.2f}" in doubted.notes[1]
+    assert doubted.answerable == p
+    assert given(0.0, max(0.0, p - 0.01)).notes == ["a note"]  # above the doubt level: no note
+    assert given(0.0, min(1.0, p + 0.01), doubt=False).notes == ["a note"]  # the setting turns it off
+    # Under the threshold the gate abstains: an abstention is not doubted.
+    gated = given(min(1.0, p + 0.01), min(1.0, p + 0.02))
+    assert gated.abstained and gated.notes == []
+    abstained = C.with_probability(question, abstain(hits, notes=["a note"]), evidence, hits, articles, AnswerSettings(),
+                                   calibration=C.load_calibration(_write(tmp_path, _data(threshold=0.0, doubt=1.0)))[0],
+                                   reader=reader)
+    assert abstained.abstained and abstained.notes == ["a note"]
+
+
+@pytest.mark.model
+def test_real_answers_carry_the_doubt_note_exactly_when_their_probability_is_under_the_doubt_level(real_rag):
+    from rag.evaluate import is_doubted
+
+    cal = C.shipped_calibration()
+    questions = ["Why did Vucic halt arms deliveries to Israel?", "In what year did North Macedonia join NATO?",
+                 "What is the population of Kosovo?", "When did Erdogan visit Serbia?", "Who won the 2022 FIFA World Cup?"]
+    answers = [real_rag.ask(q) for q in questions]
+    for q, a in zip(questions, answers):
+        assert is_doubted(a) == (not a.abstained and a.answerable < cal.doubt), (q, a.answerable, a.notes)
+    # A detail the articles do not give is answered with a neighbouring one, and says so; a plain answer does not.
+    assert is_doubted(answers[1]) and not is_doubted(answers[0])
+    assert any(n == C.doubt_note(answers[1].answerable) for n in answers[1].notes)
+    # Off, the same answer without the note.
+    plain = real_rag.with_settings(answer_doubt=False).ask(questions[1])
+    assert plain.text == answers[1].text and not is_doubted(plain)

@@ -250,7 +250,23 @@ def test_per_kind_counts_abstentions_and_follow_ups_apart() -> None:
     assert per["out_of_corpus"]["abstained"] == 1.0 and per["near_miss"]["abstained"] == 0.0
     assert per["follow-up"]["answer_contains_gold"] == 0.0 and per["answerable"]["answer_contains_gold"] == 1.0
     text = kinds_table(EvalResult(summarise(rows), by_article(rows), rows))
-    assert "| out_of_corpus | 1 | 1.000 | abstention (right) |" in text
+    assert "| out_of_corpus | 1 | 1.000 | abstention (right) |  | n/a |" in text  # nothing given, nothing doubted
+    assert per["near_miss"]["doubted"] == 0.0
+
+
+def test_per_kind_counts_the_answers_given_with_the_doubt_note() -> None:
+    from rag.calibration import doubt_note
+    from rag.evaluate import is_doubted
+    from rag.types import Answer
+
+    assert is_doubted(Answer("x [1]", [], False, [], notes=["other", doubt_note(0.2)]))
+    assert not is_doubted(Answer("x [1]", [], False, [], notes=["The question contains instructions"]))
+    assert not is_doubted(Answer("no", [], True, [], notes=[doubt_note(0.2)]))  # an abstention is not an answer given
+    rows = [_squad_row("n1", (), kind="near_miss"), dataclasses_replace(_squad_row("n2", (), kind="near_miss"), doubted=True),
+            _squad_row("n3", (), kind="near_miss", abstained=True), _squad_row("a", ("x",), answer="x")]
+    per = by_kind(rows)
+    assert per["near_miss"]["doubted"] == 0.5 and per["answerable"]["doubted"] == 0.0  # of the answers given
+    assert "| near_miss | 3 | 0.333 | abstention (right) |  | 0.500 |" in kinds_table(EvalResult(summarise(rows), by_article(rows), rows))
 
 
 def test_overall_table_leaves_out_what_the_set_cannot_measure() -> None:
