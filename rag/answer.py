@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .evidence import Evidence, EvidenceSet
-from .questions import Name, QuestionCheck, answer_type, gives_answer_type, initials, question_names, unknown_names
+from .questions import (Name, QuestionCheck, answer_type, gives_answer_type, initials, numbered_abbreviation, question_names,
+                        unknown_names)
 from .sentences import FOOTNOTE
 from .sparse import word_set
 from .settings import AnswerSettings
@@ -362,7 +363,8 @@ def spelt_otherwise(hits: Sequence[Hit], knows: Callable[[str], bool]) -> Callab
     word of the question under another spelling, a typo away ("Americam" for
     "American", "Nassir" for "Nasser": each unknown stem of the word one edit
     from a stem of the passages, TYPO_MIN_LETTERS or more letters) or as a
-    name's initials ("MLK", "Martin Luther King"). Crowd-written questions
+    name's initials ("MLK", "Martin Luther King"; "WWII" or "WW2", "World War
+    II"). Crowd-written questions
     misspell names; a question about something the corpus never names seldom
     lands on passages holding a near spelling of it. The passages' words are
     read only for a question that names a word the corpus lacks."""
@@ -377,6 +379,9 @@ def spelt_otherwise(hits: Sequence[Hit], knows: Callable[[str], bool]) -> Callab
     def spelt(word: str) -> bool:
         if word.isupper() and 2 <= len(word) <= 6 and word.lower() in passages("initials"):
             return True
+        numbered = numbered_abbreviation(word)
+        if numbered is not None and numbered in passages("initials"):
+            return True  # "WWII" or "WW2" for "World War II"
         stems = word_set(word)
         return bool(stems) and all(
             knows(t) or (len(t) >= TYPO_MIN_LETTERS and any(_one_edit(t, w) for w in passages("stems")))

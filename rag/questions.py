@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .errors import QueryError
-from .words import ENGLISH_MARKERS
+from .words import ENGLISH_MARKERS, UNIT_WORDS
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
@@ -174,19 +174,46 @@ def unknown_names(
     """
     return [
         n.written for n in question_names(question)
-        if any(not knows(w) and (spelt_otherwise is None or not spelt_otherwise(w)) for w in n.words)
+        if any(not knows(w) and w.lower() not in UNIT_WORDS and (spelt_otherwise is None or not spelt_otherwise(w))
+               for w in n.words)
     ]
+
+
+_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7, "VIII": 8, "IX": 9, "X": 10}
+# An abbreviation that ends in a numeral, as written: "WWII", "WW2", "GPT4".
+_NUMBERED = re.compile(r"([A-Za-z]+?)(VIII|VII|VI|IV|IX|III|II|I|V|X|\d{1,2})")
+
+
+def _arabic(numeral: str) -> str | None:
+    """A Roman numeral up to X or a one- or two-digit number, as digits; None for another word."""
+    return str(_ROMAN[numeral]) if numeral in _ROMAN else numeral if numeral.isdigit() and len(numeral) <= 2 else None
 
 
 def initials(text: str) -> frozenset[str]:
     """The initials, lower-cased, of the names of two or more words in `text`
-    ("Martin Luther King" -> "mlk", "Bank of England" -> "be")."""
+    ("Martin Luther King" -> "mlk", "Bank of England" -> "be"); a name that
+    ends in a numeral also as its other words' initials and the numeral's
+    digits ("World War II" -> "wwi" and "ww2"), for numbered_abbreviation."""
     found = set()
     for match in _NAME.finditer(text):
         words = [w for w in match.group(0).split() if w.lower() not in ("of", "the", "and")]
         if len(words) >= 2:
             found.add("".join(w[0] for w in words).lower())
+        if len(words) >= 3 and (number := _arabic(words[-1])) is not None:
+            # From each word on: a capitalised word before the name is often
+            # only a sentence's start ("During World War II").
+            for first in range(len(words) - 2):
+                found.add("".join(w[0] for w in words[first:-1]).lower() + number)
     return frozenset(found)
+
+
+def numbered_abbreviation(word: str) -> str | None:
+    """An abbreviation of capitals ending in a numeral, as initials() writes
+    it: "WWII" and "WW2" both as "ww2". None for any other word."""
+    m = _NUMBERED.fullmatch(word)
+    if m is None or len(m.group(1)) < 2 or not m.group(1).isupper():
+        return None
+    return m.group(1).lower() + str(_arabic(m.group(2)))
 
 
 # --- what kind of answer a question asks for ---------------------------------------

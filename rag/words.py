@@ -29,3 +29,9 @@ QUESTION_STOPWORDS = FUNCTION_WORDS | frozenset(
     "may might must shall much many according tell me its his her he she him we you "
     "i my our your us them than so also any some all there here".split()
 )
+
+# Units named after people, capitalised in a question ("in degrees Celsius")
+# while articles write "°C": they say in what form the answer comes, not what
+# the question is about, so the unknown-name rule (rag/questions.py) never
+# takes them for a name the corpus lacks.
+UNIT_WORDS = frozenset("celsius fahrenheit kelvin centigrade".split())

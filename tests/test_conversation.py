@@ -475,6 +475,24 @@ def test_a_misspelt_name_is_not_unknown_when_the_passages_spell_it() -> None:
     assert unknown_names(question, knows, spelt_otherwise(other, knows)) == ["Americam", "Bolshevick"]
 
 
+def test_a_numbered_abbreviation_is_known_when_the_passages_write_the_name_out() -> None:
+    from rag.questions import initials, numbered_abbreviation
+
+    war = "During World War II the port was bombed, as in the First World War."
+    assert {"ww2", "dwwi"} <= initials(war)  # the numeral as digits from each word on; as its initial
+    for word in ("WWII", "WW2"):
+        assert numbered_abbreviation(word) == "ww2" and _spelt(word, war)
+    assert not _spelt("WW1", war) and not _spelt("WWIII", war)  # another war
+    assert not _spelt("WWII", PASSAGE)  # passages that name no such war
+    assert [numbered_abbreviation(w) for w in ("Ww2", "W2", "II", "G7", "1990s", "Vucic")] == [None] * 6
+
+
+def test_a_unit_word_is_never_an_unknown_name() -> None:
+    # Articles write "°C" and "°F"; a question asks "in degrees Celsius".
+    assert unknown_names("In degrees Celsius, how cold was Kosovo?", knows) == []
+    assert unknown_names("How many degrees Fahrenheit did Ohrid reach?", knows) == ["Ohrid"]
+
+
 @pytest.mark.parametrize(("a", "b", "one"), [("abcdef", "abcdef", False), ("abcdef", "abcdeg", True),
                                               ("abcdef", "abcde", True), ("abcdef", "bacdef", True),
                                               ("abcdef", "abdcef", True), ("abcdef", "abcfed", False),
