@@ -22,9 +22,10 @@ from .words import QUESTION_STOPWORDS
 FOLDER = "bm25"
 # Names what the tokenization does; the manifest records it so that an index
 # built with other stop words or folding is rebuilt instead of mismatching.
-TOKENIZER_ID = "fold-nfkd+snowball-en+stop-en-questions-v2"
-# Letters that NFKD does not take apart into base + accent.
-_EXTRA_FOLDS = str.maketrans({"ı": "i", "İ": "I", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss", "æ": "ae", "œ": "oe", "ł": "l", "Ł": "L"})
+TOKENIZER_ID = "fold-nfkd+snowball-en+stop-en-questions-v3"
+# Letters that NFKD does not take apart into base + accent (lower case: fold
+# applies them after lower-casing).
+_EXTRA_FOLDS = str.maketrans({"ı": "i", "ø": "o", "đ": "d", "ß": "ss", "æ": "ae", "œ": "oe", "ł": "l"})
 
 
 def fold(text: str) -> str:
@@ -34,13 +35,16 @@ def fold(text: str) -> str:
         # Most texts: nothing to translate, decompose or drop (the steps below
         # leave ASCII as it is), and they were two thirds of folding's time.
         return text.lower()
-    text = text.translate(_EXTRA_FOLDS)
     decomposed = unicodedata.normalize("NFKD", text)
     # Drop the combining marks by the distinct characters, not one by one:
     # a text has few distinct characters, and this runs on every chunk and
     # sentence of the corpus.
     marks = {ord(ch): None for ch in set(decomposed) if unicodedata.combining(ch)}
-    return (decomposed.translate(marks) if marks else decomposed).lower()
+    # The letters NFKD keeps whole are folded last, once lower-cased: folded
+    # first, a capital of one without its own entry ("Æ", "Œ", "ẞ", "Ǣ" that
+    # NFKD makes "Æ") became its lower-case letter and stayed, so "Æthelred"
+    # and "æthelred" were different words.
+    return (decomposed.translate(marks) if marks else decomposed).lower().translate(_EXTRA_FOLDS)
 
 
 @lru_cache(maxsize=1)
