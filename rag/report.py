@@ -386,13 +386,19 @@ def plot_trade_off(result: EvalResult, path: Path) -> Path | None:
         rows = answerable + negatives
         points = abstention_trade_off([r.answerable_p for r in rows], [r.answerable for r in rows])
         ax.plot([p.false_abstention for p in points], [p.abstention for p in points], label=label, drawstyle="steps-post")
+        color = ax.lines[-1].get_color()
         actual_false = sum(r.abstained for r in answerable) / len(answerable)
-        ax.plot([actual_false], [sum(r.abstained for r in negatives) / len(negatives)], "o", color=ax.lines[-1].get_color())
+        ax.plot([actual_false], [sum(r.abstained for r in negatives) / len(negatives)], "o", color=color)
+        if any(r.doubted for r in scored):
+            # Where the answers given with the doubt note would put it, were they abstentions.
+            ax.plot([sum(r.abstained or r.doubted for r in answerable) / len(answerable)],
+                    [sum(r.abstained or r.doubted for r in negatives) / len(negatives)], "x", color=color)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("false abstention (share of answerable questions)")
     ax.set_ylabel("abstention on unanswerable questions")
-    ax.set_title("Abstention trade-off (dot: the product's own decisions)")
+    ax.set_title("Abstention trade-off (dot: the product's own decisions;\ncross: abstentions and answers given with the doubt note)"
+                 if any(r.doubted for r in scored) else "Abstention trade-off (dot: the product's own decisions)", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     fig.savefig(path)
     return path

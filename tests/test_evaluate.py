@@ -282,6 +282,9 @@ def test_trade_off_plot_only_when_answers_carry_a_probability(tmp_path) -> None:
     result = EvalResult(summarise(rows), by_article(rows), rows)
     path = plot_trade_off(result, tmp_path / "t.png")
     assert path is not None and path.read_bytes().startswith(PNG_SIGNATURE)
+    doubted = [dataclasses_replace(r, doubted=True) if r.id == "n" else r for r in rows]
+    with_note = plot_trade_off(EvalResult(summarise(doubted), by_article(doubted), doubted), tmp_path / "d.png")
+    assert with_note.read_bytes() != path.read_bytes()  # the doubt note's crosses are drawn
     bare = [dataclasses_replace(r, answerable_p=None) for r in rows]
     assert plot_trade_off(EvalResult(summarise(bare), by_article(bare), bare), tmp_path / "u.png") is None
     assert not (tmp_path / "u.png").exists()
