@@ -265,6 +265,11 @@ def doubt_note(p: float) -> str:
     return DOUBT_NOTE.format(p=p)
 
 
+def is_doubt_note(note: str) -> bool:
+    """Whether a note of an answer is the doubt note (the CLI and the app show it first)."""
+    return note.startswith(DOUBT_NOTE.split("{")[0])
+
+
 def with_probability(question: str, answer: Answer, evidence: Sequence[Evidence], hits: Sequence[Hit],
                      articles: Mapping[str, Article], settings, notes: Sequence[str] = (),
                      calibration: Calibration | None = None, reader=None) -> Answer:

@@ -509,3 +509,15 @@ def test_the_viewer_marks_every_quote_of_the_answer_and_the_chosen_one_distinctl
     both = ui.article_html(a, spans=[ui.Span(0, 37, 1), ui.Span(18, 60, 2, active=True)])
     assert both.count("<mark") == 3 and len(re.findall(r"<mark[^>]*>[^<]*</mark>", both)) == 3
     assert "title='[1,2]'>Second claim there.</mark>" in both
+
+
+def test_the_doubt_note_comes_before_the_short_answer_and_the_other_notes() -> None:
+    from rag import ui
+    from rag.calibration import doubt_note
+    from rag.types import Answer, ShortAnswer
+
+    answer = Answer("In 2017 he visited Serbia.", [], False, [], notes=["Other <note>", doubt_note(0.2)],
+                    short=ShortAnswer("a", 3, 7, "2017", 0.9))
+    html = ui.answer_html(answer, 1)
+    doubt, short, other = html.index("may not answer"), html.index("short-answer"), html.index("Other &lt;note&gt;")
+    assert doubt < short < other and html.count("may not answer") == 1 and html.startswith("<p class='note doubt'>")

@@ -88,3 +88,16 @@ def test_article_takes_several_ids(tmp_path, capsys) -> None:
           "--corpus", str(CORPUS), "--index", str(tmp_path), "-q"])
     hits = json.loads(capsys.readouterr().out)
     assert {h["article_id"] for h in hits} == set(only)
+
+
+def test_the_cli_prints_the_doubt_note_first_and_the_other_notes_after_the_answer() -> None:
+    from rag.calibration import doubt_note
+    from rag.cli import _format_answer
+    from rag.types import Answer, ShortAnswer
+
+    answer = Answer("In 2017 he visited Serbia.", [], False, [], notes=["Another note.", doubt_note(0.2)],
+                    short=ShortAnswer("a", 3, 7, "2017", 0.9))
+    lines = _format_answer(None, answer).splitlines()
+    assert lines[0] == f"note: {doubt_note(0.2)}" and lines[1] == "Short answer: 2017"
+    assert lines.index("In 2017 he visited Serbia.") < lines.index("note: Another note.")
+    assert sum("may not answer" in line for line in lines) == 1
