@@ -468,10 +468,9 @@ def _short_text(answer) -> str | None:
 
 def is_doubted(answer) -> bool:
     """Whether an answer was given with the doubt note (rag/calibration.py DOUBT_NOTE)."""
-    from .calibration import DOUBT_NOTE
+    from .calibration import is_doubt_note
 
-    lead = DOUBT_NOTE.split("{")[0]
-    return not answer.abstained and any(n.startswith(lead) for n in getattr(answer, "notes", ()))
+    return not answer.abstained and any(map(is_doubt_note, getattr(answer, "notes", ())))
 
 
 def _probability(answer) -> float | None:
