@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import statistics
 import threading
 from collections.abc import Mapping, Sequence
@@ -265,9 +266,15 @@ def doubt_note(p: float) -> str:
     return DOUBT_NOTE.format(p=p)
 
 
+# The note as doubt_note writes it, whatever p: `rag eval` counts the answers
+# that carry it, and a prefix cut at "{" would match every note once the
+# template starts with its number.
+_DOUBT_NOTE_RE = re.compile(re.escape(DOUBT_NOTE).replace(re.escape("{p:.2f}"), r"\d\.\d\d"))
+
+
 def is_doubt_note(note: str) -> bool:
     """Whether a note of an answer is the doubt note (the CLI and the app show it first)."""
-    return note.startswith(DOUBT_NOTE.split("{")[0])
+    return _DOUBT_NOTE_RE.fullmatch(note) is not None
 
 
 def with_probability(question: str, answer: Answer, evidence: Sequence[Evidence], hits: Sequence[Hit],

@@ -174,14 +174,23 @@ def unknown_names(
     """
     return [
         n.written for n in question_names(question)
-        if any(not knows(w) and w.lower() not in UNIT_WORDS and (spelt_otherwise is None or not spelt_otherwise(w))
+        if any(not knows(w) and not _unit(w) and (spelt_otherwise is None or not spelt_otherwise(w))
                for w in n.words)
     ]
 
 
+def _unit(word: str) -> bool:
+    """A unit word of rag/words.py, its plural too ("How many Kelvins ...",
+    eval/squad/questions.jsonl s14_03)."""
+    lower = word.lower()
+    return lower in UNIT_WORDS or lower.removesuffix("s") in UNIT_WORDS
+
+
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7, "VIII": 8, "IX": 9, "X": 10}
 # An abbreviation that ends in a numeral, as written: "WWII", "WW2", "GPT4".
-_NUMBERED = re.compile(r"([A-Za-z]+?)(VIII|VII|VI|IV|IX|III|II|I|V|X|\d{1,2})")
+# ASCII digits only: re's \d also takes "٢" or "२", which initials() never
+# writes, so "WW٢" would be read as a numbered abbreviation that matches nothing.
+_NUMBERED = re.compile(r"([A-Za-z]+?)(VIII|VII|VI|IV|IX|III|II|I|V|X|[0-9]{1,2})")
 
 
 def _arabic(numeral: str) -> str | None:
@@ -192,18 +201,20 @@ def _arabic(numeral: str) -> str | None:
 def initials(text: str) -> frozenset[str]:
     """The initials, lower-cased, of the names of two or more words in `text`
     ("Martin Luther King" -> "mlk", "Bank of England" -> "be"); a name that
-    ends in a numeral also as its other words' initials and the numeral's
-    digits ("World War II" -> "wwi" and "ww2"), for numbered_abbreviation."""
+    ends in a numeral instead as its other words' initials and the numeral's
+    digits ("World War II" -> "ww2", never "wwi"), for numbered_abbreviation."""
     found = set()
     for match in _NAME.finditer(text):
         words = [w for w in match.group(0).split() if w.lower() not in ("of", "the", "and")]
-        if len(words) >= 2:
-            found.add("".join(w[0] for w in words).lower())
-        if len(words) >= 3 and (number := _arabic(words[-1])) is not None:
-            # From each word on: a capitalised word before the name is often
-            # only a sentence's start ("During World War II").
+        number = _arabic(words[-1]) if len(words) >= 3 else None
+        if number is not None:
+            # Not its plain initials: the numeral's first letter made "World
+            # War II" spell "WWI", another war. From each word on: a capitalised
+            # word before the name is often only a sentence's start ("During World War II").
             for first in range(len(words) - 2):
                 found.add("".join(w[0] for w in words[first:-1]).lower() + number)
+        elif len(words) >= 2:
+            found.add("".join(w[0] for w in words).lower())
     return frozenset(found)
 
 
@@ -213,7 +224,8 @@ def numbered_abbreviation(word: str) -> str | None:
     m = _NUMBERED.fullmatch(word)
     if m is None or len(m.group(1)) < 2 or not m.group(1).isupper():
         return None
-    return m.group(1).lower() + str(_arabic(m.group(2)))
+    number = _arabic(m.group(2))  # never None: _NUMBERED's numerals are _arabic's
+    return None if number is None else m.group(1).lower() + number
 
 
 # --- what kind of answer a question asks for ---------------------------------------

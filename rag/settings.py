@@ -268,6 +268,11 @@ class AnswerSettings:
             (self.names_margin >= 0.0, "names_margin must be at least 0"),
             (self.figures_margin >= 0.0, "figures_margin must be at least 0"),
             (self.referring_margin >= 0.0, "referring_margin must be at least 0"),
+            # Checked, not coerced: answer_doubt="false" is a true string, and
+            # kept the note on that it meant to turn off.
+            *((isinstance(getattr(self, f), bool), f"{flat} must be True or False")
+              for f, flat in (("probability", "answer_probability"), ("gate", "answer_gate"),
+                              ("doubt", "answer_doubt"), ("reader_gate", "reader_gate"))),
         ])
 
 

@@ -30,8 +30,9 @@ QUESTION_STOPWORDS = FUNCTION_WORDS | frozenset(
     "i my our your us them than so also any some all there here".split()
 )
 
-# Units named after people, capitalised in a question ("in degrees Celsius")
-# while articles write "°C": they say in what form the answer comes, not what
-# the question is about, so the unknown-name rule (rag/questions.py) never
-# takes them for a name the corpus lacks.
+# Temperature units (three named after people, and centigrade), capitalised
+# in a question ("in degrees Celsius") while articles write "°C": they say in
+# what form the answer comes, not what the question is about, so the
+# unknown-name rule (rag/questions.py) never takes them, or their plurals, for
+# a name the corpus lacks.
 UNIT_WORDS = frozenset("celsius fahrenheit kelvin centigrade".split())

@@ -243,3 +243,9 @@ def test_real_answers_carry_the_doubt_note_exactly_when_their_probability_is_und
     # Off, the same answer without the note.
     plain = real_rag.with_settings(answer_doubt=False).ask(questions[1])
     assert plain.text == answers[1].text and not is_doubted(plain)
+
+
+def test_the_doubt_note_is_known_by_its_whole_text():
+    assert all(C.is_doubt_note(C.doubt_note(p)) for p in (0.0, 0.004, 0.31, 0.999, 1.0))
+    assert not C.is_doubt_note("The passages may not answer this question (probability 0.31 that they do)")
+    assert not C.is_doubt_note("The question contains instructions")

@@ -479,17 +479,29 @@ def test_a_numbered_abbreviation_is_known_when_the_passages_write_the_name_out()
     from rag.questions import initials, numbered_abbreviation
 
     war = "During World War II the port was bombed, as in the First World War."
-    assert {"ww2", "dwwi"} <= initials(war)  # the numeral as digits from each word on; as its initial
+    assert {"ww2", "dww2"} <= initials(war)  # the numeral as digits from each word on
     for word in ("WWII", "WW2"):
         assert numbered_abbreviation(word) == "ww2" and _spelt(word, war)
     assert not _spelt("WW1", war) and not _spelt("WWIII", war)  # another war
     assert not _spelt("WWII", PASSAGE)  # passages that name no such war
-    assert [numbered_abbreviation(w) for w in ("Ww2", "W2", "II", "G7", "1990s", "Vucic")] == [None] * 6
+    assert [numbered_abbreviation(w) for w in ("Ww2", "W2", "II", "G7", "1990s", "Vucic", "WW٢")] == [None] * 7
+
+
+def test_a_numeral_s_letter_is_no_initial() -> None:
+    from rag.questions import initials as initials_of
+
+    # "World War II" at a name's start once gave the plain initials "wwi", so WWI was spelt by it.
+    ended = "World War II ended in 1945."
+    assert "wwi" not in initials_of(ended) and not _spelt("WWI", ended) and _spelt("WWII", ended)
+    first = "World War I ended in 1918."
+    assert _spelt("WWI", first) and _spelt("WW1", first) and not _spelt("WWII", first)
+    assert _spelt("MLK", PASSAGE)  # a name that ends in no numeral keeps its initials
 
 
 def test_a_unit_word_is_never_an_unknown_name() -> None:
     # Articles write "°C" and "°F"; a question asks "in degrees Celsius".
     assert unknown_names("In degrees Celsius, how cold was Kosovo?", knows) == []
+    assert unknown_names("How many Kelvins is daylight in Kosovo?", knows) == []  # its plural too
     assert unknown_names("How many degrees Fahrenheit did Ohrid reach?", knows) == ["Ohrid"]
 
 

@@ -55,3 +55,11 @@ def test_a_negative_lead_margin_is_refused_by_name(name: str) -> None:
     with pytest.raises(SettingsError, match=f"{name} must be at least 0"):
         Settings(**{name: -0.1})
     assert getattr(Settings(**{name: 0.0}).answer, name) == 0.0  # 0 turns the rule off
+
+
+@pytest.mark.parametrize("name", ["answer_probability", "answer_gate", "answer_doubt", "reader_gate"])
+def test_an_answer_switch_is_true_or_false_not_a_string(name) -> None:
+    with pytest.raises(SettingsError, match=f"{name} must be True or False"):
+        Settings(**{name: "false"})
+    field = name.removeprefix("answer_")
+    assert [getattr(Settings(**{name: v}).answer, field) for v in (True, False)] == [True, False]
