@@ -103,8 +103,9 @@ def load_calibration(path: str | Path = DEFAULT_WEIGHTS) -> tuple[Calibration, d
     try:
         features = tuple(str(f) for f in data["features"])
         arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "weights")]
-        bias, threshold = float(data["bias"]), float(data["threshold"])
-        doubt = float(data["doubt"])
+        if any(isinstance(data[k], bool) or not isinstance(data[k], (int, float)) for k in ("bias", "threshold", "doubt")):
+            raise TypeError("'bias', 'threshold' and 'doubt' must be numbers")  # float() took true as 1 and "0.5" as 0.5
+        bias, threshold, doubt = float(data["bias"]), float(data["threshold"]), float(data["doubt"])
     except (KeyError, TypeError, ValueError) as e:
         raise CalibrationFileError(f"{path}: missing or malformed {e}: {RETRAIN}") from e
     unknown = [f for f in features if f not in FEATURES]

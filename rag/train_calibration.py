@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from . import calibration as C
-from .weightfile import add_false_abstention, manifest_path, run_unsalted, sha256
+from .weightfile import add_false_abstention, manifest_path, run_unsalted, sha256, share_in_0_1
 
 # The held-out false-abstention rate the threshold is set for. At 3% (the rate
 # of the learned stage and the reader's gate) the gate, on top of the rules,
@@ -279,9 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="rag.train_answer's cache (corpus, index, records); built when missing")
     parser.add_argument("--out", type=Path, default=C.DEFAULT_WEIGHTS)
     add_false_abstention(parser, FALSE_ABSTENTION)
+    parser.add_argument("--doubt-share", type=share_in_0_1, default=DOUBT_SHARE, metavar="SHARE",
+                        help="share of held-out answerable questions under the doubt level, whose answers "
+                             f"carry the note that the passages may not answer (default {DOUBT_SHARE})")
     args = parser.parse_args(argv)
     run_unsalted("rag.train_calibration", argv)
-    train(args.cache, args.out, args.false_abstention)
+    train(args.cache, args.out, args.false_abstention, args.doubt_share)
     return 0
 
 

@@ -60,18 +60,19 @@ def run_unsalted(module: str, argv: Sequence[str] | None) -> None:
         os.execv(sys.executable, [sys.executable, "-m", module, *(sys.argv[1:] if argv is None else argv)])
 
 
+def share_in_0_1(text: str) -> float:
+    """An argparse type: a number in [0, 1), refused in one line before any work."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), not {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1), not {value}")
+    return value
+
+
 def add_false_abstention(parser: argparse.ArgumentParser, default: float) -> None:
     """The trainers' --false-abstention: the held-out false-abstention rate
     their threshold is chosen for, refused outside [0, 1) before any work."""
-
-    def rate(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number in [0, 1), not {text!r}") from None
-        if not 0.0 <= value < 1.0:
-            raise argparse.ArgumentTypeError(f"must lie in [0, 1), not {value}")
-        return value
-
-    parser.add_argument("--false-abstention", type=rate, default=default, metavar="RATE",
+    parser.add_argument("--false-abstention", type=share_in_0_1, default=default, metavar="RATE",
                         help=f"held-out false-abstention rate the threshold is chosen for (default {default})")

@@ -74,6 +74,8 @@ def test_a_damaged_weight_file_is_refused_in_one_line(tmp_path, damage, message)
         ({"doubt": 1.5}, "the doubt level 1.5 must lie between"),
         ({"doubt": float("nan")}, "non-finite"),
         ({"doubt": None}, "malformed"),
+        ({"doubt": True}, "must be numbers"),  # float(True) would put the note on every answer
+        ({"threshold": "0.3"}, "must be numbers"),
         ({"bias": "high"}, "malformed"),
     ],
 )
@@ -249,3 +251,12 @@ def test_the_doubt_note_is_known_by_its_whole_text():
     assert all(C.is_doubt_note(C.doubt_note(p)) for p in (0.0, 0.004, 0.31, 0.999, 1.0))
     assert not C.is_doubt_note("The passages may not answer this question (probability 0.31 that they do)")
     assert not C.is_doubt_note("The question contains instructions")
+
+
+def test_the_trainer_refuses_a_doubt_share_outside_0_1_in_one_line(capsys):
+    from rag.train_calibration import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--doubt-share", "1.5"])  # refused before any training or re-exec
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("argument --doubt-share: must lie in [0, 1), not 1.5")
