@@ -186,6 +186,7 @@ def _unit(word: str) -> bool:
     return lower in UNIT_WORDS or lower.removesuffix("s") in UNIT_WORDS
 
 
+_ORDINAL_DIGITS = {w: str(n) for n, w in enumerate("first second third fourth fifth sixth seventh eighth ninth tenth".split(), 1)}
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7, "VIII": 8, "IX": 9, "X": 10}
 # An abbreviation that ends in a numeral, as written: "WWII", "WW2", "GPT4".
 # ASCII digits only: re's \d also takes "٢" or "२", which initials() never
@@ -202,7 +203,9 @@ def initials(text: str) -> frozenset[str]:
     """The initials, lower-cased, of the names of two or more words in `text`
     ("Martin Luther King" -> "mlk", "Bank of England" -> "be"); a name that
     ends in a numeral instead as its other words' initials and the numeral's
-    digits ("World War II" -> "ww2", never "wwi"), for numbered_abbreviation."""
+    digits ("World War II" -> "ww2", never "wwi"), and one after an ordinal
+    as the words after it and the ordinal's digits ("Second World War" ->
+    "ww2"), for numbered_abbreviation."""
     found = set()
     for match in _NAME.finditer(text):
         words = [w for w in match.group(0).split() if w.lower() not in ("of", "the", "and")]
@@ -215,6 +218,11 @@ def initials(text: str) -> frozenset[str]:
                 found.add("".join(w[0] for w in words[first:-1]).lower() + number)
         elif len(words) >= 2:
             found.add("".join(w[0] for w in words).lower())
+        # "The Second World War" is WWII too: an ordinal before the name's
+        # other words (from each capitalised ordinal on: "During the First World War").
+        for k, w in enumerate(words[:-2]):
+            if (ordinal := _ORDINAL_DIGITS.get(w.lower())) is not None:
+                found.add("".join(x[0] for x in words[k + 1 :]).lower() + ordinal)
     return frozenset(found)
 
 

@@ -478,7 +478,7 @@ def test_a_misspelt_name_is_not_unknown_when_the_passages_spell_it() -> None:
 def test_a_numbered_abbreviation_is_known_when_the_passages_write_the_name_out() -> None:
     from rag.questions import initials, numbered_abbreviation
 
-    war = "During World War II the port was bombed, as in the First World War."
+    war = "During World War II the port was bombed, as in the war before."
     assert {"ww2", "dww2"} <= initials(war)  # the numeral as digits from each word on
     for word in ("WWII", "WW2"):
         assert numbered_abbreviation(word) == "ww2" and _spelt(word, war)
@@ -496,6 +496,13 @@ def test_a_numeral_s_letter_is_no_initial() -> None:
     first = "World War I ended in 1918."
     assert _spelt("WWI", first) and _spelt("WW1", first) and not _spelt("WWII", first)
     assert _spelt("MLK", PASSAGE)  # a name that ends in no numeral keeps its initials
+
+
+def test_an_ordinal_war_is_a_numbered_abbreviation_too() -> None:
+    second = "Rationing lasted through the Second World War and after."
+    assert _spelt("WWII", second) and _spelt("WW2", second) and not _spelt("WWI", second)
+    assert _spelt("WWI", "During the First World War the port closed.")
+    assert not _spelt("WW3", "The Third Reich fell.")  # an ordinal before a name of two words only
 
 
 def test_a_unit_word_is_never_an_unknown_name() -> None:
