@@ -327,6 +327,18 @@ def _trash_button(page: Page):
     )
 
 
+def test_an_answer_the_passages_may_not_give_says_so_before_its_short_answer(server, page_factory) -> None:
+    page = page_factory(server.url, "doubt")
+    # A detail the articles do not give (North Macedonia's NATO accession), answered with a
+    # neighbouring one (Montenegro's) and a probability under the doubt level.
+    answer = page.ask("In what year did North Macedonia join NATO?", expect="Sources")
+    paragraphs = [p.text for p in page.last_answer().find_elements(By.CSS_SELECTOR, "p")]
+    assert paragraphs and paragraphs[0].startswith("Note: The passages may not answer this question"), paragraphs
+    assert answer.count("may not answer") == 1, answer
+    assert "[1]" in answer, answer  # the quotes stay, to be checked
+    page.shot("01-doubted-answer")
+
+
 def test_the_chats_trash_icon_clears_the_conversation_too(server, page_factory) -> None:
     page = page_factory(server.url, "trash")
     page.ask("What did Erdogan do in 2017?", expect="Sources")
