@@ -433,7 +433,7 @@ def test_unknown_names(question: str, names: list[str]) -> None:
 # A misspelt or abbreviated name is known when the retrieved passages spell it
 # otherwise (rag/answer.py spelt_otherwise); the real sparse tokenizer stems.
 PASSAGE = ("Martin Luther King led the march. American girls and the Bolshevik armies met Nasser. "
-           "The star of the show was Stark.")
+           "The star of the show was Stark. Cyprus and the Arctic.")
 
 
 def _spelt(word: str, passage: str = PASSAGE) -> bool:
@@ -452,6 +452,10 @@ def _spelt(word: str, passage: str = PASSAGE) -> bool:
         ("MLK", True),  # initials of a name in the passages
         ("MLKJ", False),
         ("Starr", False),  # five letters: "star" is a word of its own, not a typo
+        ("Artic", True),  # five letters, one left out of a word of six: "Arctic"
+        ("Cypus", True),
+        ("Staark", True),  # six letters: "Stark" with one added
+        ("Stak", False),  # four letters left of a five-letter word: too short
         ("Americxyz", False),  # three edits
         ("Greece", False),  # nothing near in the passages
         ("Mlk", False),  # initials count in capitals only
