@@ -277,8 +277,16 @@ _DOUBT_NOTE_RE = re.compile(re.escape(DOUBT_NOTE).replace(re.escape("{p:.2f}"), 
 
 
 def is_doubt_note(note: str) -> bool:
-    """Whether a note of an answer is the doubt note (the CLI and the app show it first)."""
+    """Whether a note of an answer is the doubt note."""
     return _DOUBT_NOTE_RE.fullmatch(note) is not None
+
+
+def doubt_first(notes: Sequence[str]) -> tuple[list[str], list[str]]:
+    """An answer's notes as (the doubt note, the others), in their order: the
+    CLI and the app show the doubt before the short answer it bears on, the
+    others after the answer."""
+    doubts = [n for n in notes if is_doubt_note(n)]
+    return doubts, [n for n in notes if n not in doubts]
 
 
 def with_probability(question: str, answer: Answer, evidence: Sequence[Evidence], hits: Sequence[Hit],

@@ -168,13 +168,13 @@ def _bold(text: str) -> str:
 def _format_answer(r, answer) -> str:
     # A doubt first (it bears on all that follows), then the short answer: the
     # words that answer a factoid question, then the sentences that say it.
-    from .calibration import is_doubt_note
+    from .calibration import doubt_first
 
-    doubts = [note for note in answer.notes if is_doubt_note(note)]
+    doubts, others = doubt_first(answer.notes)
     lines = [f"note: {note}" for note in doubts]
     lines += [f"Short answer: {_bold(' '.join(answer.short.text.split()))}", ""] if answer.short else []
     lines += [answer.text]
-    lines += [f"note: {note}" for note in answer.notes if note not in doubts]
+    lines += [f"note: {note}" for note in others]
     if answer.unsupported:  # removed from the answer; shown as inert text, never as part of it
         lines += ["", "Not supported by the passages (removed from the answer):"]
         lines += [f"- “{sentence}”" for sentence in answer.unsupported]

@@ -232,8 +232,7 @@ def numbered_abbreviation(word: str) -> str | None:
     m = _NUMBERED.fullmatch(word)
     if m is None or len(m.group(1)) < 2 or not m.group(1).isupper():
         return None
-    number = _arabic(m.group(2))  # never None: _NUMBERED's numerals are _arabic's
-    return None if number is None else m.group(1).lower() + number
+    return m.group(1).lower() + _arabic(m.group(2))  # _NUMBERED's numerals are all _arabic's
 
 
 # --- what kind of answer a question asks for ---------------------------------------

@@ -380,6 +380,7 @@ def plot_trade_off(result: EvalResult, path: Path) -> Path | None:
         return None
     fig = _figure(6.5, 5)
     ax = fig.add_subplot()
+    noted = any(r.doubted for r in scored)
     groups = [("all unanswerable", [r for r in scored if not r.answerable])]
     groups += [(kind, [r for r in scored if not r.answerable and r.kind == kind]) for kind in kinds] if len(kinds) > 1 else []
     for label, negatives in groups:
@@ -389,7 +390,7 @@ def plot_trade_off(result: EvalResult, path: Path) -> Path | None:
         color = ax.lines[-1].get_color()
         actual_false = sum(r.abstained for r in answerable) / len(answerable)
         ax.plot([actual_false], [sum(r.abstained for r in negatives) / len(negatives)], "o", color=color)
-        if any(r.doubted for r in scored):
+        if noted:
             # Where the answers given with the doubt note would put it, were they abstentions.
             ax.plot([sum(r.abstained or r.doubted for r in answerable) / len(answerable)],
                     [sum(r.abstained or r.doubted for r in negatives) / len(negatives)], "x", color=color)
@@ -398,7 +399,7 @@ def plot_trade_off(result: EvalResult, path: Path) -> Path | None:
     ax.set_xlabel("false abstention (share of answerable questions)")
     ax.set_ylabel("abstention on unanswerable questions")
     ax.set_title("Abstention trade-off (dot: the product's own decisions;\ncross: abstentions and answers given with the doubt note)"
-                 if any(r.doubted for r in scored) else "Abstention trade-off (dot: the product's own decisions)", fontsize=10)
+                 if noted else "Abstention trade-off (dot: the product's own decisions)", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     fig.savefig(path)
     return path

@@ -216,9 +216,14 @@ def train(cache: Path, out: Path, false_abstention: float = FALSE_ABSTENTION, do
     _, _, chosen, (mean, scale, weights, bias, p) = max(scored, key=lambda s: s[:2])
     names = FEATURE_SETS[chosen]
     cal_pos = np.sort(p[is_cal & (y == 1)])
-    threshold = math.nextafter(float(cal_pos[int(math.floor(false_abstention * len(cal_pos)))]), 0.0)
-    # Rounded down, as the threshold is: the quantile question itself is not doubted.
-    doubt = max(threshold, math.floor(float(cal_pos[int(math.floor(doubt_share * len(cal_pos)))]) * 1e8) / 1e8)
+
+    def held_out_p(share: float) -> float:
+        """The held-out answerable questions' p at this quantile."""
+        return float(cal_pos[int(math.floor(share * len(cal_pos)))])
+
+    # Both just under their quantile's p: that question itself is neither gated nor doubted.
+    threshold = math.nextafter(held_out_p(false_abstention), 0.0)
+    doubt = max(threshold, math.floor(held_out_p(doubt_share) * 1e8) / 1e8)
     answered = [row["rules_abstained"] == 0.0 for row in rows]
 
     def split_figures(part: np.ndarray) -> dict:

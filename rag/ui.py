@@ -133,10 +133,9 @@ def answer_html(answer: Answer, turn: int) -> str:
     answer in bold when there is one, the text with each [n] a link to its
     source, then the other notes. All of it inert text
     but the links. `turn` is the answer's 1-based number in the conversation."""
-    from .calibration import is_doubt_note
+    from .calibration import doubt_first
 
-    # A doubt first: it bears on the short answer and the quotes below it.
-    doubts = [n for n in answer.notes if is_doubt_note(n)]
+    doubts, others = doubt_first(answer.notes)
     parts = [f"<p class='note doubt'><i>Note: {esc(n)}</i></p>" for n in doubts]
     short = getattr(answer, "short", None)  # the answer's few-word core, when the pipeline found one
     short_text = getattr(short, "text", None) if short is not None else None
@@ -153,7 +152,7 @@ def answer_html(answer: Answer, turn: int) -> str:
         last = m.end()
     pieces.append(text_html(answer.text[last:]))
     parts.append(f"<p class='answer-text'>{''.join(pieces)}</p>")
-    parts += [f"<p class='note'><i>Note: {esc(n)}</i></p>" for n in answer.notes if n not in doubts]
+    parts += [f"<p class='note'><i>Note: {esc(n)}</i></p>" for n in others]
     return "".join(parts)
 
 
