@@ -25,7 +25,7 @@ vectors:
 
 A variant may end in @dwX to also set dense_weight X (the fusion weight).
 A chunk holding no whole sentence (a cut of an over-long one) keeps its
-embedded vector, and its count is printed. Results: README, Build speed.
+embedded vector, and its count is printed. Results: benchmarks/NOTES.md, Build speed.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Writes the 20 articles as a corpus folder under --work (once), indexes them
 (once; about 3 minutes of embedding), asks every question with `RAG.ask` and
 scores its short answer with SQuAD's normalisation; a question without a
 short answer counts 0. Until `rag eval` scores eval/squad/ this is the
-measure behind the README's short-answer table.
+measure behind the short-answer tables (README and eval/NOTES.md, Short answer).
 """
 
 from __future__ import annotations

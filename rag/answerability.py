@@ -194,7 +194,7 @@ ANSWERABILITY_CANDIDATES: tuple[str, ...] = (
 # ... and the ones the model uses. With all of them, held-out SQuAD scored a
 # little better (near-miss AUC 0.94 against 0.92) but the five articles'
 # question set, whose questions are paraphrased on purpose, lost: 9.9% of its
-# answerable questions abstained against 2.2% (same threshold rule, README
+# answerable questions abstained against 2.2% (same threshold rule, eval/NOTES.md
 # "Learned answer stage"). SQuAD's crowd workers copy the paragraph's words, so
 # the lexical shares are a SQuAD habit the model should not learn. Features
 # whose fitted weight took the wrong sign (an unknown name looked like a good

@@ -259,7 +259,7 @@ def probability(
 
 
 # Said of an answer given with a probability under the calibration's doubt
-# level: on held-out SQuAD training articles (README "Answerability") such
+# level: on held-out SQuAD training articles (README "Answers given with a doubt note") such
 # answers were mostly to questions the passages do not answer, while one
 # answerable question in twenty was below it.
 DOUBT_NOTE = ("The passages may not answer this question (probability {p:.2f} that they do): "

@@ -77,7 +77,7 @@ class IndexSettings:
     # chunks): None is embed_backend. "onnx-int8" here with "onnx" above embeds
     # a build's sentences, 45 % of its word pieces, on the int8 copy and keeps
     # chunks and questions float. The manifest records the sentences' model
-    # apart (`sentence_model`), so a switch re-embeds them (README, Build speed).
+    # apart (`sentence_model`), so a switch re-embeds them (README, Embedding backends).
     sentence_embed_backend: str | None = None
     # Outside the index folder, which is rebuilt and replaced whole: the
     # export depends on the model only and serves every index.
@@ -88,7 +88,7 @@ class IndexSettings:
     # stays checkable, and with the title prefix a chunk stays far below the
     # 256 word pieces MiniLM reads (it was trained on 128-piece inputs, so
     # longer chunks also embed worse). On eval/questions.jsonl, 100-160 tokens
-    # scored alike (hit@1 0.93-0.96) and 220 a little lower; see README.
+    # scored alike (hit@1 0.93-0.96) and 220 a little lower; see eval/NOTES.md.
     # Consecutive chunks share up to `overlap_tokens` of whole sentences so that
     # a statement spanning a chunk border is whole in at least one chunk.
     chunk_tokens: int = 120
@@ -192,8 +192,8 @@ class AnswerSettings:
     # right after the best one when it scores within `neighbour_margin` of it
     # or the best one only restates the question (the answer often follows
     # its topic sentence). Chosen on a development set of SQuAD training
-    # articles 300-339 and checked on both evaluation sets (README,
-    # Evaluation): the former single margin of 0.03 gave fact recall 0.818 and
+    # articles 300-339 and checked on both evaluation sets (eval/NOTES.md,
+    # "How the answer rules were chosen"): the former single margin of 0.03 gave fact recall 0.818 and
     # citation precision 0.907 on the five articles, 0.744 of SQuAD answers
     # holding a gold answer (32 words); these give 0.864, 0.917 and 0.773 (37
     # words). A neighbour margin of 0.2 with a margin of 0.06 gave more (0.871,
@@ -208,7 +208,7 @@ class AnswerSettings:
     # True: a sentence from another article than the best one's joins only
     # with evidence of its own: a word of the question that none of the
     # chosen sentences holds, and for a date or number question a date or
-    # number. Measured (README "How answers work"): citation precision on the
+    # number. Measured (eval/NOTES.md "Extractive answers"): citation precision on the
     # five articles 0.904 -> 0.955, no fact lost; the SQuAD set and the
     # development set unchanged (their articles rarely share a topic). The
     # same tests for sentences of the best one's own article lost answers
@@ -225,7 +225,7 @@ class AnswerSettings:
     # 1991") when it lacks them; the sentence after the lead also joins within
     # referring_margin when it goes on about the lead's subject ("He was the
     # only candidate"). Chosen on the development set and SQuAD training
-    # articles 40-59 (README, Evaluation, "How the answer rules were chosen").
+    # articles 40-59 (eval/NOTES.md, "How the answer rules were chosen").
     names_margin: float = 0.1
     figures_margin: float = 0.2
     referring_margin: float = 0.3
@@ -253,7 +253,7 @@ class AnswerSettings:
     # True: an answer of the rules given with a probability under the shipped
     # doubt level (the held-out answerable p at its 5% quantile) carries a
     # note saying the passages may not answer it (rag/calibration.py
-    # DOUBT_NOTE; README "Answerability").
+    # DOUBT_NOTE; README "Answers given with a doubt note").
     doubt: bool = True
 
     def __post_init__(self) -> None:

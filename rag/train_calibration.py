@@ -47,7 +47,7 @@ from .weightfile import add_false_abstention, manifest_path, run_unsalted, sha25
 # The held-out false-abstention rate the threshold is set for. At 3% (the rate
 # of the learned stage and the reader's gate) the gate, on top of the rules,
 # raised false abstention to 6.1% on the five articles and 6.0% on the
-# development articles; at 1% it added none on either (README "Answerability").
+# development articles; at 1% it added none on either (eval/NOTES.md "Answerability").
 FALSE_ABSTENTION = 0.01
 # The share of held-out answerable questions whose p falls under the doubt
 # level (their p at this quantile), under which an answer given carries a note
@@ -62,7 +62,7 @@ READ_CANDIDATES = 10  # logits kept per question, so that fewer can be tried wit
 # best sentence's score and its words-shared share (best_score, best_lexical)
 # are in none: SQuAD's crowd workers copy the paragraph's words, paraphrased
 # questions do not, so an absolute word-overlap score learned on SQuAD
-# abstains on paraphrases (README "Learned answer stage": with the lexical
+# abstains on paraphrases (eval/NOTES.md "Learned answer stage": with the lexical
 # shares the five articles' false abstention rose from 2.2% to 9.9%; here,
 # with best_score, from 5.1% to 6.1% at the same threshold rule). The
 # rules' own verdict on the score comes in through rules_abstained.

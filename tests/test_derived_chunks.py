@@ -1,5 +1,5 @@
-"""benchmarks/derived_chunks.py makes the vectors its README figures (Build
-speed, issue 15) are measured on: a chunk's vector from its sentences'."""
+"""benchmarks/derived_chunks.py makes the vectors its figures (benchmarks/NOTES.md,
+Build speed, issue 15) are measured on: a chunk's vector from its sentences'."""
 
 from __future__ import annotations
 

@@ -167,7 +167,7 @@ def test_capped_bm25_gives_the_lists_of_every_posting(pg_server, backend, querie
     """BM25 read from each word's best `cap` postings returns, for every
     question, the chunks and scores that reading every posting gives: proven
     exact, or run again over every posting. Tiny caps on the 73 chunks make
-    both happen (at 100k chunks the default cap proves most queries, README)."""
+    both happen (at 100k chunks the default cap proves most queries, benchmarks/NOTES.md)."""
     from dataclasses import replace
 
     retrieval = replace(SETTINGS.retrieval, candidates=candidates)
