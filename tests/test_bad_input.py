@@ -407,6 +407,19 @@ def test_invalid_metadata_json_falls_back_to_titles_from_the_text(
     assert_all_articles_served(r)
 
 
+def test_metadata_json_in_latin1_says_to_resave_it_as_utf8(corpus_copy: Path) -> None:
+    from rag.ingest import load_metadata
+
+    # Valid JSON, saved by an editor in Latin-1: the fault is the encoding, not the syntax.
+    (corpus_copy / "metadata.json").write_bytes('{"000_b8d8672fd89b6af8": {"title": "Caf\u00e9"}}'.encode("latin-1"))
+    meta, warnings = load_metadata(corpus_copy)
+    assert meta == {}
+    assert len(warnings) == 1
+    assert "is not valid UTF-8 (bad byte at offset 39): re-save it as UTF-8" in warnings[0]
+    assert "not valid JSON" not in warnings[0]
+    assert warnings[0].endswith("titles are taken from the texts meanwhile")
+
+
 def test_byline_is_not_taken_for_a_title(corpus_copy: Path) -> None:
     from rag.ingest import load_corpus
 
