@@ -42,6 +42,28 @@ def test_a_heading_is_its_own_sentence_and_marked() -> None:
     assert [s.is_heading for s in sentences] == [True, False, False]
 
 
+def test_a_title_ending_in_a_bracket_is_a_heading_not_a_sentence_to_quote() -> None:
+    """A user's article titled "The Moscow Metro (Московский метрополитен)" had its
+    title quoted as the answer to "How many stations...?", joined with the
+    first sentence into one citation: the ")" was taken for a sentence end."""
+    text = (
+        "The Moscow Metro (Московский метрополитен)\n\n"
+        "The Moscow Metro opened to passengers on 15 May 1935. It had 13 stations.\n\n"
+        "Water (H2O)\n\n"
+        "It left on time (as planned.)\n\n"
+        "It was structured.[1]"
+    )
+    assert [(text[s.start : s.end], s.is_heading) for s in split_sentences(text)] == [
+        ("The Moscow Metro (Московский метрополитен)", True),
+        ("The Moscow Metro opened to passengers on 15 May 1935.", False),
+        ("It had 13 stations.", False),
+        ("Water (H2O)", True),
+        # A bracket closing a sentence end, or a footnote after one, still ends a sentence.
+        ("It left on time (as planned.)", False),
+        ("It was structured.[1]", False),
+    ]
+
+
 def _uncovered(text: str) -> list[int]:
     covered: set[int] = set()
     for s in split_sentences(text):
