@@ -56,6 +56,15 @@ def _ends_sentence(line: str) -> bool:
     return bool(SENTENCE_END.search(mask_footnotes(line).rstrip().rstrip(")]")))
 
 
+def _is_table_row(line: str) -> bool:
+    """A line of tab-separated cells: a Markdown table row as rag/markdown_text.py
+    writes it ("Molar mass\t44.01 g/mol"), or a table pasted into a .txt. It has
+    no final full stop, yet it holds facts, not a topic: as a heading it would
+    be left out of the sentences an answer can quote, and no question about a
+    table could be answered from it."""
+    return "\t" in line.strip()
+
+
 def _breaks_paragraph(text: str, line_start: int, line_end: int, next_start: int) -> bool:
     """Whether a single line break (repair keeps the author's) ends a
     paragraph: after a whole sentence, or before a capital, as a heading
@@ -117,6 +126,6 @@ def split_sentences(text: str) -> list[Sentence]:
             spans[-1] = (start, end + len(tail.rstrip()))
         for start, end in spans:
             lone = len(spans) == 1
-            heading = lone and not _ends_sentence(text[start:end])
+            heading = lone and not _ends_sentence(text[start:end]) and not _is_table_row(text[start:end])
             sentences.append(Sentence(start, end, heading))
     return sentences

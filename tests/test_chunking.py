@@ -64,6 +64,24 @@ def test_a_title_ending_in_a_bracket_is_a_heading_not_a_sentence_to_quote() -> N
     ]
 
 
+def test_a_markdown_table_row_is_a_sentence_an_answer_can_quote() -> None:
+    """A user's molar masses were only in a table: each row, with no full stop,
+    was marked a heading, so "What is the molar mass of carbon dioxide?" could
+    only be answered from another sentence."""
+    from rag.markdown_text import markdown_to_text
+
+    text = markdown_to_text(
+        "## Side by side\n\n| Property | Water | Carbon dioxide |\n| --- | --- | --- |\n"
+        "| Molar mass | 18.02 g/mol | 44.01 g/mol |\n| Shape | bent | linear |\n"
+    )
+    assert [(text[s.start : s.end], s.is_heading) for s in split_sentences(text)] == [
+        ("Side by side", True),
+        ("Property\tWater\tCarbon dioxide", False),
+        ("Molar mass\t18.02 g/mol\t44.01 g/mol", False),
+        ("Shape\tbent\tlinear", False),
+    ]
+
+
 def _uncovered(text: str) -> list[int]:
     covered: set[int] = set()
     for s in split_sentences(text):
