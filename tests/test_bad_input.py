@@ -90,6 +90,15 @@ def test_question_limit_comes_from_settings(corpus_copy: Path, tmp_path: Path, f
         r.retrieve("x" * 51)
 
 
+@pytest.mark.parametrize("question", ["???", "!", "🙂"])
+def test_a_question_of_punctuation_or_emoji_is_an_abstention_not_a_crash(built: RAG, question: str) -> None:
+    """It has no word pieces for the reading model; `ask` raised numpy's
+    "zero-size array to reduction operation maximum" with a traceback."""
+    answer = built.ask(question)
+    assert answer.abstained
+    assert answer.citations == []
+
+
 # --- questions: command line ---------------------------------------------------
 
 
