@@ -126,6 +126,21 @@ def cli(monkeypatch: pytest.MonkeyPatch, corpus_copy: Path, tmp_path: Path):
     root.setLevel(level)
 
 
+@pytest.mark.parametrize("command", ["ask", "search"])
+def test_a_question_after_article_ids_is_refused_with_where_to_put_it(
+    cli, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`--article ID "question"` made the question an id: the command then read
+    an empty pipe and exited 0 having printed nothing."""
+    assert cli(command, "--article", ARTICLE_IDS[0], "Who signed up to the Board of Peace?") == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == (
+        "error: --article took 'Who signed up to the Board of Peace?' as an article id, so no question was given: "
+        f'put the question first, rag {command} "..." --article ID, or end the ids with --'
+    )
+
+
 @pytest.mark.parametrize(
     ("question", "words"),
     [
