@@ -113,8 +113,10 @@ def _run_questions(args: argparse.Namespace, command: str, one) -> int:
         from .questions import check_question
 
         check_question(args.question, Settings().retrieval.max_question_chars)
-    elif sys.stdin is None or sys.stdin.closed:
-        raise RagError(f'no question given and no input to read one from: pass the question in quotes, rag {command} "..."')
+    else:
+        _refuse_question_taken_as_article(args, command)
+        if sys.stdin is None or sys.stdin.closed:
+            raise RagError(f'no question given and no input to read one from: pass the question in quotes, rag {command} "..."')
     r = _load(args)
     if args.question is not None:
         one(r, args.question)
@@ -141,6 +143,25 @@ def _run_questions(args: argparse.Namespace, command: str, one) -> int:
         except RagError as e:
             _print(f"error: {e}", file=sys.stderr)
             failed = True
+
+
+def _refuse_question_taken_as_article(args: argparse.Namespace, command: str) -> None:
+    """`rag ask --article ID "Who designed it?"`: --article takes every value up
+    to the next option, so the question became an article id and the command
+    went on to read questions from the input, printing nothing from a pipe
+    and a bare prompt at a terminal. A last id that holds spaces and names no
+    file of the corpus is that question."""
+    from .ingest import normalize_id
+
+    ids = getattr(args, "article", None)
+    if not ids or not any(ch.isspace() for ch in ids[-1]):
+        return
+    known = _corpus_ids(Path(args.corpus))
+    if known is not None and normalize_id(ids[-1]) not in {normalize_id(i) for i in known}:
+        raise RagError(
+            f"--article took {ids[-1]!r} as an article id, so no question was given: put the question first, "
+            f'rag {command} "..." --article ID, or end the ids with --'
+        )
 
 
 def cmd_search(args: argparse.Namespace) -> int:

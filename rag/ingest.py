@@ -195,7 +195,12 @@ def load_metadata(folder: Path) -> tuple[dict[str, dict], list[str]]:
         return {}, []
     try:
         data = json.loads(_read_metadata_text(path))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        # Saved in another encoding (Latin-1, Windows-1252): the JSON may be
+        # fine, so "fix it" would send the user looking for a syntax error.
+        return {}, [f"{path} is not valid UTF-8 (bad byte at offset {e.start}): re-save it as UTF-8; "
+                    "titles are taken from the texts meanwhile"]
+    except json.JSONDecodeError as e:
         return {}, [f"{path} is not valid JSON ({e}): fix it; titles are taken from the texts meanwhile"]
     except UnreadableFile as e:
         return {}, [f"{e}; titles are taken from the texts meanwhile"]

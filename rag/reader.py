@@ -414,9 +414,11 @@ class Reader:
                              f"shape ({len(sentences)}, {n_extra()}); got {len(windows)} and {extras.shape}")
         if not len(sentences):
             return np.zeros(0, dtype=np.float64)
-        q, attention = self._question(q)
-        if not len(q):
+        if not len(q[:MAX_Q]):
+            # A question with no word pieces ("???", "🙂"): nothing can match it.
+            # Checked before _question, whose softmax over no pieces would fail.
             return np.full(len(sentences), -10.0)
+        q, attention = self._question(q)
         n = len(sentences)
         per_text = self._per_piece(q, [t[:MAX_S] for t in sentences] + [t[:MAX_W] for t in windows])
         per_piece = np.concatenate([per_text[:n], per_text[n:]], axis=2)  # (n, Lq, 2 * PER_PIECE)

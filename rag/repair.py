@@ -487,13 +487,21 @@ _MIN_WRAP_WIDTH = 40
 # (a long URL), but a document with paragraphs on one long line each is not
 # wrapped, however short the lines of its lists ("1987–2000 Dr Nafis Sadik").
 _WITHIN_WIDTH_SHARE = 0.9
+# A layout breaks a line where the width runs out, so most of its inner line
+# ends fall inside a sentence. Lines that (nearly) all end a sentence were
+# broken by their author: one record, fact or verse line each, all of a width.
+_MID_SENTENCE_SHARE = 0.5
 
 
 def is_hard_wrapped(blocks: list[list[str]]) -> bool:
-    """True when multi-line blocks are made of layout-width lines and the
-    document has (nearly) no line wider than that layout."""
-    inner = sorted(len(line) for block in blocks if len(block) > 1 for line in block[:-1])
+    """True when multi-line blocks are made of layout-width lines, most of
+    them broken inside a sentence, and the document has (nearly) no line
+    wider than that layout."""
+    inner_lines = [line for block in blocks if len(block) > 1 for line in block[:-1]]
+    inner = sorted(len(line) for line in inner_lines)
     if len(inner) < 3 or sum(n <= _WRAP_WIDTH for n in inner) < 0.8 * len(inner):
+        return False
+    if sum(not SENTENCE_END.search(line) for line in inner_lines) < _MID_SENTENCE_SHARE * len(inner_lines):
         return False
     width = inner[int(0.9 * (len(inner) - 1))]  # the layout's width, a few overlong lines aside
     if width < _MIN_WRAP_WIDTH:

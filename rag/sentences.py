@@ -46,6 +46,25 @@ class Sentence:
 _FULL_STOP = re.compile(r"[.!?…][\"'”’)\]]*(?:\[\d{1,3}\])*[^\S\n]*$")
 
 
+def _ends_sentence(line: str) -> bool:
+    """Whether a one-sentence paragraph ends as a sentence does (else it is a
+    heading). A closing bracket counts only after a sentence end inside it
+    ("(as planned.)"): a title such as "The Moscow Metro (Московский
+    метрополитен)" or "Water (H2O)" ends with one and is still a title, not a
+    sentence to quote as an answer. Footnote markers ("commitments.[1]") are
+    blanked first, so the full stop before them still counts."""
+    return bool(SENTENCE_END.search(mask_footnotes(line).rstrip().rstrip(")]")))
+
+
+def _is_table_row(line: str) -> bool:
+    """A line of tab-separated cells: a Markdown table row as rag/markdown_text.py
+    writes it ("Molar mass\t44.01 g/mol"), or a table pasted into a .txt. It has
+    no final full stop, yet it holds facts, not a topic: as a heading it would
+    be left out of the sentences an answer can quote, and no question about a
+    table could be answered from it."""
+    return "\t" in line.strip()
+
+
 def _breaks_paragraph(text: str, line_start: int, line_end: int, next_start: int) -> bool:
     """Whether a single line break (repair keeps the author's) ends a
     paragraph: after a whole sentence, or before a capital, as a heading
@@ -107,6 +126,6 @@ def split_sentences(text: str) -> list[Sentence]:
             spans[-1] = (start, end + len(tail.rstrip()))
         for start, end in spans:
             lone = len(spans) == 1
-            heading = lone and not SENTENCE_END.search(text[start:end])
+            heading = lone and not _ends_sentence(text[start:end]) and not _is_table_row(text[start:end])
             sentences.append(Sentence(start, end, heading))
     return sentences

@@ -90,6 +90,15 @@ def test_question_limit_comes_from_settings(corpus_copy: Path, tmp_path: Path, f
         r.retrieve("x" * 51)
 
 
+@pytest.mark.parametrize("question", ["???", "!", "🙂"])
+def test_a_question_of_punctuation_or_emoji_is_an_abstention_not_a_crash(built: RAG, question: str) -> None:
+    """It has no word pieces for the reading model; `ask` raised numpy's
+    "zero-size array to reduction operation maximum" with a traceback."""
+    answer = built.ask(question)
+    assert answer.abstained
+    assert answer.citations == []
+
+
 # --- questions: command line ---------------------------------------------------
 
 
@@ -115,6 +124,21 @@ def cli(monkeypatch: pytest.MonkeyPatch, corpus_copy: Path, tmp_path: Path):
     yield run
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.mark.parametrize("command", ["ask", "search"])
+def test_a_question_after_article_ids_is_refused_with_where_to_put_it(
+    cli, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`--article ID "question"` made the question an id: the command then read
+    an empty pipe and exited 0 having printed nothing."""
+    assert cli(command, "--article", ARTICLE_IDS[0], "Who signed up to the Board of Peace?") == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == (
+        "error: --article took 'Who signed up to the Board of Peace?' as an article id, so no question was given: "
+        f'put the question first, rag {command} "..." --article ID, or end the ids with --'
+    )
 
 
 @pytest.mark.parametrize(
@@ -405,6 +429,19 @@ def test_invalid_metadata_json_falls_back_to_titles_from_the_text(
     assert titles["003_dbe280aae13c8a82"].publisher is None
     assert titles["000_b8d8672fd89b6af8"].author == "Dr. Sinem Cengiz"
     assert_all_articles_served(r)
+
+
+def test_metadata_json_in_latin1_says_to_resave_it_as_utf8(corpus_copy: Path) -> None:
+    from rag.ingest import load_metadata
+
+    # Valid JSON, saved by an editor in Latin-1: the fault is the encoding, not the syntax.
+    (corpus_copy / "metadata.json").write_bytes('{"000_b8d8672fd89b6af8": {"title": "Caf\u00e9"}}'.encode("latin-1"))
+    meta, warnings = load_metadata(corpus_copy)
+    assert meta == {}
+    assert len(warnings) == 1
+    assert "is not valid UTF-8 (bad byte at offset 39): re-save it as UTF-8" in warnings[0]
+    assert "not valid JSON" not in warnings[0]
+    assert warnings[0].endswith("titles are taken from the texts meanwhile")
 
 
 def test_byline_is_not_taken_for_a_title(corpus_copy: Path) -> None:

@@ -42,6 +42,46 @@ def test_a_heading_is_its_own_sentence_and_marked() -> None:
     assert [s.is_heading for s in sentences] == [True, False, False]
 
 
+def test_a_title_ending_in_a_bracket_is_a_heading_not_a_sentence_to_quote() -> None:
+    """A user's article titled "The Moscow Metro (Московский метрополитен)" had its
+    title quoted as the answer to "How many stations...?", joined with the
+    first sentence into one citation: the ")" was taken for a sentence end."""
+    text = (
+        "The Moscow Metro (Московский метрополитен)\n\n"
+        "The Moscow Metro opened to passengers on 15 May 1935. It had 13 stations.\n\n"
+        "Water (H2O)\n\n"
+        "It left on time (as planned.)\n\n"
+        "It was structured.[1]"
+    )
+    assert [(text[s.start : s.end], s.is_heading) for s in split_sentences(text)] == [
+        ("The Moscow Metro (Московский метрополитен)", True),
+        ("The Moscow Metro opened to passengers on 15 May 1935.", False),
+        ("It had 13 stations.", False),
+        ("Water (H2O)", True),
+        # A bracket closing a sentence end, or a footnote after one, still ends a sentence.
+        ("It left on time (as planned.)", False),
+        ("It was structured.[1]", False),
+    ]
+
+
+def test_a_markdown_table_row_is_a_sentence_an_answer_can_quote() -> None:
+    """A user's molar masses were only in a table: each row, with no full stop,
+    was marked a heading, so "What is the molar mass of carbon dioxide?" could
+    only be answered from another sentence."""
+    from rag.markdown_text import markdown_to_text
+
+    text = markdown_to_text(
+        "## Side by side\n\n| Property | Water | Carbon dioxide |\n| --- | --- | --- |\n"
+        "| Molar mass | 18.02 g/mol | 44.01 g/mol |\n| Shape | bent | linear |\n"
+    )
+    assert [(text[s.start : s.end], s.is_heading) for s in split_sentences(text)] == [
+        ("Side by side", True),
+        ("Property\tWater\tCarbon dioxide", False),
+        ("Molar mass\t18.02 g/mol\t44.01 g/mol", False),
+        ("Shape\tbent\tlinear", False),
+    ]
+
+
 def _uncovered(text: str) -> list[int]:
     covered: set[int] = set()
     for s in split_sentences(text):

@@ -126,6 +126,15 @@ def test_inference_is_deterministic_and_one_logit_per_sentence(tmp_path):
     assert reader.logits_ids(q, [], [], np.zeros((0, R.n_extra()), dtype=np.float32)).shape == (0,)
 
 
+def test_a_question_without_word_pieces_scores_every_sentence_low_instead_of_failing(tmp_path):
+    """'rag ask "???"' crashed with numpy's "zero-size array to reduction
+    operation maximum": punctuation alone gives the reader no pieces."""
+    reader = _reader(tmp_path)
+    _, sentences, windows, extras = _inputs()
+    logits = reader.logits_ids(np.array([], dtype=np.int64), sentences, windows, extras)
+    assert logits.shape == (3,) and (logits == -10.0).all()
+
+
 def test_inference_checks_its_shapes(tmp_path):
     reader = _reader(tmp_path)
     q, sentences, windows, extras = _inputs()

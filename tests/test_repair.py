@@ -215,6 +215,35 @@ def test_garbled_share_flags_byte_swapped_runs_left_in_latin_text() -> None:
 # --- repair edge cases ----------------------------------------------------------------
 
 
+def test_lines_that_each_end_a_sentence_are_the_authors_not_a_layout() -> None:
+    """A user's fact list, one record a line, all about 60 characters wide,
+    was joined into one paragraph: width alone looked like hard wrapping. A
+    layout breaks lines inside sentences; these lines each end one."""
+    records = (
+        "Planet facts\n\n"
+        "Mercury: radius 2,440 km; orbital period 88 days; moons 0.\n"
+        "Venus: radius 6,052 km; orbital period 225 days; moons 0.\n"
+        "Earth: radius 6,371 km; orbital period 365.25 days; moons 1.\n"
+        "Mars: radius 3,390 km; orbital period 687 days; moons 2.\n"
+        "Jupiter: radius 69,911 km; orbital period 11.86 years; moons 95.\n"
+    )
+    repaired = repair_text(records)
+    assert repaired.text == records and repaired.report.total == 0
+    # Prose wrapped at the same width, broken mid-sentence, is still joined.
+    wrapped = (
+        "Meeting notes\n\n"
+        "The committee met on 3 March 2024 in the town hall and agreed to\n"
+        "repair the bridge over the river before the summer. The cost will be\n"
+        "about 40,000 euros, paid from the reserve fund, and work will start\n"
+        "in May.\n"
+    )
+    assert repair_text(wrapped).text == (
+        "Meeting notes\n\nThe committee met on 3 March 2024 in the town hall and agreed to repair the bridge over "
+        "the river before the summer. The cost will be about 40,000 euros, paid from the reserve fund, and work "
+        "will start in May."
+    )
+
+
 def test_title_without_a_blank_line_in_a_hard_wrapped_document_stays_a_heading() -> None:
     raw = (
         "Rail Links Across the Balkans\n"
