@@ -73,19 +73,25 @@ READER_MODULES = ("ingest.py", "repair.py", "sentences.py", "markdown_text.py", 
 READER_DISTRIBUTIONS = ("ftfy", "pypdf", "markdown-it-py")
 
 
-@functools.lru_cache(maxsize=1)
-def reader_fingerprint() -> str:
-    """Names the code that turns file bytes into text: READER_MODULES and the
-    libraries they call. A read kept from other code is read again."""
+def code_fingerprint(modules: tuple[str, ...], dists: tuple[str, ...]) -> str:
+    """A short hash of the package's `modules` (file names in rag/) and the
+    versions of the distributions `dists`: what a kept result was made by."""
     h = hashlib.sha256()
-    for module in READER_MODULES:
+    for module in modules:
         h.update(Path(__file__).with_name(module).read_bytes())
-    for dist in READER_DISTRIBUTIONS:
+    for dist in dists:
         try:
             h.update(f"{dist}={distributions.version(dist)}".encode())
         except distributions.PackageNotFoundError:
             h.update(f"{dist}=none".encode())
     return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def reader_fingerprint() -> str:
+    """Names the code that turns file bytes into text: READER_MODULES and the
+    libraries they call. A read kept from other code is read again."""
+    return code_fingerprint(READER_MODULES, READER_DISTRIBUTIONS)
 
 
 @dataclass(frozen=True)

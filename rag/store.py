@@ -82,6 +82,10 @@ class Manifest:
     # The sentences' model when it is not `model` (IndexSettings.sentence_embed_backend):
     # "" means `model`, as in every manifest before it existed.
     sentence_model: str = ""
+    # The code that split the articles into chunks and sentence records
+    # (rag/indexer.py units_fingerprint); "" in manifests from before it was
+    # recorded. A refresh reuses stored records only when it is the same.
+    units_code: str = ""
 
 
 @dataclass(frozen=True)

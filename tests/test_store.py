@@ -732,3 +732,23 @@ def test_a_refresh_chunks_only_the_changed_article_and_builds_what_a_full_build_
     full = RAG.load(corpus_copy, tmp_path / "full", embedder=embedder).backend.stored
     assert list(refreshed.chunks) == list(full.chunks) and list(refreshed.sentences) == list(full.sentences)
     assert np.array_equal(refreshed.vectors, full.vectors)
+
+
+def test_a_refresh_splits_every_article_again_when_the_splitting_code_changed(corpus_copy: Path, tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    """Stored records are the splitter's output: records kept from other
+    splitting code (a heading rule changed, say) would keep the old sentences
+    in an index of the new code. The vectors are still reused by their texts."""
+    embedder = HashEmbedder()
+    first = RAG.load(corpus_copy, tmp_path / "index", embedder=embedder).backend.stored
+    assert first.manifest.units_code == rag.indexer.units_fingerprint()
+    target = sorted(corpus_copy.glob("*.txt"))[0]
+    target.write_text(target.read_text(encoding="utf-8") + "\n\nThe delegation also discussed rail links.\n", encoding="utf-8")
+    monkeypatch.setattr(rag.indexer, "units_fingerprint", lambda: "other-code")
+    split: list[int] = []
+    real_split = rag.indexer.split_sentences
+    monkeypatch.setattr(rag.indexer, "split_sentences", lambda text: split.append(len(text)) or real_split(text))
+    r = RAG.load(corpus_copy, tmp_path / "index", embedder=embedder)
+    assert len(split) == len(ARTICLE_IDS), "every article is split again"
+    assert r.backend.stored.manifest.units_code == "other-code"
+    assert (r.summary.embedded, r.summary.sentences_embedded) == (1, 1), r.summary  # the last chunk and the new sentence; the rest reused by their texts
