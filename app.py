@@ -111,6 +111,8 @@ CSS = """
 a.cite { color: #0b57d0; font-weight: 600; text-decoration: underline; cursor: pointer; }
 .dark a.cite { color: #9cc3ff; }
 .sources q { font-style: italic; }
+/* The chat's own CSS leaves lists no indent, so the bullets would hang outside the answer's bubble. */
+.sources ul { padding-left: 1.4em; }
 .note { font-size: 0.9em; }
 table.hits td, table.hits th, table.corpus td, table.corpus th { padding: 2px 6px; vertical-align: top; font-size: 0.9em; }
 """

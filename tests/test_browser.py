@@ -378,6 +378,23 @@ def test_on_a_phone_the_answer_stays_in_view_and_the_source_opens_on_demand(serv
     page.shot("02-source-on-demand")
 
 
+def test_the_sources_list_stays_inside_its_answers_bubble(server, page_factory) -> None:
+    page = page_factory(server.url, "bullets", size=(390, 844))
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    # A list item's bullet is drawn about 1em left of the item: the item must start that far
+    # inside the bubble's border and padding, or the bullet hangs over the bubble's edge.
+    room = page.driver.execute_script(
+        """const li = document.querySelector('.bot-row .sources li');
+        let bubble = li.parentElement;
+        while (bubble && parseFloat(getComputedStyle(bubble).borderLeftWidth) === 0) bubble = bubble.parentElement;
+        const cs = getComputedStyle(bubble);
+        const inner = bubble.getBoundingClientRect().left + parseFloat(cs.borderLeftWidth) + parseFloat(cs.paddingLeft);
+        return li.getBoundingClientRect().left - inner;"""
+    )
+    page.shot("01-sources")
+    assert room >= 12, f"the sources' bullets stick out of the answer's bubble ({room:.0f} px of room)"
+
+
 def test_dark_mode_keeps_highlights_and_links_readable(server, page_factory) -> None:
     page = page_factory(server.url + "?__theme=dark", "dark")
     page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
