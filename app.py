@@ -42,6 +42,8 @@ UPLOAD_TYPES = (".txt", ".md", ".pdf")
 DEFAULT_MAX_UPLOAD_MB = 20
 REMOVED_FOLDER = ".removed"  # inside the corpus folder; the loader skips dot-names
 
+EMPTY_QUESTION = "Please type a question first."
+
 EXAMPLES = [
     "Why did Vucic halt arms deliveries to Israel?",
     "What did Erdoğan and Vučić agree on?",
@@ -220,7 +222,7 @@ class ChatApp:
         chat = list(chat or [])
         turns = list(turns or [])
         if not question:
-            yield chat + [{"role": "assistant", "content": "Please type a question first."}], turns, self._choices(turns), None, "", None
+            yield chat + [{"role": "assistant", "content": EMPTY_QUESTION}], turns, self._choices(turns), None, "", None
             return
         chat.append({"role": "user", "content": ui.question_html(question)})
         problem = question_problem(question)
@@ -549,6 +551,12 @@ def build_demo(r, settings, uploads: bool = False, max_upload_bytes: int = DEFAU
                 cite = gr.Textbox(visible="hidden", elem_id="cite-target")
 
         def chat_step(q, chat, t, k_, arts, m):
+            if not (q or "").strip():
+                # Said in a toast, the chat left as it is: the chat joins consecutive replies into
+                # one bubble, so a reply here would read (and copy) as part of the previous answer.
+                gr.Warning(EMPTY_QUESTION)
+                yield gr.update(), gr.update(), gr.update(), gr.update(), "", gr.update()
+                return
             for chat_, t_, choices, hits, box, view in app.chat(q, chat, t, k_, arts, m):
                 if view is None:  # still working, or bad input: the viewer keeps what it shows
                     yield chat_, t_, gr.update(choices=choices), gr.update(), box, gr.update()

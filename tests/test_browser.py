@@ -378,6 +378,21 @@ def test_on_a_phone_the_answer_stays_in_view_and_the_source_opens_on_demand(serv
     page.shot("02-source-on-demand")
 
 
+def test_an_empty_question_is_said_beside_the_chat_not_inside_the_last_answer(server, page_factory) -> None:
+    page = page_factory(server.url, "empty")
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    rows, last = len(page.bot_rows()), page.last_answer().text
+    page.box.click()
+    page.box.send_keys(Keys.CONTROL, "a")
+    page.box.send_keys(Keys.DELETE, Keys.ENTER)  # Enter on an empty box
+    toast = page.wait(lambda d: _first([t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body") if t.text]),
+                      UI_TIMEOUT, "nothing said that the question is empty")
+    assert "Please type a question first." in toast, toast
+    # The chat joins consecutive replies into one bubble: a reply there would read as part of the answer.
+    assert len(page.bot_rows()) == rows and page.last_answer().text == last, page.last_answer().text
+    page.shot("01-empty-question")
+
+
 def test_the_sources_list_stays_inside_its_answers_bubble(server, page_factory) -> None:
     page = page_factory(server.url, "bullets", size=(390, 844))
     page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
