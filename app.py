@@ -98,6 +98,32 @@ SCROLL_JS = """() => {
   }
 }"""
 
+# The chat keeps to its bottom as an answer comes in (Gradio scrolls it there some 300 ms
+# after each update). A finished answer taller than the chat would then show only its
+# sources' end, with the doubt note and the bold short answer, which are to be read first,
+# scrolled out above: so once Gradio is done, its first line is brought to the chat's top.
+# Gradio follows new messages only while the chat is at its bottom, so asking first puts
+# the chat back there (TO_BOTTOM_JS), and the question and the "Searching…" show.
+SHOW_ANSWER_JS = """() => {
+  const place = (again) => {
+    const log = document.querySelector('#chat [role=log]');
+    const rows = log ? log.querySelectorAll('.message-row.bot-row') : [];
+    const row = rows[rows.length - 1];
+    if (!row) return;
+    const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 2;
+    const label = document.querySelector('#chat [data-testid="block-label"]');  // floats over the chat's top
+    const top = Math.max(log.getBoundingClientRect().top, label ? label.getBoundingClientRect().bottom : 0);
+    const gap = row.getBoundingClientRect().top - top;
+    if (gap < 0 && (atBottom || !again)) log.scrollTop += gap - 6;
+  };
+  setTimeout(() => place(false), 400);
+  setTimeout(() => place(true), 1000);  // Gradio was late on a busy machine: once more, if it is at the bottom again
+}"""
+TO_BOTTOM_JS = """() => {
+  const log = document.querySelector('#chat [role=log]');
+  if (log) log.scrollTop = log.scrollHeight;
+}"""
+
 CSS = """
 /* The viewer is its own stacking context at level 0, so its pinned header never covers
    the "Show a source" list that opens above it. */
@@ -568,7 +594,9 @@ def build_demo(r, settings, uploads: bool = False, max_upload_bytes: int = DEFAU
         outputs = [chatbot, turns, source, passages, question, viewer]
         inputs = [question, chatbot, turns, k, chosen, mode]
         for trigger in (send.click, question.submit):
-            trigger(chat_step, inputs, outputs, **private).then(None, None, None, js=SCROLL_JS, **private)
+            trigger(None, None, None, js=TO_BOTTOM_JS, **private)
+            (trigger(chat_step, inputs, outputs, **private).then(None, None, None, js=SCROLL_JS, **private)
+             .then(None, None, None, js=SHOW_ANSWER_JS, **private))
         source.input(app.show_source, [source, turns], viewer, **private).then(None, None, None, js=SCROLL_JS, **private)
 
         def cite_clicked(value, t):

@@ -378,6 +378,32 @@ def test_on_a_phone_the_answer_stays_in_view_and_the_source_opens_on_demand(serv
     page.shot("02-source-on-demand")
 
 
+SHOWN_IN_CHAT_JS = """
+const log = document.querySelector('#chat [role=log]');
+const label = document.querySelector('#chat [data-testid="block-label"]');
+const rows = log.querySelectorAll('.message-row.bot-row');
+const el = rows[rows.length - 1].querySelector(arguments[0]);
+const v = log.getBoundingClientRect(), r = el.getBoundingClientRect();
+const top = Math.max(v.top, label ? label.getBoundingClientRect().bottom : v.top);
+return r.height > 0 && r.top >= top - 1 && r.bottom <= v.bottom + 1;
+"""
+
+
+def test_on_a_phone_a_long_answer_opens_at_its_doubt_note_and_the_next_question_still_shows(server, page_factory) -> None:
+    page = page_factory(server.url, "phone-doubt", size=(390, 844))
+    # Note, short answer, a four-sentence quote and its source: taller than the chat on a phone.
+    page.ask("In what year did North Macedonia join NATO?", expect="Sources")
+    page.wait(lambda d: d.execute_script(SHOWN_IN_CHAT_JS, "p.doubt"), UI_TIMEOUT,
+              "the doubt note was scrolled out of the chat (it is to be read before the answer)")
+    assert page.driver.execute_script(SHOWN_IN_CHAT_JS, "p.short-answer"), "the bold short answer is out of view"
+    page.shot("01-doubt-note-in-view")
+    # The chat is no longer at its bottom: the next question and its answer must still be brought into view.
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    page.wait(lambda d: d.execute_script(SHOWN_IN_CHAT_JS, "p.answer-text"), UI_TIMEOUT,
+              "the next answer was left below the chat's view")
+    page.shot("02-next-answer-in-view")
+
+
 def test_an_empty_question_is_said_beside_the_chat_not_inside_the_last_answer(server, page_factory) -> None:
     page = page_factory(server.url, "empty")
     page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
