@@ -142,6 +142,7 @@ a.cite { color: #0b57d0; font-weight: 600; text-decoration: underline; cursor: p
 /* The chat's own CSS leaves lists no indent, so the bullets would hang outside the answer's bubble. */
 .sources ul { padding-left: 1.4em; }
 .note { font-size: 0.9em; }
+.table-scroll { max-width: 100%; overflow-x: auto; }  /* see rag/ui.py scrolling() */
 table.hits td, table.hits th, table.corpus td, table.corpus th { padding: 2px 6px; vertical-align: top; font-size: 0.9em; }
 """
 

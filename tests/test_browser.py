@@ -436,6 +436,27 @@ def test_the_sources_list_stays_inside_its_answers_bubble(server, page_factory) 
     assert room >= 12, f"the sources' bullets stick out of the answer's bubble ({room:.0f} px of room)"
 
 
+def test_on_a_phone_the_wide_tables_scroll_by_themselves_not_their_panels(server, page_factory) -> None:
+    page = page_factory(server.url, "phone-tables", size=(390, 844))
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    for name in ("Retrieved passages and scores", "Documents"):
+        button = page.driver.find_element(By.XPATH, f"//button[.//*[normalize-space()='{name}'] or normalize-space()='{name}']")
+        page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+    page.wait(lambda d: len([t for t in d.find_elements(By.CSS_SELECTOR, "table.hits, table.corpus") if t.is_displayed()]) == 2,
+              UI_TIMEOUT, "the passages and documents tables did not open")
+    state = page.driver.execute_script(
+        """const wide = (e) => e ? e.scrollWidth > e.clientWidth + 1 : null;
+        return {page: wide(document.documentElement),
+                panels: [...document.querySelectorAll('.gr-accordion')].filter(wide).length,
+                corpus_scrolls: wide(document.querySelector('table.corpus').closest('.table-scroll'))};"""
+    )
+    page.driver.execute_script("document.querySelector('table.corpus').scrollIntoView({block: 'center'})")
+    page.shot("01-documents")
+    # The corpus table is wider than a phone: it scrolls inside its own box, the page and the panels do not.
+    assert state == {"page": False, "panels": 0, "corpus_scrolls": True}, state
+
+
 def test_dark_mode_keeps_highlights_and_links_readable(server, page_factory) -> None:
     page = page_factory(server.url + "?__theme=dark", "dark")
     page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
