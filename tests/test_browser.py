@@ -457,6 +457,28 @@ def test_on_a_phone_the_wide_tables_scroll_by_themselves_not_their_panels(server
     assert state == {"page": False, "panels": 0, "corpus_scrolls": True}, state
 
 
+def _fonts_drawing(page: Page, css: str) -> list[str]:
+    """The font files the browser drew the first element matching `css` with (DevTools)."""
+    driver = page.driver
+    driver.execute_cdp_cmd("DOM.enable", {})
+    driver.execute_cdp_cmd("CSS.enable", {})
+    root = driver.execute_cdp_cmd("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    node = driver.execute_cdp_cmd("DOM.querySelector", {"nodeId": root, "selector": css})["nodeId"]
+    assert node, f"nothing matches {css!r}"
+    return [f["postScriptName"] for f in driver.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]]
+
+
+def test_bold_text_is_drawn_in_the_pages_own_font_not_a_system_fallback(server, page_factory) -> None:
+    page = page_factory(server.url, "fonts")
+    page.ask("What did Erdogan's visit to Serbia produce?", expect="Sources")
+    # Headings, buttons and the short answer are semibold; every letter must come from one
+    # font the page ships, not some from it and the rest from the system's DejaVu Sans.
+    for css in ("h2", "button.primary", ".bot-row .short-answer b", ".article-view h3"):
+        fonts = _fonts_drawing(page, css)
+        assert len(fonts) == 1 and not fonts[0].startswith("DejaVu"), (css, fonts)
+    page.shot("01-fonts")
+
+
 def test_dark_mode_keeps_highlights_and_links_readable(server, page_factory) -> None:
     page = page_factory(server.url + "?__theme=dark", "dark")
     page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
