@@ -42,6 +42,8 @@ UPLOAD_TYPES = (".txt", ".md", ".pdf")
 DEFAULT_MAX_UPLOAD_MB = 20
 REMOVED_FOLDER = ".removed"  # inside the corpus folder; the loader skips dot-names
 
+EMPTY_QUESTION = "Please type a question first."
+
 EXAMPLES = [
     "Why did Vucic halt arms deliveries to Israel?",
     "What did Erdoğan and Vučić agree on?",
@@ -96,6 +98,32 @@ SCROLL_JS = """() => {
   }
 }"""
 
+# The chat keeps to its bottom as an answer comes in (Gradio scrolls it there some 300 ms
+# after each update). A finished answer taller than the chat would then show only its
+# sources' end, with the doubt note and the bold short answer, which are to be read first,
+# scrolled out above: so once Gradio is done, its first line is brought to the chat's top.
+# Gradio follows new messages only while the chat is at its bottom, so asking first puts
+# the chat back there (TO_BOTTOM_JS), and the question and the "Searching…" show.
+SHOW_ANSWER_JS = """() => {
+  const place = (again) => {
+    const log = document.querySelector('#chat [role=log]');
+    const rows = log ? log.querySelectorAll('.message-row.bot-row') : [];
+    const row = rows[rows.length - 1];
+    if (!row) return;
+    const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 2;
+    const label = document.querySelector('#chat [data-testid="block-label"]');  // floats over the chat's top
+    const top = Math.max(log.getBoundingClientRect().top, label ? label.getBoundingClientRect().bottom : 0);
+    const gap = row.getBoundingClientRect().top - top;
+    if (gap < 0 && (atBottom || !again)) log.scrollTop += gap - 6;
+  };
+  setTimeout(() => place(false), 400);
+  setTimeout(() => place(true), 1000);  // Gradio was late on a busy machine: once more, if it is at the bottom again
+}"""
+TO_BOTTOM_JS = """() => {
+  const log = document.querySelector('#chat [role=log]');
+  if (log) log.scrollTop = log.scrollHeight;
+}"""
+
 CSS = """
 /* The viewer is its own stacking context at level 0, so its pinned header never covers
    the "Show a source" list that opens above it. */
@@ -111,7 +139,10 @@ CSS = """
 a.cite { color: #0b57d0; font-weight: 600; text-decoration: underline; cursor: pointer; }
 .dark a.cite { color: #9cc3ff; }
 .sources q { font-style: italic; }
+/* The chat's own CSS leaves lists no indent, so the bullets would hang outside the answer's bubble. */
+.sources ul { padding-left: 1.4em; }
 .note { font-size: 0.9em; }
+.table-scroll { max-width: 100%; overflow-x: auto; }  /* see rag/ui.py scrolling() */
 table.hits td, table.hits th, table.corpus td, table.corpus th { padding: 2px 6px; vertical-align: top; font-size: 0.9em; }
 """
 
@@ -218,7 +249,7 @@ class ChatApp:
         chat = list(chat or [])
         turns = list(turns or [])
         if not question:
-            yield chat + [{"role": "assistant", "content": "Please type a question first."}], turns, self._choices(turns), None, "", None
+            yield chat + [{"role": "assistant", "content": EMPTY_QUESTION}], turns, self._choices(turns), None, "", None
             return
         chat.append({"role": "user", "content": ui.question_html(question)})
         problem = question_problem(question)
@@ -547,6 +578,12 @@ def build_demo(r, settings, uploads: bool = False, max_upload_bytes: int = DEFAU
                 cite = gr.Textbox(visible="hidden", elem_id="cite-target")
 
         def chat_step(q, chat, t, k_, arts, m):
+            if not (q or "").strip():
+                # Said in a toast, the chat left as it is: the chat joins consecutive replies into
+                # one bubble, so a reply here would read (and copy) as part of the previous answer.
+                gr.Warning(EMPTY_QUESTION)
+                yield gr.update(), gr.update(), gr.update(), gr.update(), "", gr.update()
+                return
             for chat_, t_, choices, hits, box, view in app.chat(q, chat, t, k_, arts, m):
                 if view is None:  # still working, or bad input: the viewer keeps what it shows
                     yield chat_, t_, gr.update(choices=choices), gr.update(), box, gr.update()
@@ -558,7 +595,9 @@ def build_demo(r, settings, uploads: bool = False, max_upload_bytes: int = DEFAU
         outputs = [chatbot, turns, source, passages, question, viewer]
         inputs = [question, chatbot, turns, k, chosen, mode]
         for trigger in (send.click, question.submit):
-            trigger(chat_step, inputs, outputs, **private).then(None, None, None, js=SCROLL_JS, **private)
+            trigger(None, None, None, js=TO_BOTTOM_JS, **private)
+            (trigger(chat_step, inputs, outputs, **private).then(None, None, None, js=SCROLL_JS, **private)
+             .then(None, None, None, js=SHOW_ANSWER_JS, **private))
         source.input(app.show_source, [source, turns], viewer, **private).then(None, None, None, js=SCROLL_JS, **private)
 
         def cite_clicked(value, t):
@@ -599,6 +638,21 @@ def build_demo(r, settings, uploads: bool = False, max_upload_bytes: int = DEFAU
     return demo
 
 
+def theme():
+    """Gradio's default theme, its fonts' semibold (600) replaced by their bold (700).
+
+    The semibold files Gradio ships hold a handful of glyphs (5 KB against 100 KB for the
+    bold), so every heading, button and bold short answer was drawn in the system's
+    DejaVu Sans Bold with a few Source Sans letters mixed in (the "A" of "Ask", the "B" of
+    "Balkans"). With no 600 face declared the browser takes the 700 one for weight 600."""
+    import gradio as gr
+
+    return gr.themes.Default(
+        font=(gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)), "ui-sans-serif", "system-ui", "sans-serif"),
+        font_mono=(gr.themes.LocalFont("IBM Plex Mono", weights=(400, 700)), "ui-monospace", "Consolas", "monospace"),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     auth = auth_from_env()
@@ -630,6 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     guard = Middleware(Guard, config=GuardConfig(uploads=uploads, max_upload_bytes=max_upload + (1 << 16)))
     demo.launch(
         server_name=args.host, server_port=args.port, auth=auth, share=False, css=CSS, head=HEAD, show_error=False,
+        theme=theme(),
         # Bounds Gradio's own upload route as it reads the body; the Guard refuses a declared
         # oversize at once (the margin is the multipart framing around the file).
         max_file_size=max_upload,

@@ -224,9 +224,16 @@ def hits_html(hits: list[Hit]) -> str:
     return (
         "<p class='hits-help'><small>cosine: similarity of the question's and the passage's embeddings (−1 to 1); "
         "BM25: keyword match score (0 and up, not bounded); – : that side did not find the passage.</small></p>"
-        "<table class='hits'><thead><tr><th>#</th><th>cosine</th><th>BM25</th>"
-        f"<th>article</th><th>passage</th></tr></thead><tbody>{rows}</tbody></table>"
+        + scrolling("<table class='hits'><thead><tr><th>#</th><th>cosine</th><th>BM25</th>"
+                    f"<th>article</th><th>passage</th></tr></thead><tbody>{rows}</tbody></table>")
     )
+
+
+def scrolling(table: str) -> str:
+    """A table in a box that scrolls sideways on its own: on a phone the corpus table (six
+    columns, unbreakable ids) is wider than the screen, and without the box its panel, upload
+    field and all, would scroll sideways with its right columns cut off out of sight."""
+    return f"<div class='table-scroll'>{table}</div>"
 
 
 def source_label(turn: int, c: Citation) -> str:
@@ -251,7 +258,7 @@ def corpus_html(articles: Iterable[Article], skipped: Iterable = ()) -> str:
             f"<tr><td>{esc(a.title)}</td><td>{esc(a.byline) or '–'}</td><td><code>{esc(a.id)}</code></td>"
             f"<td>{esc(a.source)}</td><td>{len(a.text):,}</td><td>{esc(fixes)}</td></tr>"
         )
-    table = (
+    table = scrolling(
         "<table class='corpus'><thead><tr><th>title</th><th>author or publisher, date</th><th>id</th>"
         "<th>file</th><th>characters</th><th>text repair</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )

@@ -403,6 +403,7 @@ def test_scores_are_shown_as_cosine_and_bm25_never_the_fused_number() -> None:
             Hit("a1", "T", "more", 0.6, 4, 8, "a1#1", dense_score=None, bm25_score=2.0)]
     table = ui.hits_html(hits)
     assert "cosine" in table and "BM25" in table and "fused" not in table
+    assert "<div class='table-scroll'><table class='hits'>" in table  # on a phone the table scrolls, not its panel
     assert "0.312" in table and "4.25" in table and "0.988" not in table and "0.600" not in table
     closest = ui.sources_html({}, Answer("The articles do not answer this question.", [], True, hits))
     assert "cosine 0.31, BM25 4.2" in closest and "0.99" not in closest and "(0.60)" not in closest

@@ -378,6 +378,107 @@ def test_on_a_phone_the_answer_stays_in_view_and_the_source_opens_on_demand(serv
     page.shot("02-source-on-demand")
 
 
+SHOWN_IN_CHAT_JS = """
+const log = document.querySelector('#chat [role=log]');
+const label = document.querySelector('#chat [data-testid="block-label"]');
+const rows = log.querySelectorAll('.message-row.bot-row');
+const el = rows[rows.length - 1].querySelector(arguments[0]);
+const v = log.getBoundingClientRect(), r = el.getBoundingClientRect();
+const top = Math.max(v.top, label ? label.getBoundingClientRect().bottom : v.top);
+return r.height > 0 && r.top >= top - 1 && r.bottom <= v.bottom + 1;
+"""
+
+
+def test_on_a_phone_a_long_answer_opens_at_its_doubt_note_and_the_next_question_still_shows(server, page_factory) -> None:
+    page = page_factory(server.url, "phone-doubt", size=(390, 844))
+    # Note, short answer, a four-sentence quote and its source: taller than the chat on a phone.
+    page.ask("In what year did North Macedonia join NATO?", expect="Sources")
+    page.wait(lambda d: d.execute_script(SHOWN_IN_CHAT_JS, "p.doubt"), UI_TIMEOUT,
+              "the doubt note was scrolled out of the chat (it is to be read before the answer)")
+    assert page.driver.execute_script(SHOWN_IN_CHAT_JS, "p.short-answer"), "the bold short answer is out of view"
+    page.shot("01-doubt-note-in-view")
+    # The chat is no longer at its bottom: the next question and its answer must still be brought into view.
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    page.wait(lambda d: d.execute_script(SHOWN_IN_CHAT_JS, "p.answer-text"), UI_TIMEOUT,
+              "the next answer was left below the chat's view")
+    page.shot("02-next-answer-in-view")
+
+
+def test_an_empty_question_is_said_beside_the_chat_not_inside_the_last_answer(server, page_factory) -> None:
+    page = page_factory(server.url, "empty")
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    rows, last = len(page.bot_rows()), page.last_answer().text
+    page.box.click()
+    page.box.send_keys(Keys.CONTROL, "a")
+    page.box.send_keys(Keys.DELETE, Keys.ENTER)  # Enter on an empty box
+    toast = page.wait(lambda d: _first([t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body") if t.text]),
+                      UI_TIMEOUT, "nothing said that the question is empty")
+    assert "Please type a question first." in toast, toast
+    # The chat joins consecutive replies into one bubble: a reply there would read as part of the answer.
+    assert len(page.bot_rows()) == rows and page.last_answer().text == last, page.last_answer().text
+    page.shot("01-empty-question")
+
+
+def test_the_sources_list_stays_inside_its_answers_bubble(server, page_factory) -> None:
+    page = page_factory(server.url, "bullets", size=(390, 844))
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    # A list item's bullet is drawn about 1em left of the item: the item must start that far
+    # inside the bubble's border and padding, or the bullet hangs over the bubble's edge.
+    room = page.driver.execute_script(
+        """const li = document.querySelector('.bot-row .sources li');
+        let bubble = li.parentElement;
+        while (bubble && parseFloat(getComputedStyle(bubble).borderLeftWidth) === 0) bubble = bubble.parentElement;
+        const cs = getComputedStyle(bubble);
+        const inner = bubble.getBoundingClientRect().left + parseFloat(cs.borderLeftWidth) + parseFloat(cs.paddingLeft);
+        return li.getBoundingClientRect().left - inner;"""
+    )
+    page.shot("01-sources")
+    assert room >= 12, f"the sources' bullets stick out of the answer's bubble ({room:.0f} px of room)"
+
+
+def test_on_a_phone_the_wide_tables_scroll_by_themselves_not_their_panels(server, page_factory) -> None:
+    page = page_factory(server.url, "phone-tables", size=(390, 844))
+    page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
+    for name in ("Retrieved passages and scores", "Documents"):
+        button = page.driver.find_element(By.XPATH, f"//button[.//*[normalize-space()='{name}'] or normalize-space()='{name}']")
+        page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+    page.wait(lambda d: len([t for t in d.find_elements(By.CSS_SELECTOR, "table.hits, table.corpus") if t.is_displayed()]) == 2,
+              UI_TIMEOUT, "the passages and documents tables did not open")
+    state = page.driver.execute_script(
+        """const wide = (e) => e ? e.scrollWidth > e.clientWidth + 1 : null;
+        return {page: wide(document.documentElement),
+                panels: [...document.querySelectorAll('.gr-accordion')].filter(wide).length,
+                corpus_scrolls: wide(document.querySelector('table.corpus').closest('.table-scroll'))};"""
+    )
+    page.driver.execute_script("document.querySelector('table.corpus').scrollIntoView({block: 'center'})")
+    page.shot("01-documents")
+    # The corpus table is wider than a phone: it scrolls inside its own box, the page and the panels do not.
+    assert state == {"page": False, "panels": 0, "corpus_scrolls": True}, state
+
+
+def _fonts_drawing(page: Page, css: str) -> list[str]:
+    """The font files the browser drew the first element matching `css` with (DevTools)."""
+    driver = page.driver
+    driver.execute_cdp_cmd("DOM.enable", {})
+    driver.execute_cdp_cmd("CSS.enable", {})
+    root = driver.execute_cdp_cmd("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    node = driver.execute_cdp_cmd("DOM.querySelector", {"nodeId": root, "selector": css})["nodeId"]
+    assert node, f"nothing matches {css!r}"
+    return [f["postScriptName"] for f in driver.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]]
+
+
+def test_bold_text_is_drawn_in_the_pages_own_font_not_a_system_fallback(server, page_factory) -> None:
+    page = page_factory(server.url, "fonts")
+    page.ask("What did Erdogan's visit to Serbia produce?", expect="Sources")
+    # Headings, buttons and the short answer are semibold; every letter must come from one
+    # font the page ships, not some from it and the rest from the system's DejaVu Sans.
+    for css in ("h2", "button.primary", ".bot-row .short-answer b", ".article-view h3"):
+        fonts = _fonts_drawing(page, css)
+        assert len(fonts) == 1 and not fonts[0].startswith("DejaVu"), (css, fonts)
+    page.shot("01-fonts")
+
+
 def test_dark_mode_keeps_highlights_and_links_readable(server, page_factory) -> None:
     page = page_factory(server.url + "?__theme=dark", "dark")
     page.ask("Why did Vucic halt arms deliveries to Israel?", expect="Sources")
