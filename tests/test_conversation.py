@@ -433,7 +433,7 @@ def test_unknown_names(question: str, names: list[str]) -> None:
 # A misspelt or abbreviated name is known when the retrieved passages spell it
 # otherwise (rag/answer.py spelt_otherwise); the real sparse tokenizer stems.
 PASSAGE = ("Martin Luther King led the march. American girls and the Bolshevik armies met Nasser. "
-           "The star of the show was Stark. Cyprus and the Arctic.")
+           "The star of the show was Stark. Cyprus and the Arctic. Ingenuity flew after Disraeli.")
 
 
 def _spelt(word: str, passage: str = PASSAGE) -> bool:
@@ -459,6 +459,10 @@ def _spelt(word: str, passage: str = PASSAGE) -> bool:
         ("Americxyz", False),  # three edits
         ("Greece", False),  # nothing near in the passages
         ("Mlk", False),  # initials count in capitals only
+        ("Ingenuty", True),  # one letter left out, which stemming hides: "ingenuti" against "ingenu"
+        ("Disareli", True),  # two letters swapped, "disar" against "disra"
+        ("Ingenuitty", True),
+        ("Ingenooty", False),  # two edits of the written word too
     ],
 )
 def test_spelt_otherwise(word: str, spelt: bool) -> None:
