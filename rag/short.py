@@ -156,6 +156,9 @@ class QuestionFrame:
     before_wh: frozenset[str] = frozenset()
     # "Which countries ...", "Name three types ...": the answer may be a list.
     several: bool = False
+    # "What is the bond angle ...", "At what temperature ...": a measured
+    # quantity is asked for (the phrase after "what" ends in a MEASURE_WORDS noun).
+    measure: bool = False
 
     @property
     def factoid(self) -> bool:
@@ -189,7 +192,33 @@ def question_frame(question: str) -> QuestionFrame:
     words = frozenset(_stem(t) for t in tokens if t not in _STOP and t[:1].isalnum())
     before = frozenset(_stem(t) for t in tokens[:wh_at] if t not in _STOP and t[:1].isalnum())
     several = raw_head.endswith("s") and not raw_head.endswith("ss") or any(t in _SEVERAL for t in tokens)
-    return QuestionFrame(wh, _stem(head) if head else "", words, answer_type(question), before, several)
+    measure = wh in ("what", "which") and _asks_a_measure(tokens[wh_at + 1 :])
+    return QuestionFrame(wh, _stem(head) if head else "", words, answer_type(question), before, several, measure)
+
+
+# Where the phrase after "what" ends: at a verb of the question or a preposition.
+_PHRASE_ENDS = frozenset(
+    "is was are were be been does did do will would can could has had have "
+    "of in for at per on when that to by from with as than".split()
+)
+
+
+def _asks_a_measure(after_wh: Sequence[str]) -> bool:
+    """Whether the phrase after "what"/"which" ("is the bond angle", "temperature",
+    "was the focal depth") ends in a noun that names a measured quantity."""
+    from .words import MEASURE_POINTS, MEASURE_WORDS
+
+    i = 1 if after_wh[:1] and after_wh[0] in ("is", "was", "are", "were") else 0
+    i += 1 if after_wh[i : i + 1] and after_wh[i] in ("the", "a", "an") else 0
+    phrase: list[str] = []
+    for w in after_wh[i : i + 4]:
+        if w in _PHRASE_ENDS or not w[:1].isalnum():
+            break
+        phrase.append(w)
+    if not phrase:
+        return False
+    last = phrase[-1]
+    return last in MEASURE_WORDS or (last == "point" and len(phrase) > 1 and phrase[-2] in MEASURE_POINTS)
 
 
 # --- candidates ---------------------------------------------------------------------
@@ -723,7 +752,8 @@ def _own_features(f: SpanFacts, view: SentenceView, frame: QuestionFrame, positi
     in_question = sum(s in words for s in content) / max(len(content), 1)
     atype = frame.answer_type or "none"
     before, after = f.wh_features(wh)
-    out = [*before, (f"atype={atype}|typed={f.typed(atype)}", 1.0), *after]
+    out = [*before, (f"atype={atype}|typed={f.typed(atype)}", 1.0), *after,
+           (f"measure={frame.measure}|shape={f.shape}", 1.0)]
     if frame.head:
         head = frame.head
         out += [

@@ -36,3 +36,18 @@ QUESTION_STOPWORDS = FUNCTION_WORDS | frozenset(
 # unknown-name rule (rag/questions.py) never takes them, or their plurals, for
 # a name the corpus lacks.
 UNIT_WORDS = frozenset("celsius fahrenheit kelvin centigrade".split())
+
+# Nouns that name a measured quantity: "What is the bond angle of water?",
+# "At what temperature does it boil?", "What was the focal depth?" ask for a
+# number though no "how many" says so. The short answer's scorer
+# (rag/short.py QuestionFrame.measure) reads them as the last word of the
+# phrase after "what" or "which". Left out: "area" and "value", which SQuAD's
+# questions mostly use for a region or a worth in words ("What area of the
+# brain ...": 40 of 273 answers hold a number).
+MEASURE_WORDS = frozenset(
+    "temperature angle mass ph speed velocity height length weight density distance cost price budget size "
+    "depth diameter radius width duration age rate frequency voltage pressure altitude elevation capacity "
+    "population percentage wavelength salary revenue worth volume score".split()
+)
+# "boiling point", "melting point": a measure only after these.
+MEASURE_POINTS = frozenset("boiling melting freezing dew flash".split())

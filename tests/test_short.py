@@ -25,8 +25,10 @@ from rag.short import (
     SentenceView,
     ShortModel,
     candidates,
+    _shipped_model,
     load_model,
     question_frame,
+    score_candidates,
     sentence_features,
     short_answer,
     tokenize,
@@ -57,6 +59,44 @@ def test_question_frame(question: str, wh: str, head: str) -> None:
     frame = question_frame(question)
     assert (frame.wh, frame.head) == (wh, head)
     assert frame.factoid is (wh not in ("why", "how"))
+
+
+@pytest.mark.parametrize(
+    ("question", "measure"),
+    [
+        ("What is the bond angle of a water molecule?", True),  # the phrase's last word, not its first
+        ("At what temperature does hydrogen sulfide boil?", True),
+        ("What is the boiling point of ethanol?", True),
+        ("What was the budget of the film?", True),
+        ("What area of the brain controls impulses?", False),  # a region, mostly, in SQuAD's questions
+        ("What point did the speaker make?", False),  # "point" only after boiling, melting ...
+        ("Which mountain is the highest?", False),
+        ("How tall is the tower?", False),  # how-questions say it with their own word
+        ("Who set the speed record?", False),
+    ],
+)
+def test_a_question_for_a_measured_quantity_is_told_apart(question: str, measure: bool) -> None:
+    assert question_frame(question).measure is measure
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        ("What is the pH of rain water?",
+         "This reaction is why rain water is slightly acidic, with a pH of about 5.6, and why the oceans "
+         "become more acidic as the air holds more CO2.", ("5.6", "about 5.6")),
+        ("What was the score when Germany played Brazil in the semi-final?",
+         "In the semi-finals Germany beat Brazil 7-1 in Belo Horizonte on 8 July.", ("7-1",)),
+    ],
+)
+def test_a_measure_question_is_answered_with_the_number(question: str, sentence: str, expected: tuple) -> None:
+    """A question for a measured quantity, against a sentence with a number
+    and a description or a place beside it: the number (the scorer gave
+    "slightly acidic" and "Belo Horizonte" before it knew the kind)."""
+    views = [SentenceView("a", 0, len(sentence), Tokens(tokenize(sentence)), 0, 0.5)]
+    best = score_candidates(question_frame(question), views, _shipped_model())[0]
+    tokens = views[0].tokens
+    assert sentence[tokens[best.candidate.first].start : tokens[best.candidate.last].end] in expected
 
 
 # --- candidates --------------------------------------------------------------------------
