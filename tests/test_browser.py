@@ -258,12 +258,14 @@ def test_a_conversation_with_sources_follow_up_and_abstention(server, page_facto
     abstained = page.ask("Who won the 2022 FIFA World Cup?", expect="Closest passages")
     assert abstained.count("do not answer this question") == 1, abstained
     assert "cosine" in abstained and "BM25" in abstained, abstained  # scores as what they are
-    assert page.driver.execute_script(
+    # The app brings a finished answer's first line into view a moment after Gradio has
+    # scrolled the chat to its bottom (app.py SHOW_ANSWER_JS): waited for, not read at once.
+    page.wait(lambda d: d.execute_script(
         """const chat = document.querySelector("[role='log']").getBoundingClientRect();
         const p = [...document.querySelectorAll('.bot-row p')].filter(e => e.textContent.includes('do not answer this')).pop();
         const r = p.getBoundingClientRect();
         return r.top >= chat.top && r.bottom <= chat.bottom;"""
-    ), "the abstention was scrolled out of the chat by its closest passages"
+    ), UI_TIMEOUT, "the abstention was scrolled out of the chat by its closest passages")
     page.wait(lambda d: page.viewer_mark() is None, UI_TIMEOUT, "the viewer still shows a quote after an abstention")
     page.shot("05-abstention")
 
