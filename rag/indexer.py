@@ -258,7 +258,8 @@ def _stored_units(stored: StoredIndex | None, settings: IndexSettings, embedder:
     if stored is None:
         return {}
     m = stored.manifest
-    if (m.package_version != __version__ or m.units_code != units_fingerprint() or m.model != embedder.name or m.dimension != embedder.dimension
+    if (m.package_version != __version__ or m.units_code != units_fingerprint()
+            or m.model != embedder.name or m.dimension != embedder.dimension
             or (m.sentence_model or m.model) != sentence_embedder.name or m.chunking != settings.chunking()
             or m.repair != settings.repair):
         return {}

@@ -414,7 +414,7 @@ class Reader:
                              f"shape ({len(sentences)}, {n_extra()}); got {len(windows)} and {extras.shape}")
         if not len(sentences):
             return np.zeros(0, dtype=np.float64)
-        if not len(q[:MAX_Q]):
+        if not len(q):
             # A question with no word pieces ("???", "🙂"): nothing can match it.
             # Checked before _question, whose softmax over no pieces would fail.
             return np.full(len(sentences), -10.0)

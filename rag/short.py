@@ -38,6 +38,7 @@ from pathlib import Path
 
 from .sentences import mask_footnotes, split_sentences
 from .types import Answer, Article, ShortAnswer
+from .words import MEASURE_POINTS, MEASURE_WORDS
 
 MODEL_PATH = Path(__file__).parent / "models" / "short_answer.json"
 
@@ -206,8 +207,6 @@ _PHRASE_ENDS = frozenset(
 def _asks_a_measure(after_wh: Sequence[str]) -> bool:
     """Whether the phrase after "what"/"which" ("is the bond angle", "temperature",
     "was the focal depth") ends in a noun that names a measured quantity."""
-    from .words import MEASURE_POINTS, MEASURE_WORDS
-
     i = 1 if after_wh[:1] and after_wh[0] in ("is", "was", "are", "were") else 0
     i += 1 if after_wh[i : i + 1] and after_wh[i] in ("the", "a", "an") else 0
     phrase: list[str] = []

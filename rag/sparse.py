@@ -122,7 +122,7 @@ def folded_words(text: str) -> frozenset[str]:
     """The words of `text` as BM25 reads them, before stop words and stemming
     ("ingenuity", not "ingenu"): for comparing spellings, which stemming can
     part ("Ingenuty" stems to "ingenuti")."""
-    return frozenset(_TOKEN.findall(fold(text).lower()))
+    return frozenset(_TOKEN.findall(fold(text)))  # fold() lower-cases
 
 
 # From this many chunks on, top-k is MaxScore's (rag/topk.py), the same top
