@@ -66,6 +66,7 @@ MAX_W = 96  # the neighbours: the end of the sentence before, the start of the o
 MUS = (0.9, 0.7, 0.5, 0.3, 0.1, -0.1)
 SIGMA = 0.1
 PER_PIECE = len(MUS) + 2  # kernels, exact count, best similarity
+_MUS = np.asarray(MUS, dtype=np.float32)[:, None, None]
 HEADS = 2
 # The answerability hook reads this many of the product's best sentences.
 CANDIDATES = 10
@@ -438,8 +439,15 @@ class Reader:
         ids = np.concatenate([texts[i] for i in full])
         starts = np.cumsum([0] + [len(texts[i]) for i in full[:-1]])
         sim = self.table[q] @ self.table[ids].T  # (Lq, all pieces)
-        mus = np.asarray(MUS, dtype=np.float32)[:, None, None]
-        soft = np.add.reduceat(np.exp(-((sim[None] - mus) ** 2) / (2 * SIGMA**2)), starts, axis=2)  # (K, Lq, full)
+        # The kernels exp(-(sim - mu)^2 / 2 sigma^2), worked in one buffer:
+        # the same operations in the same order as the plain expression (so
+        # the same numbers), without its four temporary arrays.
+        kernels = np.subtract(sim[None], _MUS)
+        np.square(kernels, out=kernels)
+        np.negative(kernels, out=kernels)
+        np.divide(kernels, 2 * SIGMA**2, out=kernels)
+        np.exp(kernels, out=kernels)
+        soft = np.add.reduceat(kernels, starts, axis=2)  # (K, Lq, full)
         exact = np.add.reduceat((q[:, None] == ids[None, :]).astype(np.float32), starts, axis=1)
         best = np.maximum.reduceat(sim, starts, axis=1)
         out[full] = np.concatenate(

@@ -450,6 +450,10 @@ class SpanFacts:
     inside_of: tuple[int, ...] = ()  # spans of its shape that strictly contain it
     holds: tuple[int, ...] = ()  # spans (any shape) it strictly contains
     by_wh: dict[str, tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]] = dataclasses.field(default_factory=dict)
+    # The summed weights of its features that do not depend on where the
+    # question's words sit, per model and kind of question (ShortModel.frame_z):
+    # half of its features, which the next question of that kind would look up again.
+    frame_z: dict[tuple, float] = dataclasses.field(default_factory=dict)
 
     def wh_features(self, wh: str) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
         """Its features before and after the answer-type one, for the wh-word `wh`."""
@@ -734,8 +738,28 @@ def _side(c: Candidate, anchor: tuple[int, int] | None) -> tuple[str, str]:
 _NEAREST_EDGES = (1, 2, 3, 5, 8, 15)
 
 
-def _own_features(f: SpanFacts, view: SentenceView, frame: QuestionFrame, positions: Sequence[int]) -> tuple[list[tuple[str, float]], int]:
-    """The named features of one span, and how far (in tokens) the nearest question word is."""
+def _frame_features(f: SpanFacts, frame: QuestionFrame) -> list[tuple[str, float]]:
+    """The span's features that depend on the question's kind only (its
+    wh-word, answer type, measure and head), not on where its words sit."""
+    atype = frame.answer_type or "none"
+    before, after = f.wh_features(frame.wh)
+    out = [*before, (f"atype={atype}|typed={f.typed(atype)}", 1.0), *after,
+           (f"measure={frame.measure}|shape={f.shape}", 1.0)]
+    if frame.head:
+        head = frame.head
+        out += [
+            (f"head={head}|shape={f.shape}", 1.0),
+            (f"head={head}|next={f.nxt}", 1.0),
+            (f"head={head}|last={f.last_stem}", 1.0),
+            (f"head_in_span={_stem(head) in f.span_stems}", 1.0),
+            (f"head_next={f.next_stem == head}", 1.0),
+        ]
+    return out
+
+
+def _placed_features(f: SpanFacts, view: SentenceView, frame: QuestionFrame, positions: Sequence[int]) -> tuple[list[tuple[str, float]], int]:
+    """The span's features that say where the question's words sit around
+    it, and how far (in tokens) the nearest one is."""
     c = f.candidate
     wh, words = frame.wh, frame.words
     # Where the question's words sit in the sentence (positions ascend), relative to the span.
@@ -749,21 +773,8 @@ def _own_features(f: SpanFacts, view: SentenceView, frame: QuestionFrame, positi
     q_right = bool(positions) and positions[-1] > last
     content = f.content_stems
     in_question = sum(s in words for s in content) / max(len(content), 1)
-    atype = frame.answer_type or "none"
-    before, after = f.wh_features(wh)
-    out = [*before, (f"atype={atype}|typed={f.typed(atype)}", 1.0), *after,
-           (f"measure={frame.measure}|shape={f.shape}", 1.0)]
-    if frame.head:
-        head = frame.head
-        out += [
-            (f"head={head}|shape={f.shape}", 1.0),
-            (f"head={head}|next={f.nxt}", 1.0),
-            (f"head={head}|last={f.last_stem}", 1.0),
-            (f"head_in_span={_stem(head) in f.span_stems}", 1.0),
-            (f"head_next={f.next_stem == head}", 1.0),
-        ]
     bucket = _bucket(nearest, _NEAREST_EDGES)
-    out += [
+    return [
         (f"nearest={bucket}", 1.0),
         (f"wh={wh}|nearest={bucket}", 1.0),
         ("near3", near3),
@@ -774,25 +785,24 @@ def _own_features(f: SpanFacts, view: SentenceView, frame: QuestionFrame, positi
         (f"ends_in_question={f.first_stem in words}|{f.last_stem in words}", 1.0),
         (f"sentence_rank={min(view.rank, 3)}", 1.0),
         ("sentence_overlap", view.overlap),
-        *f.tail,
-    ]
-    return out, nearest
+    ], nearest
 
 
-def _features_of(facts: Sequence[SpanFacts], kept: Sequence[bool], view: SentenceView, p: ParsedSentence,
-                 frame: QuestionFrame) -> list[list[tuple[str, float]]]:
-    """sentence_features() of the spans `facts`, the candidates left of the
-    spans that kept[i] marks (the indices of inside_of and holds)."""
+def _candidate_parts(facts: Sequence[SpanFacts], kept: Sequence[bool], view: SentenceView, p: ParsedSentence,
+                     frame: QuestionFrame) -> list[tuple[list[tuple[str, float]], list[tuple[str, float]]]]:
+    """Per span of `facts`, its placed features (_placed_features) and how it
+    compares with the sentence's other candidates; kept[i] marks the spans
+    left as candidates (the indices of inside_of and holds)."""
     wh = frame.wh
     positions = _question_positions(p, frame)
     anchor = _anchor(positions)
     order = _question_order(p, anchor, frame)
     q_at = frozenset(positions)
-    own = [_own_features(f, view, frame, positions) for f in facts]
+    placed = [_placed_features(f, view, frame, positions) for f in facts]
     # Per shape, its candidates' distances to the question's words, sorted:
     # how many of them are closer than one is a bisection.
     per_shape: dict[str, list[int]] = {}
-    for f, (_, nearest) in zip(facts, own):
+    for f, (_, nearest) in zip(facts, placed):
         per_shape.setdefault(f.shape, []).append(nearest)
     for distances in per_shape.values():
         distances.sort()
@@ -800,13 +810,13 @@ def _features_of(facts: Sequence[SpanFacts], kept: Sequence[bool], view: Sentenc
     out = []
     for k, f in enumerate(facts):
         c, shape = f.candidate, f.shape
-        named, nearest = own[k]
+        own, nearest = placed[k]
         same = per_shape[shape]
         closer = min(bisect.bisect_left(same, nearest), 3)
         inside = bool(f.inside_of) if every else any(kept[j] for j in f.inside_of)
         holds = bool(f.holds) if every else any(kept[j] for j in f.holds)
         side, gap = _side(c, anchor)
-        named += [
+        relative = [
             (f"wh={wh}|only_{shape}={len(same) == 1}", 1.0),
             (f"wh={wh}|closer_{shape}={closer}", 1.0),
             (f"atype={frame.answer_type}|closer_{shape}={closer}", 1.0),
@@ -816,13 +826,24 @@ def _features_of(facts: Sequence[SpanFacts], kept: Sequence[bool], view: Sentenc
             (f"shape={shape}|side={side}|gap={gap}", 1.0),
             (f"head={frame.head}|side={side}", 1.0),
             (f"wh={wh}|q_before={c.first - 1 in q_at}|q_after={c.last + 1 in q_at}", 1.0),
-            (f"several={frame.several}|shape={shape}", 1.0),
-            (f"several={frame.several}|joined={f.joined}", 1.0),
         ]
-        if f.ends_possessive:
-            named.append((f"wh={wh}|ends_possessive", 1.0))
-        out.append(named)
+        out.append((own, relative))
     return out
+
+
+def _kind_features(f: SpanFacts, frame: QuestionFrame) -> list[tuple[str, float]]:
+    """The last of a candidate's features: of the span and the kind of question only."""
+    out = [(f"several={frame.several}|shape={f.shape}", 1.0), (f"several={frame.several}|joined={f.joined}", 1.0)]
+    if f.ends_possessive:
+        out.append((f"wh={frame.wh}|ends_possessive", 1.0))
+    return out
+
+
+def _features_of(facts: Sequence[SpanFacts], kept: Sequence[bool], view: SentenceView, p: ParsedSentence,
+                 frame: QuestionFrame) -> list[list[tuple[str, float]]]:
+    """sentence_features() of the spans `facts` (see _candidate_parts for `kept`)."""
+    return [[*_frame_features(f, frame), *own, *f.tail, *relative, *_kind_features(f, frame)]
+            for f, (own, relative) in zip(facts, _candidate_parts(facts, kept, view, p, frame))]
 
 
 def sentence_features(cands: Sequence[Candidate], view: SentenceView, frame: QuestionFrame) -> list[list[tuple[str, float]]]:
@@ -844,14 +865,43 @@ class ShortModel:
     bias: float
     threshold: float  # the probability a candidate must reach to be the short answer
     manifest: Mapping
+    # What SpanFacts.frame_z is keyed by: this model, not another's weights
+    # (an object held by the key, so its id is never reused while cached).
+    # Not an argument: dataclasses.replace() makes a new model a new key.
+    key: object = dataclasses.field(default_factory=object, init=False, compare=False, repr=False)
 
-    def probability(self, named: Iterable[tuple[str, float]]) -> float:
-        """The probability that the candidate with these features is exactly the answer."""
+    def z(self, named: Iterable[tuple[str, float]]) -> float:
+        """The weighted sum of these features, without the bias."""
         get = self.weights.get
         # A list, not a generator: the same sum, left to right, at a third less
         # of the time (about 40 features a candidate, 20 candidates a question).
-        z = self.bias + sum([get(name, 0.0) * value for name, value in named])
+        return sum([get(name, 0.0) * value for name, value in named])
+
+    def probability(self, named: Iterable[tuple[str, float]]) -> float:
+        """The probability that the candidate with these features is exactly the answer."""
+        return self.of_z(self.z(named))
+
+    def of_z(self, z: float) -> float:
+        """The probability for the weighted sum `z` of a candidate's features."""
+        z += self.bias
         return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+
+    def frame_z(self, f: SpanFacts, frame: QuestionFrame) -> float:
+        """z() of the span's features that do not depend on where the question's
+    words sit (_frame_features, its tail, _kind_features), kept with the span."""
+        key = (self.key, frame.wh, frame.answer_type, frame.measure, frame.head, frame.several)
+        memo = f.frame_z
+        found = memo.get(key)
+        if found is None:
+            if len(memo) >= _FRAME_Z_MAX:
+                memo.clear()
+            found = memo[key] = self.z(_frame_features(f, frame)) + self.z(f.tail) + self.z(_kind_features(f, frame))
+        return found
+
+
+# Kinds of question kept per span: the heads ("year", "city" ...) vary, and
+# a span cited for ever new kinds would otherwise grow without bound.
+_FRAME_Z_MAX = 64
 
 
 def load_model(path: Path = MODEL_PATH) -> ShortModel:
@@ -890,8 +940,11 @@ def score_candidates(frame: QuestionFrame, views: Sequence[SentenceView], model:
         kept = [False] * len(p.spans)
         for f in facts:
             kept[f.index] = True
-        for f, named in zip(facts, _features_of(facts, kept, v, p, frame)):
-            scored.append(Scored(f.candidate, v, model.probability(named), f))
+        # The same sums as model.probability(features), grouped: the span's
+        # frame part is looked up once per kind of question.
+        for f, (own, relative) in zip(facts, _candidate_parts(facts, kept, v, p, frame)):
+            z = model.frame_z(f, frame) + model.z(own) + model.z(relative)
+            scored.append(Scored(f.candidate, v, model.of_z(z), f))
     # Ties go to the earlier sentence and span: deterministic.
     scored.sort(key=lambda s: (-s.probability, s.view.rank, s.candidate.first))
     return scored

@@ -199,6 +199,29 @@ def test_kept_sentence_facts_give_the_features_made_afresh() -> None:
     assert "shape=name|inside=False|holds=True" in outer and "shape=name|inside=True|holds=False" in inner
 
 
+def test_the_scorer_gives_the_probability_of_the_named_features() -> None:
+    """score_candidates sums each span's question-independent weights once per
+    kind of question (ShortModel.frame_z): its probabilities must be those of
+    the features training sees (sentence_features), for questions of several
+    kinds asked in turn over the same kept sentence, and a second model must
+    not be given the first one's kept sums."""
+    kept = Tokens(tokenize(SENTENCE))
+    view = SentenceView("a", 0, len(SENTENCE), kept, 0, 0.5)
+    shipped = _shipped_model()
+    doubled = dataclasses.replace(shipped, weights={k: 2 * v for k, v in shipped.weights.items()})
+    questions = ("When was St. John's incorporated as a city?", "Who was governor?", "Which countries border it?",
+                 "In what year did the city's population pass 200,000?", "Who was governor?")
+    for model in (shipped, doubled, shipped):
+        for question in questions:
+            frame = question_frame(question)
+            cands = candidates(kept, frame)
+            named = {c: model.probability(f) for c, f in zip(cands, sentence_features(cands, view, frame))}
+            scored = score_candidates(frame, [view], model)
+            assert len(scored) == len(named) > 3
+            for s in scored:
+                assert s.probability == pytest.approx(named[s.candidate], rel=1e-12, abs=1e-15)
+
+
 # --- short_answer on hand-made answers ------------------------------------------------------
 
 
