@@ -741,20 +741,27 @@ _NEAREST_EDGES = (1, 2, 3, 5, 8, 15)
 def _frame_features(f: SpanFacts, frame: QuestionFrame) -> list[tuple[str, float]]:
     """The span's features that depend on the question's kind only (its
     wh-word, answer type, measure and head), not on where its words sit."""
+    return [*_kind_of_question_features(f, frame), *_head_features(f, frame.head)]
+
+
+def _kind_of_question_features(f: SpanFacts, frame: QuestionFrame) -> list[tuple[str, float]]:
     atype = frame.answer_type or "none"
     before, after = f.wh_features(frame.wh)
-    out = [*before, (f"atype={atype}|typed={f.typed(atype)}", 1.0), *after,
-           (f"measure={frame.measure}|shape={f.shape}", 1.0)]
-    if frame.head:
-        head = frame.head
-        out += [
-            (f"head={head}|shape={f.shape}", 1.0),
-            (f"head={head}|next={f.nxt}", 1.0),
-            (f"head={head}|last={f.last_stem}", 1.0),
-            (f"head_in_span={_stem(head) in f.span_stems}", 1.0),
-            (f"head_next={f.next_stem == head}", 1.0),
-        ]
-    return out
+    return [*before, (f"atype={atype}|typed={f.typed(atype)}", 1.0), *after,
+            (f"measure={frame.measure}|shape={f.shape}", 1.0)]
+
+
+def _head_features(f: SpanFacts, head: str) -> list[tuple[str, float]]:
+    """What the span is against the word the question asks for ("year", "river"), if any."""
+    if not head:
+        return []
+    return [
+        (f"head={head}|shape={f.shape}", 1.0),
+        (f"head={head}|next={f.nxt}", 1.0),
+        (f"head={head}|last={f.last_stem}", 1.0),
+        (f"head_in_span={_stem(head) in f.span_stems}", 1.0),
+        (f"head_next={f.next_stem == head}", 1.0),
+    ]
 
 
 def _placed_features(f: SpanFacts, view: SentenceView, frame: QuestionFrame, positions: Sequence[int]) -> tuple[list[tuple[str, float]], int]:
@@ -887,15 +894,25 @@ class ShortModel:
         return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
 
     def frame_z(self, f: SpanFacts, frame: QuestionFrame) -> float:
-        """z() of the span's features that do not depend on where the question's
-    words sit (_frame_features, its tail, _kind_features), kept with the span."""
-        key = (self.key, frame.wh, frame.answer_type, frame.measure, frame.head, frame.several)
+        """z() of the span's features that do not depend on where the
+        question's words sit (_frame_features, its tail, _kind_features), kept
+        with the span in two parts: the one of the question's kind (a few dozen
+        kinds recur, so a new question mostly finds it) and its head's."""
         memo = f.frame_z
+        key = (self.key, frame.wh, frame.answer_type, frame.measure, frame.several)
         found = memo.get(key)
         if found is None:
             if len(memo) >= _FRAME_Z_MAX:
                 memo.clear()
-            found = memo[key] = self.z(_frame_features(f, frame)) + self.z(f.tail) + self.z(_kind_features(f, frame))
+            found = memo[key] = self.z(_kind_of_question_features(f, frame)) + self.z(f.tail) + self.z(_kind_features(f, frame))
+        if frame.head:
+            key = (self.key, frame.head)
+            head = memo.get(key)
+            if head is None:
+                if len(memo) >= _FRAME_Z_MAX:
+                    memo.clear()
+                head = memo[key] = self.z(_head_features(f, frame.head))
+            found += head
         return found
 
 
