@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .evidence import Evidence, EvidenceSet
 from .questions import (Name, QuestionCheck, answer_type, gives_answer_type, initials, numbered_abbreviation, question_names,
-                        unknown_names)
+                        question_years, unknown_names, years_of)
 from .sentences import FOOTNOTE
 from .sparse import folded_words, word_set
 from .settings import AnswerSettings
@@ -40,6 +40,7 @@ _KIND_WORDS = {"month": "the month or date", "time": "the date", "quantity": "th
 # How the abstentions of the two question rules begin (rag/calibration.py reads which rule fired).
 UNKNOWN_NAMES_PREFIX = "The articles do not answer this question: they never mention "
 MISSING_TYPE_PREFIX = "The articles do not answer this question: they do not give "
+MISSING_YEAR_PREFIX = "The articles do not answer this question: the passages that come closest do not mention "
 
 
 def unknown_names_text(names: Sequence[str]) -> str:
@@ -49,6 +50,11 @@ def unknown_names_text(names: Sequence[str]) -> str:
 
 def missing_type_text(kind: str) -> str:
     return f"{MISSING_TYPE_PREFIX}{_KIND_WORDS[kind]} it asks for."
+
+
+def missing_year_text(years: Sequence[str]) -> str:
+    """`years`: as the question writes them ("1990", "the 1790s" as "1790s")."""
+    return f"{MISSING_YEAR_PREFIX}{', '.join(years[:-1])}{' or ' if len(years) > 1 else ''}{years[-1]}."
 
 
 INSTRUCTIONS_NOTE = (
@@ -161,6 +167,24 @@ _FIGURE = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*(?![\w])")
 def figures_of(text: str) -> frozenset[str]:
     """The figures of a question or sentence ("in June 2010", "350,000"), commas dropped."""
     return frozenset(m.group(0).replace(",", "") for m in _FIGURE.finditer(text))
+
+
+# How far around a quoted sentence its paragraph is read for the question's
+# year, at most: an article without blank lines is one long paragraph.
+_SURROUNDINGS = 1500
+
+
+def surroundings(article: Article, start: int, end: int, reach: int = _SURROUNDINGS) -> str:
+    """The paragraph (between blank lines) holding article.text[start:end],
+    at most `reach` characters either side of it, and the article's title:
+    where the time a sentence speaks of is set ("In 1967 ... . Governor
+    George W. Romney ordered ...")."""
+    text = article.text
+    before = text.rfind("\n\n", max(0, start - reach), start)
+    after = text.find("\n\n", end, end + reach)
+    first = before + 2 if before >= 0 else max(0, start - reach)
+    last = after if after >= 0 else min(len(text), end + reach)
+    return f"{article.title}\n{text[first:last]}"
 
 
 def adds_question_words(question: str, sentence: Callable[[Evidence], str]) -> Callable[[Evidence, Sequence[Evidence]], bool]:
@@ -556,4 +580,11 @@ def extractive_answer(
         or (nxt.score >= lead.score - settings.referring_margin and refers_back(sentence(nxt)))
     ):
         chosen = order_readably([*chosen, nxt])
+    asked = question_years(question) if settings.year_check else []
+    if asked and not years_of(" ".join(asked)) & years_of(
+            " ".join(surroundings(articles[e.article_id], e.start, e.end) for e in chosen)):
+        # "What was Eritrea's life expectancy in 1990?" against the figure
+        # for 2008: the sentences chosen, and the paragraphs around them, are
+        # of another time than the one asked about.
+        return abstain(hits, missing_year_text(asked), notes)
     return compose(extractive_claims(chosen, articles, hits), hits, articles, notes)

@@ -304,6 +304,54 @@ _OTHER_TIME = re.compile(
 )
 
 
+# A year as written: "1851", a decade ("the 1990s"), the years of a range ("2011/12",
+# "1992–1998"); not the digits of "1,257" or "12.1851". The years 1000-2099:
+# a bare three-digit number is a year as rarely as a four-digit one is not.
+_WRITTEN_YEAR = re.compile(r"(?<![\d.,])(1\d{3}|20\d{2})(s\b)?(?:\s*[–—/-]\s*(\d{4}|\d{2})(?!\d))?(?!\d|[.,]\d)")
+# A range longer than this is read as its two ends only ("1066-1966").
+_LONGEST_RANGE = 50
+
+
+# A four-digit number that counts rather than dates: after "per", "about" ...
+# ("per 1000 people"), or before a unit or a plural noun ("1000 square miles",
+# "1500 soldiers"; "the 1990 elections" is lost with them, which only leaves a
+# question unchecked).
+_COUNT_BEFORE = re.compile(r"\b(?:per|every|about|approximately|around|nearly|almost|over|some|than)\s*$", re.I)
+_COUNT_AFTER = re.compile(r"^\s+(?:square|sq|cubic|km|mi|ft|m|kg|[a-z]+s)\b")
+
+
+def question_years(question: str) -> list[str]:
+    """The years, decades and ranges of years a question names, as written,
+    each once, less the numbers it uses as counts."""
+    return list(dict.fromkeys(
+        m.group(0).strip() for m in _WRITTEN_YEAR.finditer(question)
+        if not _COUNT_BEFORE.search(question, 0, m.start()) and not _COUNT_AFTER.match(question[m.end():])
+    ))
+
+
+def years_of(text: str) -> frozenset[str]:
+    """The years a text names, the years inside a range or decade it names
+    included ("the 1990s" holds 1995)."""
+    out = set()
+    for m in _WRITTEN_YEAR.finditer(text):
+        out |= _years_in(m)
+    return frozenset(out)
+
+
+def _years_in(m: re.Match) -> set[str]:
+    first, decade, second = m.groups()
+    out = {first}
+    if decade and first.endswith("0"):
+        out.update(str(int(first) + k) for k in range(1, 10))
+    if second:
+        last = int(first[:2] + second if len(second) == 2 else second)
+        if int(first) < last <= int(first) + _LONGEST_RANGE:
+            out.update(str(y) for y in range(int(first) + 1, last + 1))
+        elif len(second) == 4:
+            out.add(second)
+    return out
+
+
 def gives_answer_type(text: str, kind: str) -> bool:
     """has_answer_type, except that "one of" and "one another" are not a
     quantity: the extractive answer's test of a lead (rag/answer.py), where a

@@ -219,6 +219,11 @@ class AnswerSettings:
     # the best passage's article (rag/answer.py follow_up_article). Five
     # articles: citation precision 0.928 -> 0.946; the SQuAD set unchanged.
     follow_up_lead: bool = True
+    # True: an answer whose sentences' paragraphs (and article title) name
+    # none of the years the question names abstains: the passages are of
+    # another time ("in 1990" against the figure for 2008). README "What the
+    # rules abstain on".
+    year_check: bool = True
     # The lead gives way to a sentence within names_margin of it that speaks
     # of what the question names when it does not (it names another subject),
     # and to one within figures_margin that holds the question's figures ("in

@@ -1080,3 +1080,90 @@ def test_a_follow_up_searched_with_its_topic_is_led_from_the_best_passage_s_arti
     assert _quotes_of_two(searched, scores, lead_article="y") == [y1]  # and only from it
     # Not when the article has no sentence above the abstention threshold.
     assert _quotes_of_two(searched, scores, lead_article="y", sentences=1, abstain_below=0.5) == [x0]
+
+
+# --- a question about another year than the passages' -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "years"),
+    [
+        ("It was founded in 1851, by de la Beche.", {"1851"}),
+        ("Imperial submitted 1,257 staff; the rate was 12.1851 here.", set()),
+        ("Income rose (2011/12 – £313.9 million).", {"2011", "2012"}),
+        ("the 1998-99 season", {"1998", "1999"}),
+        ("in the 1990s", {str(y) for y in range(1990, 2000)}),
+        ("from 1066-1966", {"1066", "1966"}),
+        ("a 16.7 Hz supply at 25 kV", set()),
+    ],
+)
+def test_years_of_reads_years_decades_and_ranges(text: str, years: set) -> None:
+    from rag.questions import years_of
+
+    assert years_of(text) == years
+
+
+@pytest.mark.parametrize(
+    ("question", "years"),
+    [
+        ("Whose work in the 1790s, or in 1801-05, or 1801-05 again?", ["1790s", "1801-05"]),
+        ("Edmund Dixon is most famous for what inclusions in his 1854 book on poultry?", ["1854"]),
+        ("How many were ranked in the 2010 Press Freedom Index, by August 2009?", ["2010", "2009"]),
+        ("Approximately how many main lines are there per 1000 people?", []),
+        ("Where is Dalcom building a 1000 square mile data center?", []),
+        ("How many of the 1500 soldiers died?", []),
+        ("What did the Treaty of 1818 settle in the summer of 1818?", ["1818"]),
+    ],
+)
+def test_the_question_s_years_are_as_written_and_not_its_counts(question: str, years: list) -> None:
+    from rag.questions import question_years
+
+    assert question_years(question) == years
+
+
+def test_the_abstention_names_the_years_as_the_question_writes_them() -> None:
+    from rag.answer import MISSING_YEAR_PREFIX, missing_year_text
+    from rag.questions import question_years
+
+    assert missing_year_text(question_years("What happened in the 1790s?")) == MISSING_YEAR_PREFIX + "1790s."
+    assert missing_year_text(["1990", "2001"]) == MISSING_YEAR_PREFIX + "1990 or 2001."
+
+
+LIFE = ("Eritrea's relative isolation limits information. "
+        "In 2008 the average life expectancy was 63 years, up from 39.1 in 1960.")
+RIOT = "In 1967, the unrest spread for five days. Governor George Romney ordered the National Guard into the city."
+
+
+def test_a_question_about_a_year_the_passages_do_not_name_abstains_and_says_which() -> None:
+    from rag.answer import MISSING_YEAR_PREFIX, extractive_answer
+    from rag.settings import AnswerSettings
+
+    q = "What was Eritrea's life expectancy at birth in 1990?"
+    articles, scored, hits = _sentences(LIFE, [0.4, 0.7])
+    answer = extractive_answer(q, scored, hits, articles, AnswerSettings(sentences=1))
+    assert answer.abstained and not answer.citations
+    assert answer.text == MISSING_YEAR_PREFIX + "1990."
+    # The same question for a year the passage gives is answered; so is this
+    # one with the rule off.
+    assert _quotes(q.replace("1990", "2008"), LIFE, [0.4, 0.7]) == [LIFE.split(". ")[1]]
+    assert _quotes(q, LIFE, [0.4, 0.7], year_check=False) == [LIFE.split(". ")[1]]
+
+
+def test_the_year_may_stand_in_the_quote_s_paragraph_or_the_title_but_not_in_the_next_paragraph() -> None:
+    from rag.answer import extractive_answer, surroundings
+    from rag.settings import AnswerSettings
+
+    q = "Who was the Governor of Michigan in 1967?"
+    start = RIOT.index("Governor")
+    assert "1967" in surroundings(make_article("t", RIOT), start, len(RIOT))  # the sentence before, same paragraph
+    assert _quotes(q, RIOT, [0.3, 0.8]) == [RIOT[start:]]
+    # The year only in another paragraph: not the time of this one.
+    text = RIOT.replace("days. ", "days.\n\n")
+    start = text.index("Governor")
+    articles = {"t": make_article("t", text)}
+    scored = EvidenceSet([Evidence("t", start, len(text), 0.8, 0.8, 0.5, 0)], np.eye(1, dtype=np.float32))
+    hits = [Hit("t", "T", text, 1.0, 0, len(text), "t#0")]
+    assert extractive_answer(q, scored, hits, articles, AnswerSettings(sentences=1)).abstained
+    # ... unless the article's title names it.
+    titled = {"t": dataclasses.replace(articles["t"], title="The 1967 riot")}
+    assert not extractive_answer(q, scored, hits, titled, AnswerSettings(sentences=1)).abstained
