@@ -221,8 +221,7 @@ class AnswerSettings:
     follow_up_lead: bool = True
     # True: an answer whose sentences' paragraphs (and article title) name
     # none of the years the question names abstains: the passages are of
-    # another time ("in 1990" against the figure for 2008). README "What the
-    # rules abstain on".
+    # another time ("in 1990" against the figure for 2008). README "Abstention".
     year_check: bool = True
     # The lead gives way to a sentence within names_margin of it that speaks
     # of what the question names when it does not (it names another subject),

@@ -899,21 +899,21 @@ class ShortModel:
         with the span in two parts: the one of the question's kind (a few dozen
         kinds recur, so a new question mostly finds it) and its head's."""
         memo = f.frame_z
-        key = (self.key, frame.wh, frame.answer_type, frame.measure, frame.several)
-        found = memo.get(key)
-        if found is None:
-            if len(memo) >= _FRAME_Z_MAX:
-                memo.clear()
-            found = memo[key] = self.z(_kind_of_question_features(f, frame)) + self.z(f.tail) + self.z(_kind_features(f, frame))
+        found = _memo_sum(memo, (self.key, frame.wh, frame.answer_type, frame.measure, frame.several), lambda: (
+            self.z(_kind_of_question_features(f, frame)) + self.z(f.tail) + self.z(_kind_features(f, frame))))
         if frame.head:
-            key = (self.key, frame.head)
-            head = memo.get(key)
-            if head is None:
-                if len(memo) >= _FRAME_Z_MAX:
-                    memo.clear()
-                head = memo[key] = self.z(_head_features(f, frame.head))
-            found += head
+            found += _memo_sum(memo, (self.key, frame.head), lambda: self.z(_head_features(f, frame.head)))
         return found
+
+
+def _memo_sum(memo: dict[tuple, float], key: tuple, make: Callable[[], float]) -> float:
+    """memo[key], made with make() when missing (the memo starts over past _FRAME_Z_MAX)."""
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= _FRAME_Z_MAX:
+            memo.clear()
+        found = memo[key] = make()
+    return found
 
 
 # Kinds of question kept per span: the heads ("year", "city" ...) vary, and
